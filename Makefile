@@ -1,0 +1,45 @@
+# infercap developer commands. `make demo` runs the main job; `make test` runs every test.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: help venv test lint typecheck unit bench calibrate demo clean
+
+help:
+	@echo "make demo       local control plane + operator + examples, then kubectl get mdep"
+	@echo "make test       lint, type-check and every test (builds the control plane on first run)"
+	@echo "make bench      planner benchmark (prints figures)"
+	@echo "make calibrate  refit efficiency factors against data/calibration*.csv (needs scipy)"
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check operator tests hack
+	$(BIN)/ruff format --check operator tests hack
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest tests/unit tests/contract
+
+test: lint typecheck
+	$(BIN)/pytest
+
+bench: $(STAMP)
+	$(BIN)/python tests/bench/bench_plan.py
+
+calibrate: $(STAMP)
+	$(BIN)/pip install --quiet scipy
+	$(BIN)/python hack/calibrate.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

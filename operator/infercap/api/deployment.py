@@ -1,0 +1,138 @@
+"""The ModelDeployment API (infercap.dev/v1alpha1): a model, its traffic and targets."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, model_validator
+
+from infercap.api import API_VERSION
+from infercap.api.catalog import CatalogId
+from infercap.api.types import ApiModel, DecimalStr, Precision
+
+PositiveDecimal = Annotated[DecimalStr, Field(gt=0)]
+
+
+class Traffic(ApiModel):
+    """The load to plan for: exactly one of requestsPerSecond or outputTokensPerSecond, and the mean
+    request shape."""
+
+    requests_per_second: PositiveDecimal | None = Field(
+        default=None, description="Mean requests per second to serve (e.g. 40 or '2.5')."
+    )
+    output_tokens_per_second: PositiveDecimal | None = Field(
+        default=None,
+        description="Mean generated tokens per second to serve, all requests together; an alternative to "
+        "requestsPerSecond.",
+    )
+    input_tokens: int = Field(ge=1, le=10_000_000, description="Mean input (prompt) tokens per request.")
+    output_tokens: int = Field(ge=1, le=1_000_000, description="Mean output (generated) tokens per request.")
+
+    @model_validator(mode="after")
+    def _one_unit(self) -> Traffic:
+        if (self.requests_per_second is None) == (self.output_tokens_per_second is None):
+            raise ValueError("set exactly one of requestsPerSecond or outputTokensPerSecond")
+        return self
+
+    @property
+    def rps(self) -> float:
+        """Requests per second, whichever unit was given."""
+        if self.requests_per_second is not None:
+            return float(self.requests_per_second)
+        assert self.output_tokens_per_second is not None
+        return float(self.output_tokens_per_second) / self.output_tokens
+
+
+class Slo(ApiModel):
+    """Latency targets every replica must meet at its planned batch."""
+
+    time_to_first_token_ms: int | None = Field(
+        default=None, ge=1, le=600_000, description="Target time to first token (prefill), milliseconds."
+    )
+    output_tokens_per_second_per_stream: PositiveDecimal | None = Field(
+        default=None,
+        description="Decode speed each user sees, tokens per second (= 1000 / time per output token in ms).",
+    )
+
+
+class Budget(ApiModel):
+    """A ceiling on spend; a plan above it is capped, and WithinBudget=False says by how much."""
+
+    max_monthly_cost: PositiveDecimal = Field(description="Most the deployment may cost per month (730 h).")
+    currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$", description="ISO 4217 currency code.")
+
+
+class Provider(StrEnum):
+    KARPENTER = "karpenter"
+    CLUSTERAPI = "clusterapi"
+    GKE = "gke"
+    NONE = "none"
+
+
+class NodePoolSpec(ApiModel):
+    """Where the planned nodes come from; unset fields fall back to the operator's configuration."""
+
+    provider: Provider | None = Field(
+        default=None, description="karpenter, clusterapi, gke or none (plan and status only)."
+    )
+
+
+class ModelDeploymentSpec(ApiModel):
+    """What to serve and for how much traffic; infercap plans accelerators, nodes and cost from it."""
+
+    model: CatalogId = Field(
+        description="Catalog id of the model: built-in (infercap catalog models) or a ModelProfile."
+    )
+    precision: Precision | None = Field(
+        default=None, description="Weight precision: bf16, fp8 or fp4. Default: the model's native precision."
+    )
+    kv_cache_precision: Precision | None = Field(
+        default=None,
+        description="KV-cache precision: bf16 or fp8. Default: fp8 when weights are fp8 or fp4, else bf16.",
+    )
+    traffic: Traffic = Field(description="The load to plan for.")
+    slo: Slo = Field(default_factory=Slo, description="Latency targets.")
+    accelerators: list[CatalogId] = Field(
+        default_factory=list,
+        max_length=32,
+        description="Candidate accelerator ids; empty: every catalog accelerator the model fits.",
+    )
+    headroom: Annotated[DecimalStr, Field(ge=0, lt=Decimal("0.95"))] = Field(
+        default=Decimal("0.2"),
+        description="Spare capacity to keep, as a fraction of planned capacity (0.2 = run at 80 %).",
+    )
+    budget: Budget | None = Field(default=None, description="Optional spending ceiling.")
+    node_pool: NodePoolSpec = Field(default_factory=NodePoolSpec, description="Node-pool provider settings.")
+
+    @model_validator(mode="after")
+    def _kv_precision(self) -> ModelDeploymentSpec:
+        if self.kv_cache_precision == Precision.FP4:
+            raise ValueError("kvCachePrecision must be bf16 or fp8")
+        if len(set(self.accelerators)) != len(self.accelerators):
+            raise ValueError("accelerators lists an id twice")
+        return self
+
+
+class ObjectMeta(ApiModel):
+    """The parts of Kubernetes metadata the CLI reads."""
+
+    model_config = ApiModel.model_config | {"extra": "allow"}
+    name: str = Field(min_length=1, max_length=253)
+    namespace: str | None = None
+
+
+class ModelDeployment(ApiModel):
+    """A ModelDeployment manifest as a user writes it."""
+
+    model_config = ApiModel.model_config | {"extra": "ignore"}
+    api_version: Literal["infercap.dev/v1alpha1"] = Field(alias="apiVersion")
+    kind: Literal["ModelDeployment"]
+    metadata: ObjectMeta
+    spec: ModelDeploymentSpec
+
+
+def manifest(name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """A ModelDeployment manifest dict (for tests and examples)."""
+    return {"apiVersion": API_VERSION, "kind": "ModelDeployment", "metadata": {"name": name}, "spec": spec}

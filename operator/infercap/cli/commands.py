@@ -1,0 +1,425 @@
+"""The `infercap` subcommands: each takes parsed arguments and returns the text to print."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+import yaml
+
+from infercap.api.manifests import ManifestError, Manifests, parse_documents
+from infercap.api.types import Precision
+from infercap.cli import render
+from infercap.core.catalog import Catalog, builtin_catalog
+from infercap.core.compare import compare, comparison_dict
+from infercap.core.errors import PlanError
+from infercap.core.estimate import estimate_replica
+from infercap.core.planner import plan
+from infercap.core.report import estimate_dict, plan_dict
+
+
+def read_manifests(paths: list[str]) -> Manifests:
+    """Parse every document of every file; the first problem raises ManifestError."""
+    merged = Manifests()
+    for path in paths:
+        try:
+            text = sys.stdin.read() if path == "-" else open(path, encoding="utf-8").read()  # noqa: SIM115
+        except OSError as e:
+            raise ManifestError(f"cannot read {path}: {e.strerror or e}") from None
+        try:
+            docs = list(yaml.safe_load_all(text))
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+            problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+            raise ManifestError(f"{path}: not valid YAML{where}: {problem}") from None
+        m = parse_documents(docs, "stdin" if path == "-" else path)
+        merged.deployments += m.deployments
+        merged.models += m.models
+        merged.accelerators += m.accelerators
+    if not merged.deployments:
+        raise ManifestError(f"no ModelDeployment in {', '.join(paths)}")
+    return merged
+
+
+def catalog_for(manifests: Manifests | None, prices: list[tuple[str, Any]]) -> Catalog:
+    cat = builtin_catalog()
+    if manifests is not None:
+        cat = cat.with_overrides(manifests.models, manifests.accelerators)
+    if prices:
+        cat = cat.with_prices(dict(prices), "--price")
+    return cat
+
+
+# --------------------------------------------------------------------------- plan
+
+
+def cmd_plan(args: argparse.Namespace) -> str:
+    manifests = read_manifests(args.filename)
+    cat = catalog_for(manifests, args.price)
+    results = []
+    for d in manifests.deployments:
+        try:
+            p = plan(cat, d.spec)
+        except PlanError as e:
+            raise ManifestError(f"ModelDeployment/{d.metadata.name}: {e} [{e.reason}]") from None
+        results.append((d, p))
+    if args.output != "table":
+        docs = []
+        for d, p in results:
+            docs.append({"name": d.metadata.name, "namespace": d.metadata.namespace, **plan_dict(p)})
+        return render.dump(docs[0] if len(docs) == 1 else docs, args.output)
+    return "\n\n".join(_plan_table(d.metadata.name, d.metadata.namespace, p) for d, p in results)
+
+
+def _plan_table(name: str, namespace: str | None, p: Any) -> str:
+    data = plan_dict(p)
+    pl = data["plan"]
+    per = pl["perReplica"]
+    mem = pl["memory"]
+    cost = data["cost"]
+    cur = cost["currency"]
+    demand = data["demand"]
+    par = pl["parallelism"]
+    par_text = ", ".join(f"{k} {v}" for k, v in par.items())
+    lines = [
+        ("model", f"{p.model.id} ({pl['precision']} weights, {pl['kvCachePrecision']} KV cache)"),
+        (
+            "traffic",
+            f"{demand['requestsPerSecond']:g} req/s x ({demand['inputTokens']:,} in / "
+            f"{demand['outputTokens']:,} out tokens) = {demand['outputTokensPerSecond']:,.0f} output tok/s",
+        ),
+        (
+            "plan",
+            f"{pl['replicas']} replica(s) x {pl['chipsPerReplica']} {pl['accelerator']} ({par_text}) "
+            f"on {pl['nodes']} node(s) of {pl['node']['chips']} ({pl['node']['label']}) = {pl['chips']} chips",
+        ),
+        (
+            "per replica",
+            f"{per['outputTokensPerSecond']:,.0f} output tok/s, {per['requestsPerSecond']:,.2f} req/s, "
+            f"batch {per['batch']} ({per['batchLimit']}), {per['streamTokensPerSecond']:,.1f} tok/s "
+            f"per stream, TTFT {per['timeToFirstTokenMs']:,.0f} ms",
+        ),
+        (
+            "memory",
+            f"weights {mem['weightsGiB']:,} GiB, KV cache {mem['kvCacheGiB']:,} GiB "
+            f"({mem['maxConcurrentRequests']:,} requests) of {mem['capacityGiB']:,} GiB; "
+            f"{per['bound']} bound",
+        ),
+        ("utilization", f"{pl['utilization']:.0%} of planned capacity"),
+        (
+            "cost",
+            f"{render.money(cost['hourly'], cur)}/h  {render.money(cost['monthly'], cur)}/month"
+            + (
+                f"  {render.money(cost['perMillionOutputTokens'], cur)} per 1M output tokens"
+                if "perMillionOutputTokens" in cost
+                else ""
+            )
+            + (f"  (vendor API: {render.money(cost['apiHourly'], cur)}/h)" if "apiHourly" in cost else ""),
+        ),
+        ("source", pl["source"]),
+    ]
+    if "budget" in data:
+        b = data["budget"]
+        state = (
+            "within"
+            if b["withinBudget"]
+            else (
+                f"OVER: needs {render.money(b['unconstrainedMonthlyCost'], cur)}/month; capped at "
+                f"{b['affordableReplicas']} replica(s) = {b['demandCoverage']:.0%} of demand"
+            )
+        )
+        lines.append(("budget", f"{render.money(b['maxMonthlyCost'], cur)}/month, {state}"))
+    title = f"ModelDeployment {namespace + '/' if namespace else ''}{name}"
+    out = [render.block(title, lines)]
+    if data["alternatives"]:
+        rows = [
+            (
+                a["accelerator"],
+                a["chipsPerReplica"],
+                a["replicas"],
+                a["nodes"],
+                a["chips"],
+                render.money(a["costMonthly"], a["costCurrency"]),
+                render.money(a.get("costPerMillionOutputTokens", ""), a["costCurrency"]),
+                a["source"],
+            )
+            for a in data["alternatives"]
+        ]
+        out.append(
+            render.table(
+                [
+                    "alternative",
+                    "chips/replica",
+                    "replicas",
+                    "nodes",
+                    "chips",
+                    "cost/month",
+                    "$/mtok",
+                    "source",
+                ],
+                rows,
+                right={1, 2, 3, 4, 5, 6},
+            )
+        )
+    out.append("Why:\n" + "\n".join(f"  - {line}" for line in data["explanation"]))
+    return "\n\n".join(out)
+
+
+# --------------------------------------------------------------------------- estimate
+
+
+def cmd_estimate(args: argparse.Namespace) -> str:
+    est = estimate_replica(
+        builtin_catalog(),
+        model_id=args.model,
+        accelerator_id=args.accelerator,
+        chips=args.chips,
+        precision=Precision(args.precision) if args.precision else None,
+        kv_precision=Precision(args.kv_cache_precision) if args.kv_cache_precision else None,
+        input_tokens=args.input_tokens,
+        output_tokens=args.output_tokens,
+        min_stream_tokens_per_second=args.stream_tokens_per_second,
+    )
+    d = estimate_dict(est)
+    if args.output != "table":
+        return render.dump(d, args.output)
+    mem = d["memory"]
+    title = (
+        f"{d['model']} on {d['chips']} x {d['accelerator']} ({d['precision']} weights, "
+        f"{d['kvCachePrecision']} KV cache), {d['inputTokens']:,} in / {d['outputTokens']:,} out tokens"
+    )
+    pairs: list[tuple[str, Any]] = [
+        ("fits", "yes" if d["fits"] else "NO: weights and one request's KV cache exceed memory"),
+        (
+            "memory",
+            f"weights {mem['weightsGiB']:,} GiB + reserve {mem['reserveGiB']:,} GiB + KV cache "
+            f"{mem['kvCacheGiB']:,} GiB of {mem['capacityGiB']:,} GiB ({mem['kvPerRequestMiB']:,} MiB per request)",
+        ),
+    ]
+    if d["fits"] and d["batch"]:
+        pairs += [
+            (
+                "throughput",
+                f"{d['outputTokensPerSecond']:,.0f} output tok/s = {d['requestsPerSecond']:,.3f} req/s",
+            ),
+            ("batch", f"{d['batch']:,} ({d['batchLimit']})"),
+            (
+                "per stream",
+                f"{d['streamTokensPerSecond']:,.1f} tok/s ({d['timePerOutputTokenMs']:,.1f} ms per token)",
+            ),
+            ("first token", f"{d['timeToFirstTokenMs']:,.0f} ms"),
+            ("bound", d["bound"]),
+            ("step (ms)", ", ".join(f"{k} {v:g}" for k, v in d["stepMs"].items())),
+            ("roofline", f"{d['rooflineOutputTokensPerSecond']:,.0f} tok/s at peak bandwidth, same batch"),
+        ]
+    elif d["fits"]:
+        pairs.append(("throughput", "none: the per-stream speed target is out of reach even at batch 1"))
+    pairs.append(("source", d["source"]))
+    return render.block(title, pairs)
+
+
+# --------------------------------------------------------------------------- compare
+
+
+def cmd_compare(args: argparse.Namespace) -> str:
+    cmp = compare(builtin_catalog(), args.model_a, args.model_b)
+    d = comparison_dict(cmp)
+    if args.output != "table":
+        return render.dump(d, args.output)
+    a, b = d["models"]
+    out = []
+
+    def pub(m: dict[str, Any], key: str) -> str:
+        v = (m["published"] or {}).get(key)
+        if v is None:
+            return "-"
+        if isinstance(v, dict) and "low" in v:
+            return f"{v['low']:g}" if v["low"] == v["high"] else f"{v['low']:g}-{v['high']:g}"
+        return f"{v:,}" if isinstance(v, int | float) else str(v)
+
+    def claims(m: dict[str, Any]) -> str:
+        pubd = m["published"] or {}
+        return (
+            ", ".join(
+                f"{c['chips']['high']:g} x {c['accelerator']}" + (f" {c['precision']}" if c.get("precision") else "")
+                for c in pubd.get("instance", [])
+            )
+            or "-"
+        )
+
+    def api(m: dict[str, Any]) -> str:
+        p = m["apiPrice"]
+        return f"${p['inputPerMillion']} in / ${p['outputPerMillion']} out" if p else "-"
+
+    rows = [
+        ("hardware", pub(a, "hardware"), pub(b, "hardware")),
+        ("total parameters (B)", pub(a, "totalParamsB"), pub(b, "totalParamsB")),
+        ("active parameters (B)", pub(a, "activeParamsB"), pub(b, "activeParamsB")),
+        ("activation rate (%)", pub(a, "activationRatePercent"), pub(b, "activationRatePercent")),
+        ("chips per instance", claims(a), claims(b)),
+        (
+            "compute per inference (PFLOPs)",
+            pub(a, "computePerInferencePflops"),
+            pub(b, "computePerInferencePflops"),
+        ),
+        ("output speed (tok/s)", pub(a, "outputTokensPerSecond"), pub(b, "outputTokensPerSecond")),
+        ("max context", pub(a, "maxContextTokens"), pub(b, "maxContextTokens")),
+        ("API price per 1M tokens", api(a), api(b)),
+    ]
+    out.append("PUBLISHED (as the source states it)\n" + render.table(["figure", a["model"], b["model"]], rows))
+
+    def cheapest(m: dict[str, Any]) -> dict[str, Any]:
+        return m["analytic"]["cheapestReplica"] or {}
+
+    def smallest(m: dict[str, Any]) -> str:
+        return ", ".join(f"{r['chips']} x {r['accelerator']}" for r in m["analytic"]["smallestReplicas"]) or "-"
+
+    def speed(m: dict[str, Any]) -> str:
+        rs = m["analytic"]["smallestReplicas"]
+        return ", ".join(f"{r['streamTokensPerSecond']:,.0f} ({r['accelerator']})" for r in rs) or "-"
+
+    aa, ba = a["analytic"], b["analytic"]
+    rows = [
+        (
+            "parameters total / active (B)",
+            f"{aa['totalParamsB']:,.0f} / {aa['activeParamsB']:,.0f}",
+            f"{ba['totalParamsB']:,.0f} / {ba['activeParamsB']:,.0f}",
+        ),
+        ("activation rate (%)", f"{aa['activationRatePercent']:.1f}", f"{ba['activationRatePercent']:.1f}"),
+        (
+            "weights (GiB, native precision)",
+            f"{aa['weightsGiB']:,.0f} ({aa['precision']})",
+            f"{ba['weightsGiB']:,.0f} ({ba['precision']})",
+        ),
+        ("TFLOPs per output token", f"{aa['tflopsPerOutputToken']:.2f}", f"{ba['tflopsPerOutputToken']:.2f}"),
+        (
+            "PFLOPs per 2,000+800-token request",
+            f"{aa['pflopsPerReferenceRequest']:.2f}",
+            f"{ba['pflopsPerReferenceRequest']:.2f}",
+        ),
+        ("smallest replica that fits", smallest(a), smallest(b)),
+        ("batch-1 speed (tok/s)", speed(a), speed(b)),
+        (
+            "cheapest replica",
+            f"{cheapest(a).get('chips', '-')} x {cheapest(a).get('accelerator', '-')}",
+            f"{cheapest(b).get('chips', '-')} x {cheapest(b).get('accelerator', '-')}",
+        ),
+        (
+            "replica throughput (tok/s)",
+            f"{cheapest(a).get('outputTokensPerSecond', 0):,.0f}",
+            f"{cheapest(b).get('outputTokensPerSecond', 0):,.0f}",
+        ),
+        (
+            "self-hosted $ per 1M output tokens",
+            cheapest(a).get("costPerMillionOutputTokens", "-"),
+            cheapest(b).get("costPerMillionOutputTokens", "-"),
+        ),
+    ]
+    out.append(
+        "ANALYTIC (infercap's physics on the named hardware)\n" + render.table(["figure", a["model"], b["model"]], rows)
+    )
+
+    def rng(v: dict[str, float] | None) -> str:
+        if v is None:
+            return "-"
+        return f"{v['low']:.2g}x" if v["low"] == v["high"] else f"{v['low']:.2g}-{v['high']:.2g}x"
+
+    ratio_rows = [
+        (
+            r["figure"],
+            rng(r["published"]),
+            "-" if r["analytic"] is None else f"{r['analytic']:.2g}x",
+            r["publishedNote"],
+        )
+        for r in d["ratios"]
+    ]
+    headers = ["figure", "published", "physics", "source says"]
+    out.append(f"RATIOS ({d['ratioOf']})\n" + render.table(headers, ratio_rows))
+    out.append("WHERE THEY DISAGREE\n" + "\n".join(f"  - {x}" for x in d["disagreements"]))
+    return "\n\n".join(out)
+
+
+# --------------------------------------------------------------------------- catalog
+
+
+def cmd_catalog(args: argparse.Namespace) -> str:
+    cat = builtin_catalog()
+    if args.what == "models":
+        models = sorted(cat.models.values(), key=lambda m: m.id)
+        if args.output != "table":
+            return render.dump(
+                [m.model_dump(mode="json", by_alias=True, exclude_none=True) for m in models], args.output
+            )
+        rows = []
+        for m in models:
+            moe = m.architecture.moe
+            rows.append(
+                (
+                    m.id,
+                    f"{m.total_params_b:,.1f}",
+                    f"{m.active_params_b:,.1f}",
+                    f"{moe.experts}/{moe.experts_per_token}" if moe else "dense",
+                    m.architecture.attention.value + ("+window" if m.architecture.sliding_window else ""),
+                    m.native_precision.value
+                    + (f"/{m.native_expert_precision.value}" if m.native_expert_precision else ""),
+                    f"{m.max_context_tokens:,}",
+                    f"${m.api_price.output_per_million}" if m.api_price else "-",
+                    "estimated" if m.estimated else "published config",
+                )
+            )
+        return render.table(
+            [
+                "id",
+                "total B",
+                "active B",
+                "experts/top-k",
+                "attention",
+                "precision",
+                "context",
+                "api $/mtok out",
+                "architecture",
+            ],
+            rows,
+            right={1, 2, 6},
+        )
+    accs = sorted(cat.accelerators.values(), key=lambda a: (a.vendor.value, a.id))
+    if args.output != "table":
+        return render.dump([a.model_dump(mode="json", by_alias=True, exclude_none=True) for a in accs], args.output)
+    rows = []
+    for a in accs:
+        fam = cat.efficiency(a)
+        shapes = (
+            ", ".join(s.topology for s in a.slice_shapes[:3]) + (", ..." if len(a.slice_shapes) > 3 else "")
+            if a.slice_shapes
+            else "/".join(str(s.chips) for s in a.node_shapes)
+        )
+        rows.append(
+            (
+                a.id,
+                a.vendor.value,
+                f"{a.memory_gib:g}",
+                f"{a.memory_bandwidth_tbps:g}",
+                "/".join(f"{a.dense_tflops[p]:,.0f}" if p in a.dense_tflops else "-" for p in Precision),
+                shapes,
+                a.resource_name,
+                f"${a.price.per_chip_hour}",
+                "calibrated" if fam.calibrated else "analytic",
+            )
+        )
+    return render.table(
+        [
+            "id",
+            "vendor",
+            "GiB",
+            "TB/s",
+            "TFLOPS bf16/fp8/fp4",
+            "chips per node",
+            "resource",
+            "$/chip-h",
+            "efficiency",
+        ],
+        rows,
+        right={2, 3, 4, 7},
+    )

@@ -1,0 +1,157 @@
+"""Entry point of `infercap` (and `kubectl infercap`): argument parsing and error handling.
+
+Every failure ends as one line on stderr and exit code 2; no traceback reaches the user.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from decimal import Decimal, InvalidOperation
+from typing import NoReturn
+
+from pydantic import ValidationError
+
+from infercap import __version__
+from infercap.api.manifests import ManifestError
+from infercap.api.types import Precision
+from infercap.api.validation import describe
+from infercap.core.errors import PlanError
+
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """Bad command-line input; the message is the whole line to print."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # argparse prints usage plus a line; we print one line that says where help is.
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def _output(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "-o",
+        "--output",
+        choices=["table", "yaml", "json"],
+        default="table",
+        help="output format (default: table)",
+    )
+
+
+def _price(value: str) -> tuple[str, Decimal]:
+    acc, sep, amount = value.partition("=")
+    try:
+        price = Decimal(amount)
+    except InvalidOperation:
+        price = Decimal(-1)
+    if not sep or not acc or price <= 0:
+        raise argparse.ArgumentTypeError(f"expected ACCELERATOR=PRICE_PER_CHIP_HOUR such as h100=4.50, got {value!r}")
+    return acc, price
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="infercap",
+        description="Model-aware inference capacity: plan accelerators, nodes and cost from a model and its traffic.",
+    )
+    parser.add_argument("--version", action="version", version=f"infercap {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    p = sub.add_parser(
+        "plan",
+        help="plan ModelDeployment manifests offline",
+        description=(
+            "Plan every ModelDeployment in FILE (YAML, several documents allowed; ModelProfile and "
+            "AcceleratorProfile documents in the same files add to the catalog)."
+        ),
+    )
+    p.add_argument(
+        "-f",
+        "--filename",
+        action="append",
+        required=True,
+        metavar="FILE",
+        help="manifest file, or - for stdin; repeatable",
+    )
+    p.add_argument(
+        "--price",
+        action="append",
+        type=_price,
+        default=[],
+        metavar="ACC=PRICE",
+        help="override an accelerator's price per chip-hour, e.g. h100=4.50; repeatable",
+    )
+    _output(p)
+
+    e = sub.add_parser(
+        "estimate",
+        help="what one fixed replica configuration sustains",
+        description=(
+            "Throughput, batch, memory and latency of one replica: MODEL on CHIPS chips of ACCELERATOR. "
+            "Without --stream-tokens-per-second the batch is as large as memory allows (max offline throughput)."
+        ),
+    )
+    e.add_argument("--model", required=True, help="catalog model id (infercap catalog models)")
+    e.add_argument("--accelerator", required=True, help="catalog accelerator id (infercap catalog accelerators)")
+    e.add_argument("--chips", required=True, type=int, help="chips in the replica")
+    e.add_argument("--precision", choices=[p.value for p in Precision], help="weight precision (default: native)")
+    e.add_argument("--kv-cache-precision", choices=["bf16", "fp8"], help="KV-cache precision")
+    e.add_argument("--input-tokens", required=True, type=int, help="mean input tokens per request")
+    e.add_argument("--output-tokens", required=True, type=int, help="mean output tokens per request")
+    e.add_argument("--stream-tokens-per-second", type=float, help="minimum decode speed per stream (SLO)")
+    _output(e)
+
+    c = sub.add_parser("compare", help="two models side by side: published figures vs physics")
+    c.add_argument("model_a", metavar="MODEL_A")
+    c.add_argument("model_b", metavar="MODEL_B")
+    _output(c)
+
+    k = sub.add_parser("catalog", help="list built-in models or accelerators")
+    k.add_argument("what", choices=["models", "accelerators"])
+    _output(k)
+    return parser
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    # Imported here so `infercap --help` stays fast.
+    from infercap.cli import commands
+
+    handler = getattr(commands, f"cmd_{args.command}")
+    text = handler(args)
+    print(text)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return run(argv)
+    except UsageError as e:
+        _fail(f"infercap: error: {e}")
+    except PlanError as e:
+        _fail(f"infercap: error: {e} [{e.reason}]")
+    except ManifestError as e:
+        _fail(f"infercap: error: {e}")
+    except ValidationError as e:
+        _fail(f"infercap: error: {describe(e)}")
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+def _fail(line: str) -> NoReturn:
+    print(line, file=sys.stderr)
+    raise SystemExit(EXIT_USAGE)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,455 @@
+"""The compute model: what one replica (a model on n chips of one accelerator) fits and sustains.
+
+A decode step of a continuously batched engine is modelled as one mixed step over B running
+sequences: B decode tokens plus, in steady state, B x I/O chunked-prefill tokens (each step B/O
+requests finish and as many start). Each operator group runs at its own roofline,
+max(bytes / bandwidth, FLOPs / peak), and the groups add up:
+
+- linear layers (attention projections, dense FFN, shared experts, LM head): weights read once per step;
+- routed experts: T tokens touch E x (1 - (1 - k/E)^T) experts per layer (small batches read only
+  active experts), and grouped GEMMs lose efficiency when each expert sees few tokens;
+- attention: KV-cache reads of the decode tokens, FLOPs of decode and prefill attention (heavy for MLA);
+- communication: tensor-parallel all-reduces, expert-parallel all-to-all, pipeline hops between
+  scale-up domains, partly overlapped with compute;
+- a fixed per-layer step overhead (kernel launches, scheduling).
+
+Replica throughput is B / step time; the per-stream speed a user sees is 1 / step time. The largest
+B that fits the KV cache, the engine's caps and the speed SLO wins (throughput rises with B).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import StrEnum
+
+from infercap.api.catalog import AcceleratorProfileSpec, Efficiency
+from infercap.api.types import Precision
+from infercap.core.shape import BYTES_PER_ELEMENT, GIB, ModelShape, compute_precision
+
+# Rows at which a matmul's row tiles are half filled (tiles are 64-128 rows on current tensor cores).
+_ROW_TILE_HALF = 16.0
+_ROW_TILE = 128.0
+_TILE_AREA = _ROW_TILE * _ROW_TILE
+
+
+class Bound(StrEnum):
+    """Which resource the step time is mostly spent on."""
+
+    MEMORY = "memory-bandwidth"
+    COMPUTE = "compute"
+    COMMUNICATION = "communication"
+    OVERHEAD = "overhead"
+
+
+class BatchLimit(StrEnum):
+    """What stops the batch from growing further."""
+
+    KV_CACHE = "kv-cache-memory"
+    ENGINE_MAX_BATCH = "engine-max-batch"
+    TOKENS_PER_STEP = "tokens-per-step"
+    STREAM_SPEED = "stream-speed-slo"
+
+
+@dataclass(frozen=True, slots=True)
+class Workload:
+    """Mean request shape: input and output tokens."""
+
+    input_tokens: int
+    output_tokens: int
+
+    @property
+    def peak_context(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+    @property
+    def mean_decode_context(self) -> float:
+        return self.input_tokens + self.output_tokens / 2
+
+
+@dataclass(frozen=True, slots=True)
+class Memory:
+    """Memory of one replica, bytes."""
+
+    capacity: float
+    reserve: float
+    weights: float
+    kv_pool: float
+    kv_per_sequence: float
+
+    @property
+    def fits(self) -> bool:
+        return self.kv_pool >= self.kv_per_sequence > 0
+
+    @property
+    def max_sequences(self) -> int:
+        return int(self.kv_pool // self.kv_per_sequence) if self.kv_per_sequence else 0
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """Time of one mixed decode step at batch B, seconds, split by where it goes."""
+
+    batch: int
+    linear: float
+    experts: float
+    attention: float
+    communication: float
+    overhead: float
+    memory_time: float  # part of linear+experts+attention that was bandwidth-bound
+    compute_time: float  # part that was FLOP-bound
+    weight_bytes_read: float  # per chip
+    kv_bytes_read: float  # per chip
+
+    @property
+    def total(self) -> float:
+        return self.linear + self.experts + self.attention + self.communication + self.overhead
+
+    @property
+    def bound(self) -> Bound:
+        parts = {
+            Bound.MEMORY: self.memory_time,
+            Bound.COMPUTE: self.compute_time,
+            Bound.COMMUNICATION: self.communication,
+            Bound.OVERHEAD: self.overhead,
+        }
+        return max(parts, key=lambda k: parts[k])
+
+
+@dataclass(frozen=True, slots=True)
+class Performance:
+    """What a replica sustains for a workload at its chosen batch."""
+
+    batch: int
+    batch_limit: BatchLimit
+    step: Step
+    output_tokens_per_second: float
+    requests_per_second: float
+    stream_tokens_per_second: float
+    time_to_first_token_s: float
+    prefill_s: float
+
+    @property
+    def time_per_output_token_s(self) -> float:
+        return self.step.total
+
+
+class Replica:
+    """A model on `chips` chips of one accelerator: tensor/expert parallel inside the scale-up domain,
+    pipeline parallel across domains. Precomputes per-chip constants so evaluating a batch is cheap."""
+
+    def __init__(self, shape: ModelShape, acc: AcceleratorProfileSpec, eff: Efficiency, chips: int) -> None:
+        self.shape = shape
+        self.acc = acc
+        self.eff = eff
+        self.chips = chips
+        self._memory: dict[Workload, Memory] = {}
+        domain = acc.scale_up_domain
+        self.stages = 1 if chips <= domain else math.ceil(chips / domain)
+        self.tp = chips // self.stages if chips % self.stages == 0 else min(chips, domain)
+
+        supported = set(acc.dense_tflops)
+        tflops = acc.dense_tflops
+        mfu = eff.flops_utilization
+        self.f_linear = tflops[compute_precision(shape.precision, supported)] * 1e12 * mfu
+        self.f_expert = tflops[compute_precision(shape.expert_precision, supported)] * 1e12 * mfu
+        # Attention runs in BF16 unless the KV cache is FP8 and the chip has FP8 tensor cores.
+        self.f_attn = tflops[compute_precision(shape.kv_precision, supported)] * 1e12 * mfu
+        self.f_lm_head = tflops[Precision.BF16] * 1e12 * mfu
+        self.bw = acc.memory_bandwidth_tbps * 1e12 * eff.memory_bandwidth_utilization
+        self.peak_bw = acc.memory_bandwidth_tbps * 1e12
+
+        # Attention parallelism. GQA shards attention over at most kv_heads chips; MLA keeps one latent
+        # per token and cannot shard it. Past that, MoE and MLA engines run attention data-parallel
+        # (each group of chips its own sequences, attention weights copied per group, no KV copies);
+        # dense GQA models replicate KV heads instead.
+        self.attention_tp = 1 if shape.mla else min(self.tp, shape.kv_heads)
+        self.attention_dp = self.tp > self.attention_tp and (shape.mla or shape.is_moe)
+        if self.attention_dp:
+            groups = self.tp // self.attention_tp
+            per_chip_attention = shape.attention_bytes / self.attention_tp / self.stages
+            self.kv_replication = 1.0
+        else:
+            groups = 1
+            per_chip_attention = shape.attention_bytes / chips
+            self.kv_replication = max(1.0, self.tp / shape.kv_heads) if not shape.mla else 1.0
+        self.attention_groups = groups
+        self.weights_per_replica = shape.weight_bytes + shape.attention_bytes * (groups - 1)
+        sharded = shape.other_bytes - shape.attention_bytes
+        self.linear_bytes_per_chip = (sharded + shape.lm_head_bytes) / chips + per_chip_attention
+
+        # Average output width of one linear-layer matmul on one chip (4 matmuls a layer: QKV, O,
+        # gate/up, down), and of one routed expert (gate/up/down of width ffn).
+        self.linear_cols = shape.other_linear / (shape.layers * shape.hidden * 4) / self.tp
+        self.expert_cols = (
+            shape.expert_total / (shape.experts * shape.moe_layers * shape.hidden * 3) if shape.is_moe else 0.0
+        )
+
+        link = eff.comm_bandwidth_utilization * 1e9 / 2  # one direction, as collectives achieve it
+        self.bw_up = acc.scale_up_bandwidth_gbps * link
+        self.bw_out = acc.scale_out_bandwidth_gbps * link
+        self.latency = eff.comm_latency_us * 1e-6
+        self.overhead = shape.layers * eff.step_overhead_us_per_layer * 1e-6
+        self.seconds_per_sequence = shape.layers / self.stages * eff.attention_us_per_sequence_layer * 1e-6
+        # Per-token matmul seconds at full efficiency, and communication as fixed + per-token parts.
+        self.linear_seconds_per_token = (shape.flops_linear - 2 * shape.lm_head) / chips / self.f_linear
+        self.lm_head_seconds_per_token = 2 * shape.lm_head / chips / self.f_lm_head
+        self.expert_seconds_per_token = shape.flops_expert / chips / self.f_expert if shape.is_moe else 0.0
+        self.expert_bytes_per_covered = shape.moe_layers * shape.expert_bytes_each / chips
+        self.comm_fixed = self.communication(0.0)
+        self.comm_per_token = self.communication(1.0) - self.comm_fixed
+
+    # ------------------------------------------------------------------ memory
+
+    def memory(self, work: Workload) -> Memory:
+        cached = self._memory.get(work)
+        if cached is not None:
+            return cached
+        result = self._memory[work] = self._compute_memory(work)
+        return result
+
+    def _compute_memory(self, work: Workload) -> Memory:
+        capacity = self.acc.memory_gib * GIB * self.chips
+        reserve = self.eff.runtime_reserve_gib * GIB * self.chips
+        free = capacity - reserve - self.weights_per_replica
+        kv_pool = max(0.0, free * self.eff.kv_cache_fraction)
+        kv_seq = self.shape.kv_bytes(work.peak_context) * self.kv_replication
+        return Memory(capacity, reserve, self.weights_per_replica, kv_pool, kv_seq)
+
+    def batch_ceiling(self, work: Workload) -> tuple[int, BatchLimit]:
+        """The largest batch memory and the engine allow, and which of them binds."""
+        limits = {
+            BatchLimit.KV_CACHE: self.memory(work).max_sequences,
+            # Engine caps apply per attention data-parallel group (each runs its own scheduler).
+            BatchLimit.ENGINE_MAX_BATCH: self.eff.max_batch * self.attention_groups,
+            BatchLimit.TOKENS_PER_STEP: max(
+                1,
+                int(
+                    self.eff.max_tokens_per_step * self.attention_groups / (1 + work.input_tokens / work.output_tokens)
+                ),
+            ),
+        }
+        which = min(limits, key=lambda k: limits[k])
+        return limits[which], which
+
+    # ------------------------------------------------------------------ time
+
+    def _per_workload(self, work: Workload) -> tuple[float, float, float, float]:
+        """Per-sequence constants of a workload: (tokens per decode token incl. prefill share,
+        KV bytes read, KV bytes written, attention FLOPs), per chip and step."""
+        s = self.shape
+        n = self.chips
+        i, o = work.input_tokens, work.output_tokens
+        ctx = work.mean_decode_context
+        kv_read = s.kv_bytes(ctx) * self.kv_replication / n
+        kv_write = (i / o) * s.kv_bytes_per_token_layer * s.layers * self.kv_replication / n
+        attn = s.attended_keys(ctx) * s.attn_flops_per_key / n
+        attn += s.prefill_attended_keys(i) * s.prefill_attn_flops_per_key / (o * n)
+        return 1 + i / o, kv_read, kv_write, attn
+
+    def step(self, batch: int, work: Workload) -> Step:
+        """One mixed step: `batch` decode tokens plus their share of chunked prefill."""
+        return self._step(batch, self._per_workload(work))
+
+    def _time(self, batch: int, k: tuple[float, float, float, float]) -> float:
+        """`_step(batch, k).total` without the breakdown: the planner's inner loop."""
+        s = self.shape
+        per_seq_tokens, kv_read, kv_write, attn_flops_seq = k
+        tokens = batch * per_seq_tokens
+        bw = self.bw
+        half = self.eff.gemm_half_tiles
+        tiles = max(tokens, _ROW_TILE) * self.linear_cols / _TILE_AREA
+        eff = tokens / (tokens + _ROW_TILE_HALF) * tiles / (tiles + half)
+        t_cmp = (self.linear_seconds_per_token * tokens + self.lm_head_seconds_per_token * batch) / eff
+        total = max(self.linear_bytes_per_chip / bw, t_cmp)
+        if self.expert_seconds_per_token:
+            e, k_ = s.experts, s.experts_per_token
+            covered = e * (1.0 - (1.0 - k_ / e) ** tokens)
+            # Only covered experts run, each on its share of the routed tokens.
+            per_expert = tokens * k_ / covered
+            tiles = max(1.0, covered / self.tp) * max(per_expert, _ROW_TILE) * self.expert_cols / _TILE_AREA
+            eff = per_expert / (per_expert + _ROW_TILE_HALF) * tiles / (tiles + half)
+            total += max(covered * self.expert_bytes_per_covered / bw, self.expert_seconds_per_token * tokens / eff)
+        total += max(batch * (kv_read + kv_write) / bw, batch * attn_flops_seq / self.f_attn)
+        total += (self.comm_fixed + self.comm_per_token * tokens) * (1 - self.eff.comm_overlap)
+        return total + self.overhead + batch * self.seconds_per_sequence
+
+    def _step(self, batch: int, k: tuple[float, float, float, float]) -> Step:
+        s = self.shape
+        per_seq_tokens, kv_read, kv_write, attn_flops_seq = k
+        tokens = batch * per_seq_tokens
+        bw = self.bw
+        mem = comp = 0.0
+
+        # Linear layers other than routed experts (LM head only for decode tokens: prefill needs logits
+        # of its last token alone).
+        lin_bytes = self.linear_bytes_per_chip
+        t_mem = lin_bytes / bw
+        t_cmp = self.linear_seconds_per_token * tokens + self.lm_head_seconds_per_token * batch
+        t_cmp /= self.gemm_efficiency(tokens, self.linear_cols, 1.0)
+        linear = max(t_mem, t_cmp)
+        mem, comp = (mem + linear, comp) if t_mem >= t_cmp else (mem, comp + linear)
+
+        # Routed experts.
+        experts = 0.0
+        exp_bytes = 0.0
+        if s.is_moe:
+            covered = s.covered_experts(tokens)
+            exp_bytes = covered * self.expert_bytes_per_covered
+            per_expert = tokens * s.experts_per_token / covered
+            t_mem = exp_bytes / bw
+            t_cmp = (
+                self.expert_seconds_per_token
+                * tokens
+                / self.gemm_efficiency(per_expert, self.expert_cols, max(1.0, covered / self.tp))
+            )
+            experts = max(t_mem, t_cmp)
+            mem, comp = (mem + experts, comp) if t_mem >= t_cmp else (mem, comp + experts)
+
+        # Attention: decode reads every running sequence's KV cache; prefill chunks add FLOPs.
+        kv_bytes = batch * kv_read
+        t_mem = (kv_bytes + batch * kv_write) / bw
+        t_cmp = batch * attn_flops_seq / self.f_attn
+        attention = max(t_mem, t_cmp)
+        mem, comp = (mem + attention, comp) if t_mem >= t_cmp else (mem, comp + attention)
+
+        comm = (self.comm_fixed + self.comm_per_token * tokens) * (1 - self.eff.comm_overlap)
+        # Per-sequence attention cost: each chip walks every sequence's cache for its heads.
+        overhead = self.overhead + batch * self.seconds_per_sequence
+        return Step(
+            batch=batch,
+            linear=linear,
+            experts=experts,
+            attention=attention,
+            communication=comm,
+            overhead=overhead,
+            memory_time=mem,
+            compute_time=comp,
+            weight_bytes_read=lin_bytes + exp_bytes,
+            kv_bytes_read=kv_bytes,
+        )
+
+    def gemm_efficiency(self, rows: float, cols: float, matrices: float) -> float:
+        """Share of peak matmul throughput a launch of `matrices` matmuls of rows x cols reaches.
+
+        Two losses: row tiles only partly filled when few tokens reach a matrix (an expert that sees
+        8 tokens still pays for a padded tile), and too few output tiles to occupy every core (narrow
+        per-chip slices at high tensor parallelism). Below one row tile, libraries split the reduction
+        dimension instead, so occupancy is counted from one full row tile."""
+        fill = rows / (rows + _ROW_TILE_HALF)
+        tiles = matrices * max(rows, _ROW_TILE) * cols / (_ROW_TILE * _ROW_TILE)
+        return fill * tiles / (tiles + self.eff.gemm_half_tiles)
+
+    def communication(self, tokens: float) -> float:
+        """Per-chip communication time of one step over `tokens` tokens, before overlap."""
+        s = self.shape
+        tp = self.tp
+        act = BYTES_PER_ELEMENT[Precision.BF16]
+        total = 0.0
+        layers_here = s.layers / self.stages
+        if tp > 1:
+
+            def allreduce(group: int, tokens_in_group: float) -> float:
+                if group <= 1:
+                    return 0.0
+                ring = 2 * (group - 1) / group
+                return self.latency + ring * tokens_in_group * s.hidden * act / self.bw_up
+
+            moe_share = s.moe_layers / s.layers if s.is_moe else 0.0
+            dense_layers = layers_here * (1 - moe_share)
+            moe_layers = layers_here * moe_share
+            if self.attention_dp:
+                # Each attention group reduces over its own chips and its share of the tokens.
+                attn = allreduce(self.attention_tp, tokens * self.attention_tp / tp)
+            else:
+                attn = allreduce(tp, tokens)
+            total += dense_layers * (attn + allreduce(tp, tokens)) + moe_layers * attn
+            if moe_layers:
+                # Dispatch in FP8, combine in BF16; each chip sends its share of tokens x top-k.
+                a2a_bytes = (tokens / tp) * s.experts_per_token * s.hidden * (1 + act) * (tp - 1) / tp
+                total += moe_layers * (2 * self.latency + a2a_bytes / self.bw_up)
+        if self.stages > 1:
+            hop = 4 * self.latency + tokens * s.hidden * act / tp / self.bw_out
+            total += (self.stages - 1) * hop / self.stages
+        return total
+
+    def prefill_time(self, input_tokens: int) -> float:
+        """Time to prefill one request alone on the replica (no queueing)."""
+        s = self.shape
+        n = self.chips
+        linear = (
+            s.flops_linear
+            * input_tokens
+            / n
+            / (self.f_linear * self.gemm_efficiency(input_tokens, self.linear_cols, 1.0))
+        )
+        experts = 0.0
+        if s.is_moe:
+            covered = s.covered_experts(input_tokens)
+            per_expert = input_tokens * s.experts_per_token / covered
+            eff = self.gemm_efficiency(per_expert, self.expert_cols, max(1.0, covered / self.tp))
+            experts = s.flops_expert * input_tokens / n / (self.f_expert * eff)
+        attention = s.prefill_attended_keys(input_tokens) * s.prefill_attn_flops_per_key / n / self.f_attn
+        weights = self.linear_bytes_per_chip + (
+            s.covered_experts(input_tokens) * s.moe_layers * s.expert_bytes_each / n
+        )
+        t = max(linear + experts + attention, weights / self.bw)
+        return t + self.communication(input_tokens) * (1 - self.eff.comm_overlap) + self.overhead
+
+    # ------------------------------------------------------------------ performance
+
+    def performance(self, work: Workload, min_stream_tokens_per_second: float | None = None) -> Performance | None:
+        """The best batch for this workload under the optional per-stream speed floor; None when the
+        model does not fit or the floor cannot be met even at batch 1."""
+        ceiling, limit = self.batch_ceiling(work)
+        if ceiling < 1 or not self.memory(work).fits:
+            return None
+        batch = ceiling
+        k = self._per_workload(work)
+        step = self._step(batch, k)
+        if min_stream_tokens_per_second is not None and step.total * min_stream_tokens_per_second > 1:
+            max_step = 1 / min_stream_tokens_per_second
+            t1 = self._time(1, k)
+            if t1 > max_step:
+                return None
+            # Step time grows with batch almost linearly: regula falsi (Illinois variant) finds the
+            # largest batch under the limit in a few evaluations; bisection finishes any remainder.
+            lo, t_lo, hi, t_hi = 1, t1 - max_step, ceiling, step.total - max_step
+            side = 0
+            for _ in range(8):
+                if hi - lo <= 1:
+                    break
+                mid = lo + int(-t_lo * (hi - lo) / (t_hi - t_lo))
+                mid = min(max(mid, lo + 1), hi - 1)
+                t_mid = self._time(mid, k) - max_step
+                if t_mid <= 0:
+                    lo, t_lo = mid, t_mid
+                    if side == -1:
+                        t_hi /= 2
+                    side = -1
+                else:
+                    hi, t_hi = mid, t_mid
+                    if side == 1:
+                        t_lo /= 2
+                    side = 1
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                if self._time(mid, k) <= max_step:
+                    lo = mid
+                else:
+                    hi = mid
+            batch, limit = lo, BatchLimit.STREAM_SPEED
+            step = self._step(batch, k)
+        t = step.total
+        prefill = self.prefill_time(work.input_tokens)
+        return Performance(
+            batch=batch,
+            batch_limit=limit,
+            step=step,
+            output_tokens_per_second=batch / t,
+            requests_per_second=batch / t / work.output_tokens,
+            stream_tokens_per_second=1 / t,
+            # A new request waits for the running step, then its own prefill.
+            time_to_first_token_s=prefill + t,
+            prefill_s=prefill,
+        )

@@ -1,0 +1,113 @@
+"""What one fixed replica configuration sustains: the `infercap estimate` question, and the unit the
+planner evaluates for every candidate."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from infercap.api.catalog import AcceleratorProfileSpec, ModelProfileSpec
+from infercap.api.types import Precision
+from infercap.core.catalog import Catalog
+from infercap.core.compute import Memory, Performance, Replica, Workload
+from infercap.core.errors import PlanError
+from infercap.core.shape import ModelShape
+
+
+class Source(StrEnum):
+    """Where an estimate comes from."""
+
+    ANALYTIC = "analytic"  # physics with efficiency factors not fitted to this family
+    CALIBRATED = "calibrated"  # physics with factors fitted to measurements of this family
+    MEASURED = "measured"  # a measured profile supplied by a ModelProfile
+    PUBLISHED = "published"  # figures as a public source states them
+
+
+@dataclass(frozen=True)
+class Estimate:
+    model: ModelProfileSpec
+    accelerator: AcceleratorProfileSpec
+    chips: int
+    shape: ModelShape
+    workload: Workload
+    memory: Memory
+    performance: Performance | None
+    source: Source
+    replica: Replica
+
+    @property
+    def fits(self) -> bool:
+        return self.memory.fits
+
+
+def check_workload(
+    model: ModelProfileSpec, input_tokens: int, output_tokens: int, input_field: str, output_field: str
+) -> Workload:
+    """Validate request lengths against the model; the field names (or flags) go into messages."""
+    if input_tokens < 1:
+        raise PlanError("InvalidTraffic", f"must be at least 1, got {input_tokens}", input_field)
+    if output_tokens < 1:
+        raise PlanError("InvalidTraffic", f"must be at least 1, got {output_tokens}", output_field)
+    if input_tokens + output_tokens > model.max_context_tokens:
+        raise PlanError(
+            "ContextTooLong",
+            f"inputTokens + outputTokens = {input_tokens + output_tokens} exceeds {model.id}'s context "
+            f"of {model.max_context_tokens} tokens; shorten the requests or pick a longer-context model",
+            input_field,
+        )
+    if model.max_output_tokens is not None and output_tokens > model.max_output_tokens:
+        raise PlanError(
+            "ContextTooLong",
+            f"{model.id} generates at most {model.max_output_tokens} tokens per request",
+            output_field,
+        )
+    return Workload(input_tokens, output_tokens)
+
+
+def source_for(catalog: Catalog, acc: AcceleratorProfileSpec) -> Source:
+    return Source.CALIBRATED if catalog.efficiency(acc).calibrated else Source.ANALYTIC
+
+
+def evaluate(
+    catalog: Catalog,
+    model: ModelProfileSpec,
+    shape: ModelShape,
+    acc: AcceleratorProfileSpec,
+    chips: int,
+    work: Workload,
+    min_stream_tokens_per_second: float | None,
+) -> Estimate:
+    """Evaluate one candidate (shape and workload already validated)."""
+    replica = catalog.replica(shape, acc, chips)
+    memory = replica.memory(work)
+    perf = replica.performance(work, min_stream_tokens_per_second) if memory.fits else None
+    return Estimate(model, acc, chips, shape, work, memory, perf, source_for(catalog, acc), replica)
+
+
+def estimate_replica(
+    catalog: Catalog,
+    *,
+    model_id: str,
+    accelerator_id: str,
+    chips: int,
+    input_tokens: int,
+    output_tokens: int,
+    precision: Precision | None = None,
+    kv_precision: Precision | None = None,
+    min_stream_tokens_per_second: float | None = None,
+) -> Estimate:
+    """One replica of `model_id` on `chips` chips of `accelerator_id`. With no speed floor the batch is
+    as large as memory and the engine allow: the maximum offline throughput."""
+    model = catalog.model(model_id, "--model")
+    acc = catalog.accelerator(accelerator_id, "--accelerator")
+    if chips < 1:
+        raise PlanError("InvalidChips", f"must be at least 1, got {chips}", "--chips")
+    if min_stream_tokens_per_second is not None and min_stream_tokens_per_second <= 0:
+        raise PlanError(
+            "InvalidSlo",
+            f"must be positive, got {min_stream_tokens_per_second}",
+            "--stream-tokens-per-second",
+        )
+    work = check_workload(model, input_tokens, output_tokens, "--input-tokens", "--output-tokens")
+    shape = catalog.shape(model, precision, kv_precision)
+    return evaluate(catalog, model, shape, acc, chips, work, min_stream_tokens_per_second)

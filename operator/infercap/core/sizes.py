@@ -1,0 +1,78 @@
+"""Replica sizes an accelerator offers and how replicas pack onto its nodes."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from infercap.api.catalog import AcceleratorProfileSpec, NodeShape, SliceShape
+from infercap.core.errors import PlanError
+
+# Largest replica considered, in chips (72 nodes of 8 GPUs, or eight NVL72 racks);
+# a model that needs more is not served by infercap.
+MAX_REPLICA_CHIPS = 576
+
+
+@dataclass(frozen=True)
+class Placement:
+    """How replicas of `chips_per_replica` chips land on nodes."""
+
+    chips_per_replica: int
+    replicas: int
+    nodes: int
+    chips_per_node: int
+    node_label: str  # instance type / machine type / topology, for humans
+    slice: SliceShape | None = None
+    node_shape: NodeShape | None = None
+
+    @property
+    def chips(self) -> int:
+        return self.nodes * self.chips_per_node
+
+
+def replica_sizes(acc: AcceleratorProfileSpec) -> list[tuple[int, SliceShape | None]]:
+    """TPU slice shapes; for GPUs powers of two up to a node (or a scale-up domain such as NVL72),
+    the whole domain, then whole multiples of the largest node."""
+    if acc.slice_shapes:
+        return [(s.chips, s) for s in sorted(acc.slice_shapes, key=lambda s: s.chips)]
+    largest = max(s.chips for s in acc.node_shapes)
+    sizes = set()
+    n = 1
+    while n <= max(largest, min(acc.scale_up_domain, 64)):
+        if n <= largest or n % largest == 0:
+            sizes.add(n)
+        n *= 2
+    if acc.scale_up_domain > largest and acc.scale_up_domain % largest == 0:
+        sizes.add(acc.scale_up_domain)
+    k = 2
+    while k * largest <= MAX_REPLICA_CHIPS:
+        sizes.add(k * largest)
+        k += 1
+    return [(n, None) for n in sorted(sizes)]
+
+
+def place(acc: AcceleratorProfileSpec, chips: int, slice_: SliceShape | None, replicas: int) -> Placement:
+    """Pack replicas onto nodes: a replica never straddles nodes unless it is bigger than one; among
+    node shapes, the one that buys the fewest chips (then the fewest nodes) wins."""
+    if slice_ is not None:
+        host = min(slice_.chips_per_host, slice_.chips)
+        hosts = max(1, slice_.chips // host)
+        label = f"{slice_.topology} slice of {slice_.machine_type}"
+        return Placement(chips, replicas, replicas * hosts, host, label, slice=slice_)
+    best: Placement | None = None
+    largest = max(s.chips for s in acc.node_shapes)
+    for shape in acc.node_shapes:
+        c = shape.chips
+        if chips <= c:
+            nodes = math.ceil(replicas / (c // chips))
+        elif chips > largest and chips % c == 0:
+            nodes = replicas * (chips // c)
+        else:
+            continue
+        label = next(iter(shape.instance_types.values()), f"{c}x {acc.id} node")
+        cand = Placement(chips, replicas, nodes, c, label, node_shape=shape)
+        if best is None or (cand.chips, cand.nodes) < (best.chips, best.nodes):
+            best = cand
+    if best is None:
+        raise PlanError("NoNodeShape", f"{acc.id} has no node shape for replicas of {chips} chips")
+    return best
