@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv test lint typecheck unit bench calibrate demo clean
+.PHONY: help venv test lint typecheck unit bench calibrate demo demo-down clean crds
 
 help:
 	@echo "make demo       local control plane + operator + examples, then kubectl get mdep"
@@ -43,3 +43,12 @@ calibrate: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+crds: $(STAMP)
+	$(BIN)/python -m infercap.api.crd crds charts/infercap/crds
+
+demo: $(STAMP)
+	VENV=$(VENV) hack/demo.sh
+
+demo-down:
+	VENV=$(VENV) hack/demo.sh down

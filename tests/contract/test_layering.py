@@ -1,7 +1,7 @@
 """Architecture rules (DESIGN.md section 2), checked on the source's import statements:
 
-- layers import only lower layers: api < core < (kube | providers | metrics | calibration) < reconcile
-  < (handlers | cli);
+- layers import only lower layers: api < core < (kube | providers | metrics | calibration | config)
+  < reconcile < handlers < cli;
 - core is pure: no clock, environment, logging, processes or network;
 - only kube/ talks to the API server (lightkube, kubernetes); only handlers import kopf;
 - operator/ is a source root, never a package (it would shadow the standard library's `operator`).
@@ -28,8 +28,8 @@ LAYERS = {
     "reconcile": 3,
     "config": 2,
     "handlers": 4,
-    "cli": 4,
-    "__main__": 5,
+    "cli": 5,
+    "__main__": 6,
     "__init__": 0,
 }
 IMPURE = {"os", "time", "datetime", "logging", "random", "subprocess", "socket", "threading", "asyncio"}

@@ -71,4 +71,118 @@ def namespace(cluster: Cluster) -> Iterator[str]:
     name = f"t-{uuid.uuid4().hex[:8]}"
     cluster.kubectl("create", "namespace", name)
     yield name
+    # ModelDeployments carry the operator's finalizer: delete them while it runs, and strip what is left
+    # (the operator may be stopped) so the namespace can go.
+    if cluster.kubectl("get", "crd", "modeldeployments.infercap.dev", check=False).returncode == 0:
+        cluster.kubectl("delete", "modeldeployments", "--all", "-n", name, "--wait=true", "--timeout=30s", check=False)
+        for obj in cluster.kubectl("get", "modeldeployments", "-n", name, "-o", "name", check=False).stdout.split():
+            cluster.kubectl(
+                "patch", obj, "-n", name, "--type=merge", "-p", '{"metadata":{"finalizers":null}}', check=False
+            )
     cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+# --------------------------------------------------------------------------- the operator
+
+OPERATOR_CONFIG = """
+defaultProvider: karpenter
+resyncSeconds: 5
+clusterapi: {namespace: infercap-capi, clusterName: workload}
+gke: {namespace: infercap-gke, clusterRef: {name: workload}, location: us-central1}
+"""
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Operator:
+    cluster: Cluster
+    config: Path
+    log: Path
+    port: int
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        import sys
+        import time
+        import urllib.request
+
+        logf = self.log.open("ab")
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "infercap",
+                "run",
+                "--config",
+                str(self.config),
+                "--liveness",
+                f"http://127.0.0.1:{self.port}/healthz",
+            ],
+            env=self.cluster.env,
+            stdout=logf,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, f"the operator exited:\n{self.log.read_text()[-3000:]}"
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=1) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.3)
+        raise AssertionError(f"the operator did not become live:\n{self.log.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+
+@pytest.fixture(scope="session")
+def crds_installed(cluster: Cluster) -> None:
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"))
+    cluster.kubectl(
+        "wait", "--for=condition=Established", "--timeout=60s", "crd", "-l", "app.kubernetes.io/name=infercap"
+    )
+    for ns in ("infercap-capi", "infercap-gke"):
+        if cluster.kubectl("get", "namespace", ns, check=False).returncode != 0:
+            cluster.kubectl("create", "namespace", ns)
+
+
+@pytest.fixture(scope="session")
+def operator(cluster: Cluster, crds_installed: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Operator]:
+    d = tmp_path_factory.mktemp("operator")
+    cfg = d / "config.yaml"
+    cfg.write_text(OPERATOR_CONFIG)
+    op = Operator(cluster, cfg, d / "operator.log", free_port())
+    op.start()
+    yield op
+    op.stop()
+    print(f"\noperator log: {op.log}")
+
+
+def wait_until(check: Any, timeout: float = 60, interval: float = 0.5, what: str = "condition") -> Any:
+    """Poll `check` until it returns something truthy; fail with `what` after `timeout` seconds."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}; last: {last!r}")

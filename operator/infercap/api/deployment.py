@@ -6,13 +6,19 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import BeforeValidator, Field, PlainSerializer, WithJsonSchema, model_validator
 
 from infercap.api import API_VERSION
 from infercap.api.catalog import CatalogId
-from infercap.api.types import ApiModel, DecimalStr, Precision
+from infercap.api.types import ApiModel, PositiveDecimal, Precision, decimal_json, decimal_schema, to_decimal
 
-PositiveDecimal = Annotated[DecimalStr, Field(gt=0)]
+Headroom = Annotated[
+    Decimal,
+    BeforeValidator(to_decimal),
+    Field(ge=0, lt=Decimal("0.95")),
+    PlainSerializer(decimal_json, return_type=str),
+    WithJsonSchema(decimal_schema(ge=0, lt=Decimal("0.95"))),
+]
 
 
 class Traffic(ApiModel):
@@ -77,6 +83,15 @@ class NodePoolSpec(ApiModel):
     provider: Provider | None = Field(
         default=None, description="karpenter, clusterapi, gke or none (plan and status only)."
     )
+    node_class: str | None = Field(
+        default=None, max_length=253, description="karpenter: name of the NodeClass the NodePool references."
+    )
+    cluster_name: str | None = Field(
+        default=None, max_length=63, description="clusterapi: Cluster name; gke: name of the ContainerCluster."
+    )
+    namespace: str | None = Field(
+        default=None, max_length=63, description="clusterapi and gke: namespace of the node-pool objects."
+    )
 
 
 class ModelDeploymentSpec(ApiModel):
@@ -99,7 +114,7 @@ class ModelDeploymentSpec(ApiModel):
         max_length=32,
         description="Candidate accelerator ids; empty: every catalog accelerator the model fits.",
     )
-    headroom: Annotated[DecimalStr, Field(ge=0, lt=Decimal("0.95"))] = Field(
+    headroom: Headroom = Field(
         default=Decimal("0.2"),
         description="Spare capacity to keep, as a fraction of planned capacity (0.2 = run at 80 %).",
     )

@@ -6,7 +6,7 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer, WithJsonSchema
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, WithJsonSchema
 from pydantic.alias_generators import to_camel
 
 
@@ -33,7 +33,7 @@ class ApiModel(BaseModel):
 DECIMAL_PATTERN = r"^[0-9]+(\.[0-9]+)?$"
 
 
-def _to_decimal(value: Any) -> Decimal:
+def to_decimal(value: Any) -> Decimal:
     # Kubernetes API conventions avoid floats in specs, so money, ratios and rates are decimal
     # strings; plain YAML integers are accepted too (int-or-string), as for resource quantities.
     if isinstance(value, Decimal):
@@ -56,20 +56,49 @@ def _to_decimal(value: Any) -> Decimal:
     raise ValueError(f"expected a decimal number such as 40 or '2.5', got {type(value).__name__}")
 
 
-def _decimal_json(value: Decimal) -> str:
+def decimal_json(value: Decimal) -> str:
     return format(value.normalize(), "f") if value == value.to_integral() else str(value)
 
 
+_INT_OR_STRING: dict[str, Any] = {
+    "x-kubernetes-int-or-string": True,
+    "anyOf": [{"type": "integer"}, {"type": "string"}],
+    "pattern": DECIMAL_PATTERN,
+    "maxLength": 32,
+}
+
 DecimalStr = Annotated[
     Decimal,
-    BeforeValidator(_to_decimal),
-    PlainSerializer(_decimal_json, return_type=str),
-    WithJsonSchema(
-        {
-            "x-kubernetes-int-or-string": True,
-            "anyOf": [{"type": "integer"}, {"type": "string"}],
-            "pattern": DECIMAL_PATTERN,
-        }
-    ),
+    BeforeValidator(to_decimal),
+    PlainSerializer(decimal_json, return_type=str),
+    WithJsonSchema(_INT_OR_STRING),
 ]
 """A non-float decimal: YAML `40` or `'2.5'`; serialised as a string."""
+
+
+def _cel_bound(op: str, bound: Decimal) -> str:
+    # int-or-string: CEL sees an int or a string; double() converts either.
+    return f"double(self) {op} {float(bound)!r}"
+
+
+def decimal_schema(
+    gt: Decimal | int | None = None,
+    ge: Decimal | int | None = None,
+    lt: Decimal | int | None = None,
+) -> dict[str, Any]:
+    """The CRD schema of a bounded decimal: int-or-string with CEL rules for the bounds."""
+    rules = []
+    for op, bound, word in ((">", gt, "greater than"), (">=", ge, "at least"), ("<", lt, "less than")):
+        if bound is not None:
+            rules.append({"rule": _cel_bound(op, Decimal(bound)), "message": f"must be {word} {bound}"})
+    return {**_INT_OR_STRING, "x-kubernetes-validations": rules}
+
+
+PositiveDecimal = Annotated[
+    Decimal,
+    BeforeValidator(to_decimal),
+    Field(gt=0),
+    PlainSerializer(decimal_json, return_type=str),
+    WithJsonSchema(decimal_schema(gt=0)),
+]
+"""A decimal above zero (rates, prices, budgets)."""

@@ -8,6 +8,7 @@ from typing import Any
 
 import yaml
 
+from infercap.api.deployment import Provider
 from infercap.api.manifests import ManifestError, Manifests, parse_documents
 from infercap.api.types import Precision
 from infercap.cli import render
@@ -17,6 +18,7 @@ from infercap.core.errors import PlanError
 from infercap.core.estimate import estimate_replica
 from infercap.core.planner import plan
 from infercap.core.report import estimate_dict, plan_dict
+from infercap.providers import candidates
 
 
 def read_manifests(paths: list[str]) -> Manifests:
@@ -60,8 +62,12 @@ def cmd_plan(args: argparse.Namespace) -> str:
     cat = catalog_for(manifests, args.price)
     results = []
     for d in manifests.deployments:
+        spec = d.spec
+        provider = args.provider or (spec.node_pool.provider.value if spec.node_pool.provider else None)
+        if provider:
+            spec = candidates(spec, cat, Provider(provider))
         try:
-            p = plan(cat, d.spec)
+            p = plan(cat, spec)
         except PlanError as e:
             raise ManifestError(f"ModelDeployment/{d.metadata.name}: {e} [{e.reason}]") from None
         results.append((d, p))
@@ -423,3 +429,23 @@ def cmd_catalog(args: argparse.Namespace) -> str:
         rows,
         right={2, 3, 4, 7},
     )
+
+
+# --------------------------------------------------------------------------- run
+
+
+def cmd_run(args: argparse.Namespace) -> str:
+    from pathlib import Path
+
+    from infercap import config, handlers
+
+    cfg = config.load(Path(args.config) if args.config else None)
+    handlers.run(
+        cfg,
+        namespaces=args.namespace,
+        peering=args.peering,
+        liveness=None if args.liveness == "none" else args.liveness,
+        log_format=args.log_format,
+        verbose=args.verbose,
+    )
+    return "infercap operator stopped"

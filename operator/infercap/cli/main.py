@@ -17,6 +17,7 @@ from infercap import __version__
 from infercap.api.manifests import ManifestError
 from infercap.api.types import Precision
 from infercap.api.validation import describe
+from infercap.config import ConfigError
 from infercap.core.errors import PlanError
 
 EXIT_USAGE = 2
@@ -78,6 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="manifest file, or - for stdin; repeatable",
     )
     p.add_argument(
+        "--provider",
+        choices=["karpenter", "clusterapi", "gke", "none"],
+        help="plan only accelerators this node-pool provider can create (as the operator does); "
+        "default: spec.nodePool.provider, else every accelerator",
+    )
+    p.add_argument(
         "--price",
         action="append",
         type=_price,
@@ -109,6 +116,42 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("model_a", metavar="MODEL_A")
     c.add_argument("model_b", metavar="MODEL_B")
     _output(c)
+
+    r = sub.add_parser(
+        "run",
+        help="run the operator (Kopf) against the current cluster",
+        description=(
+            "Run the infercap operator: reconcile ModelDeployments into node pools, quotas and cost annotations. "
+            "Credentials come from KUBECONFIG (or ~/.kube/config), or the in-cluster service account."
+        ),
+    )
+    r.add_argument("--config", metavar="FILE", help="operator configuration YAML (default: built-in defaults)")
+    r.add_argument(
+        "-n",
+        "--namespace",
+        action="append",
+        default=[],
+        metavar="NS",
+        help="watch only this namespace (repeatable); default: all namespaces",
+    )
+    r.add_argument(
+        "--peering",
+        metavar="NAME",
+        help="join Kopf peering NAME for high availability (needs the peering CRDs); default: standalone",
+    )
+    r.add_argument(
+        "--liveness",
+        metavar="URL",
+        default="http://0.0.0.0:8080/healthz",
+        help="liveness endpoint to serve (default: http://0.0.0.0:8080/healthz; 'none' to disable)",
+    )
+    r.add_argument(
+        "--log-format",
+        choices=["plain", "full", "json"],
+        default="plain",
+        help="log line format (json for log pipelines)",
+    )
+    r.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
     k = sub.add_parser("catalog", help="list built-in models or accelerators")
     k.add_argument("what", choices=["models", "accelerators"])
@@ -142,6 +185,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _fail(f"infercap: error: {e}")
     except ValidationError as e:
         _fail(f"infercap: error: {describe(e)}")
+    except ConfigError as e:
+        _fail(f"infercap: error: {e}")
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

@@ -8,6 +8,8 @@ from typing import Any
 
 import yaml
 
+from infercap.core.cost import money_display
+
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], right: set[int] | None = None) -> str:
     """A plain aligned table like kubectl's: upper-case headers, two spaces between columns."""
@@ -35,12 +37,11 @@ def dump(data: Any, fmt: str) -> str:
 
 
 def money(value: Any, currency: str = "USD") -> str:
-    """1234567.8 -> '$1,234,567.80' (other currencies: '1,234,567.80 EUR')."""
+    """1234567.8 -> '$1,234,567.80' (other currencies: '1,234,567.80 EUR'); other text as it is."""
     try:
-        amount = f"{float(value):,.2f}"
-    except (TypeError, ValueError):
+        return money_display(value, currency)
+    except (ArithmeticError, ValueError):
         return str(value)
-    return f"${amount}" if currency == "USD" else f"{amount} {currency}"
 
 
 def num(value: float, digits: int = 0) -> str:

@@ -16,6 +16,12 @@ def money(value: Decimal) -> Decimal:
     return value.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
+def money_display(value: Decimal | str | float, currency: str = "USD") -> str:
+    """1234567.8 -> '$1,234,567.80' (other currencies: '1,234,567.80 EUR')."""
+    amount = f"{Decimal(str(value)):,.2f}"
+    return f"${amount}" if currency == "USD" else f"{amount} {currency}"
+
+
 def fine(value: Decimal) -> Decimal:
     return value.quantize(MICRO, rounding=ROUND_HALF_UP)
 

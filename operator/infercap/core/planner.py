@@ -316,7 +316,7 @@ def explain(p: Plan) -> list[str]:
         f"{mem.weights / GIB:,.1f} GiB, runtime reserve {mem.reserve / GIB:,.1f} GiB, KV-cache pool "
         f"{mem.kv_pool / GIB:,.1f} GiB = {mem.max_sequences:,} concurrent requests.",
         f"Decode step {perf.step.total * 1000:,.1f} ms at batch {perf.batch:,} (limit: {perf.batch_limit}; "
-        f"{perf.step.bound} bound: weights+KV reads {perf.step.memory_time * 1000:,.1f} ms, matmuls "
+        f"{perf.step.bound} bound: bandwidth-bound work {perf.step.memory_time * 1000:,.1f} ms, compute-bound work "
         f"{perf.step.compute_time * 1000:,.1f} ms, communication {perf.step.communication * 1000:,.1f} ms)"
         f" -> {perf.stream_tokens_per_second:,.1f} tokens/s per stream, time to first token "
         f"{perf.time_to_first_token_s * 1000:,.0f} ms.",

@@ -1,0 +1,73 @@
+"""Operator configuration models: default node-pool provider and its templates, price overrides,
+quota and resync settings (loaded by infercap.config)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from infercap.api.deployment import Provider
+from infercap.api.types import ApiModel, PositiveDecimal
+
+
+class TypedRef(ApiModel):
+    """A reference to a template object: API group, kind and name."""
+
+    api_group: str = Field(description="API group of the referenced object.")
+    kind: str = Field(description="Kind of the referenced object.")
+    name: str = Field(description="Name; may contain {accelerator}.")
+
+
+class KarpenterConfig(ApiModel):
+    node_class_ref: dict[str, str] = Field(
+        default_factory=lambda: {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": "default"},
+        description="spec.template.spec.nodeClassRef of every NodePool.",
+    )
+    capacity_types: list[str] = Field(default_factory=lambda: ["on-demand"], description="karpenter.sh/capacity-type.")
+    consolidate_after: str = Field(default="10m", description="How long a node stays empty before removal.")
+    expire_after: str = Field(default="Never", description="Node lifetime; Never keeps loaded model servers.")
+    taint: bool = Field(default=True, description="Taint nodes with the accelerator resource, NoSchedule.")
+
+
+class ClusterApiConfig(ApiModel):
+    namespace: str = Field(default="default", description="Namespace of the workload cluster's CAPI objects.")
+    cluster_name: str = Field(default="workload", description="Cluster API cluster name.")
+    version: str | None = Field(default=None, description="Kubernetes version of the machines, if set.")
+    bootstrap_config_ref: TypedRef = Field(
+        default_factory=lambda: TypedRef(
+            api_group="bootstrap.cluster.x-k8s.io", kind="KubeadmConfigTemplate", name="infercap-{accelerator}"
+        ),
+        description="Bootstrap template of the machines.",
+    )
+    infrastructure_ref: TypedRef = Field(
+        default_factory=lambda: TypedRef(
+            api_group="infrastructure.cluster.x-k8s.io", kind="AWSMachineTemplate", name="infercap-{accelerator}"
+        ),
+        description="Infrastructure machine template; {accelerator} is replaced by the accelerator id.",
+    )
+
+
+class GkeConfig(ApiModel):
+    namespace: str = Field(default="config-connector", description="Namespace Config Connector watches.")
+    cluster_ref: dict[str, str] = Field(
+        default_factory=lambda: {"name": "workload"}, description="spec.clusterRef of every ContainerNodePool."
+    )
+    location: str = Field(default="us-central1", description="Region or zone of the node pools.")
+
+
+class QuotaConfig(ApiModel):
+    enabled: bool = Field(default=True, description="Maintain a ResourceQuota per namespace.")
+    name: str = Field(default="infercap", description="Name of the ResourceQuota.")
+
+
+class OperatorConfig(ApiModel):
+    """infercap operator settings."""
+
+    default_provider: Provider = Field(default=Provider.KARPENTER, description="Node-pool provider by default.")
+    karpenter: KarpenterConfig = Field(default_factory=KarpenterConfig)
+    clusterapi: ClusterApiConfig = Field(default_factory=ClusterApiConfig)
+    gke: GkeConfig = Field(default_factory=GkeConfig)
+    quota: QuotaConfig = Field(default_factory=QuotaConfig)
+    prices: dict[str, PositiveDecimal] = Field(
+        default_factory=dict, description="Price per chip-hour by accelerator id, overriding the catalog."
+    )
+    resync_seconds: float = Field(default=60, gt=0, description="Re-plan every ModelDeployment this often.")

@@ -1,0 +1,109 @@
+"""The ModelDeployment status: conditions, the plan with its explanation, cost, alternatives, budget."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import ConfigDict, Field
+
+from infercap.api.types import ApiModel
+
+CONDITION_TYPES = ("Ready", "Planned", "NodePoolsReady", "QuotaApplied", "WithinBudget")
+
+
+class Condition(ApiModel):
+    """A Kubernetes-style condition; lastTransitionTime moves only when status changes."""
+
+    type: str = Field(description="Ready, Planned, NodePoolsReady, QuotaApplied or WithinBudget.")
+    status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
+    reason: str = Field(pattern=r"^[A-Z][A-Za-z0-9]*$", description="PascalCase reason.")
+    message: str = Field(default="", description="What happened and, for problems, how to fix it.")
+    last_transition_time: str = Field(description="When status last changed (RFC 3339).")
+    observed_generation: int | None = Field(default=None, description="Spec generation the condition is for.")
+
+
+class Open(ApiModel):
+    """A status object whose finer fields follow the plan report (kept, not validated)."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class Demand(ApiModel):
+    """The demand the plan serves."""
+
+    requests_per_second: str = Field(description="Requests per second planned for.")
+    output_tokens_per_second: str = Field(description="Output tokens per second planned for.")
+    input_tokens: int = Field(description="Mean input tokens per request.")
+    output_tokens: int = Field(description="Mean output tokens per request.")
+    display: str = Field(description="The traffic in short, for kubectl get.")
+    source: str = Field(default="spec", description="spec (spec.traffic) or metric (observed).")
+
+
+class PlanStatus(ApiModel):
+    """The applied plan."""
+
+    model_config = ConfigDict(extra="allow")
+    accelerator: str = Field(description="Chosen accelerator id.")
+    chips_per_replica: int = Field(description="Chips in one model replica.")
+    replicas: int = Field(description="Model replicas planned.")
+    nodes: int = Field(description="Nodes planned.")
+    chips: int = Field(description="Chips on the planned nodes.")
+    resource_name: str = Field(description="Kubernetes extended resource of the chips.")
+    source: str = Field(description="Where the throughput estimate comes from: analytic, calibrated, measured.")
+    parallelism: dict[str, int] = Field(default_factory=dict, description="Tensor/pipeline/expert sizes.")
+    per_replica: Open = Field(default_factory=Open, description="Throughput, batch and latency of one replica.")
+    memory: Open = Field(default_factory=Open, description="Weights, KV cache and capacity of one replica, GiB.")
+    explanation: list[str] = Field(default_factory=list, description="How every number was derived.")
+
+
+class Cost(ApiModel):
+    """Cost of the applied plan (decimal strings)."""
+
+    currency: str = Field(description="ISO 4217 currency.")
+    hourly: str = Field(description="Cost per hour.")
+    monthly: str = Field(description="Cost per month (730 h).")
+    monthly_display: str = Field(default="", description="Monthly cost with its currency, for kubectl get.")
+    per_million_output_tokens: str | None = Field(default=None, description="Cost per million output tokens.")
+    api_hourly: str | None = Field(default=None, description="The same traffic through the vendor's API, per hour.")
+    vs_api: str | None = Field(default=None, description="Self-hosted cost as a fraction of the API's.")
+
+
+class BudgetStatus(ApiModel):
+    """How the plan compares with spec.budget."""
+
+    max_monthly_cost: str = Field(description="The budget.")
+    currency: str = Field(description="ISO 4217 currency.")
+    within_budget: bool = Field(description="Whether the full plan fits the budget.")
+    unconstrained_monthly_cost: str = Field(description="What the traffic would cost without the budget.")
+    affordable_replicas: int = Field(description="Replicas applied under the budget.")
+    demand_coverage: float = Field(description="Share of demand the applied plan serves.")
+
+
+class ChildRef(ApiModel):
+    """An object infercap manages for this ModelDeployment."""
+
+    api_version: str = Field(description="API version.")
+    kind: str = Field(description="Kind.")
+    name: str = Field(description="Name.")
+    namespace: str | None = Field(default=None, description="Namespace (absent for cluster-scoped objects).")
+
+
+class ModelDeploymentStatus(ApiModel):
+    """What infercap planned and applied for this ModelDeployment."""
+
+    observed_generation: int | None = Field(default=None, description="Spec generation last reconciled.")
+    conditions: list[Condition] = Field(
+        default_factory=list, description="Ready, Planned, NodePoolsReady, QuotaApplied, WithinBudget."
+    )
+    demand: Demand | None = Field(default=None, description="The demand planned for.")
+    plan: PlanStatus | None = Field(default=None, description="The applied plan.")
+    cost: Cost | None = Field(default=None, description="Cost of the applied plan.")
+    alternatives: list[Open] = Field(default_factory=list, description="Next-best accelerators, cheapest first.")
+    rejected: list[Open] = Field(default_factory=list, description="Accelerators that could not serve, and why.")
+    budget: BudgetStatus | None = Field(default=None, description="Budget check, when spec.budget is set.")
+    children: list[ChildRef] = Field(default_factory=list, description="Node pools and quota infercap manages.")
+    last_plan_time: str | None = Field(default=None, description="When the plan last changed (RFC 3339).")
+
+
+def dump(status: ModelDeploymentStatus) -> dict[str, Any]:
+    return status.model_dump(mode="json", by_alias=True, exclude_none=True)

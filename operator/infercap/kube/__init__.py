@@ -1,0 +1,1 @@
+"""The only part of infercap that talks to the Kubernetes API server (lightkube, server-side apply)."""

@@ -1,0 +1,155 @@
+"""A small async facade over lightkube: get, list, server-side apply, delete and status patches of
+plain dict manifests, for the kinds infercap reads and writes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from lightkube import ApiError, AsyncClient, codecs
+from lightkube.core.resource import NamespacedResource, Resource
+from lightkube.generic_resource import create_global_resource, create_namespaced_resource
+from lightkube.resources.core_v1 import ResourceQuota
+from lightkube.types import PatchType
+
+FIELD_MANAGER = "infercap"
+
+# (apiVersion, kind) -> lightkube resource class. Creating a generic resource also registers it, so
+# codecs.from_dict understands manifests of these kinds.
+_KINDS: dict[tuple[str, str], type[Resource]] = {
+    ("v1", "ResourceQuota"): ResourceQuota,
+    ("infercap.dev/v1alpha1", "ModelDeployment"): create_namespaced_resource(
+        "infercap.dev", "v1alpha1", "ModelDeployment", "modeldeployments"
+    ),
+    ("infercap.dev/v1alpha1", "ModelProfile"): create_global_resource(
+        "infercap.dev", "v1alpha1", "ModelProfile", "modelprofiles"
+    ),
+    ("infercap.dev/v1alpha1", "AcceleratorProfile"): create_global_resource(
+        "infercap.dev", "v1alpha1", "AcceleratorProfile", "acceleratorprofiles"
+    ),
+    ("karpenter.sh/v1", "NodePool"): create_global_resource("karpenter.sh", "v1", "NodePool", "nodepools"),
+    ("cluster.x-k8s.io/v1beta2", "MachineDeployment"): create_namespaced_resource(
+        "cluster.x-k8s.io", "v1beta2", "MachineDeployment", "machinedeployments"
+    ),
+    ("container.cnrm.cloud.google.com/v1beta1", "ContainerNodePool"): create_namespaced_resource(
+        "container.cnrm.cloud.google.com", "v1beta1", "ContainerNodePool", "containernodepools"
+    ),
+}
+
+NODE_POOL_KINDS = [
+    ("karpenter.sh/v1", "NodePool"),
+    ("cluster.x-k8s.io/v1beta2", "MachineDeployment"),
+    ("container.cnrm.cloud.google.com/v1beta1", "ContainerNodePool"),
+]
+
+
+class KubeError(Exception):
+    """An API call failed; `reason` is the API status reason (PascalCase), `code` the HTTP status."""
+
+    def __init__(self, reason: str, message: str, code: int = 0) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+        self.code = code
+
+
+def _res(api_version: str, kind: str) -> Any:
+    # Any: lightkube's overloads tell namespaced and global resources apart by type, ours by table.
+    try:
+        return _KINDS[(api_version, kind)]
+    except KeyError:
+        raise KubeError("UnknownKind", f"infercap does not manage {kind} ({api_version})") from None
+
+
+def _namespaced(res: Any) -> bool:
+    return issubclass(res, NamespacedResource)
+
+
+def _dict(obj: Any) -> dict[str, Any]:
+    return dict(obj.to_dict()) if hasattr(obj, "to_dict") else dict(codecs.to_dict(obj))  # type: ignore[attr-defined]
+
+
+def _error(e: ApiError) -> KubeError:
+    status = e.status
+    return KubeError(status.reason or "ApiError", status.message or str(e), status.code or 0)
+
+
+class Kube:
+    """Async API access for the operator. One instance per process."""
+
+    def __init__(self, client: AsyncClient | None = None) -> None:
+        self.client = client or AsyncClient(field_manager=FIELD_MANAGER)
+
+    async def close(self) -> None:
+        await self.client.close()
+
+    async def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+        try:
+            return _dict(await self.client.get(_res(api_version, kind), name, namespace=namespace))
+        except ApiError as e:
+            if e.status.code == 404:
+                return None
+            raise _error(e) from None
+
+    async def list(
+        self, api_version: str, kind: str, namespace: str | None = None, labels: Mapping[str, str] | None = None
+    ) -> list[dict[str, Any]]:
+        res = _res(api_version, kind)
+        kwargs: dict[str, Any] = {"labels": dict(labels)} if labels else {}
+        if _namespaced(res):
+            kwargs["namespace"] = namespace if namespace is not None else "*"
+        try:
+            return [_dict(o) async for o in self.client.list(res, **kwargs)]
+        except ApiError as e:
+            if e.status.code == 404:  # the CRD is not installed
+                return []
+            raise _error(e) from None
+
+    async def apply(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        """Server-side apply under infercap's field manager (only the fields in `manifest`)."""
+        _res(manifest["apiVersion"], manifest["kind"])
+        obj = codecs.from_dict(manifest)
+        try:
+            return _dict(await self.client.apply(obj, field_manager=FIELD_MANAGER, force=True))
+        except ApiError as e:
+            raise _error(e) from None
+
+    async def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> bool:
+        try:
+            await self.client.delete(_res(api_version, kind), name, namespace=namespace)
+            return True
+        except ApiError as e:
+            if e.status.code == 404:
+                return False
+            raise _error(e) from None
+
+    async def annotate(
+        self, api_version: str, kind: str, name: str, namespace: str | None, annotations: dict[str, str | None]
+    ) -> None:
+        """Merge these annotations into the object's metadata (None removes a key)."""
+        try:
+            await self.client.patch(
+                _res(api_version, kind),
+                name,
+                {"metadata": {"annotations": annotations}},
+                namespace=namespace,
+                patch_type=PatchType.MERGE,
+            )
+        except ApiError as e:
+            raise _error(e) from None
+
+    async def patch_status(
+        self, api_version: str, kind: str, name: str, namespace: str | None, status: dict[str, Any]
+    ) -> None:
+        """Replace the status subresource (a merge patch of the whole status; None values clear keys)."""
+        res = _res(api_version, kind)
+        try:
+            await self.client.patch(
+                res.Status,
+                name,
+                {"status": status},
+                namespace=namespace,
+                patch_type=PatchType.MERGE,
+            )
+        except ApiError as e:
+            raise _error(e) from None

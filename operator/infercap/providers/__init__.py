@@ -1,0 +1,128 @@
+"""Node-pool providers and quotas: pure functions from a plan to the manifests infercap applies.
+
+Every manifest carries the ownership labels (managed-by, owner uid) and the cost annotations;
+`kube/` applies them with server-side apply. Golden tests pin the output.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from infercap.api.catalog import AcceleratorProfileSpec
+from infercap.api.config import OperatorConfig
+from infercap.api.deployment import ModelDeploymentSpec, NodePoolSpec, Provider
+from infercap.core.catalog import Catalog
+from infercap.core.cost import HOURS_PER_MONTH, money
+from infercap.core.sizes import Placement
+
+MANAGED_BY = "app.kubernetes.io/managed-by"
+MANAGER = "infercap"
+OWNER_UID = "infercap.dev/owner-uid"
+OWNER = "infercap.dev/owner"  # annotation: namespace/name
+ACCELERATOR = "infercap.dev/accelerator"
+MODEL_DEPLOYMENT = "infercap.dev/model-deployment"  # node label: namespace.name (hashed if long)
+COST_HOURLY = "infercap.dev/cost-hourly"
+COST_MONTHLY = "infercap.dev/cost-monthly"
+COST_CURRENCY = "infercap.dev/cost-currency"
+
+
+class ProviderError(Exception):
+    """The provider cannot express this plan; `reason` is PascalCase."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Owner:
+    name: str
+    namespace: str
+    uid: str
+
+
+@dataclass(frozen=True)
+class PoolRequest:
+    """Everything a provider needs to render node pools for one ModelDeployment."""
+
+    owner: Owner
+    accelerator: AcceleratorProfileSpec
+    placement: Placement
+    price_per_chip_hour: Decimal
+    currency: str
+    override: NodePoolSpec = field(default_factory=NodePoolSpec)
+
+
+def dns_name(*parts: str, limit: int = 63) -> str:
+    """A DNS-1123 label from parts, with a stable hash suffix when it would be too long."""
+    raw = "-".join(p.strip("-").lower().replace(".", "-").replace("_", "-") for p in parts if p)
+    if len(raw) <= limit:
+        return raw
+    digest = hashlib.sha256(raw.encode()).hexdigest()[:8]
+    return f"{raw[: limit - 9].rstrip('-')}-{digest}"
+
+
+def owner_labels(owner: Owner, accelerator: str | None = None) -> dict[str, str]:
+    labels = {MANAGED_BY: MANAGER, OWNER_UID: owner.uid}
+    if accelerator:
+        labels[ACCELERATOR] = accelerator
+    return labels
+
+
+def cost_annotations(chips: int, price: Decimal, currency: str, owner: Owner | None = None) -> dict[str, str]:
+    hourly = price * chips
+    out = {
+        COST_HOURLY: str(money(hourly)),
+        COST_MONTHLY: str(money(hourly * HOURS_PER_MONTH)),
+        COST_CURRENCY: currency,
+    }
+    if owner is not None:
+        out[OWNER] = f"{owner.namespace}/{owner.name}"
+    return out
+
+
+def deployment_label(owner: Owner) -> str:
+    return dns_name(owner.namespace, owner.name)
+
+
+def provider_for(override: NodePoolSpec, cfg: OperatorConfig) -> Provider:
+    return override.provider or cfg.default_provider
+
+
+def supports(provider: Provider, acc: AcceleratorProfileSpec) -> bool:
+    """Whether the provider can create nodes with this accelerator (from the catalog's labels)."""
+    if provider == Provider.KARPENTER:
+        return bool(acc.node_labels.get("karpenter"))
+    if provider == Provider.GKE:
+        gke = acc.node_labels.get("gke", {})
+        if acc.slice_shapes:
+            return "cloud.google.com/gke-tpu-accelerator" in gke
+        return "cloud.google.com/gke-accelerator" in gke and any("gcp" in s.instance_types for s in acc.node_shapes)
+    return True  # Cluster API machine templates and plan-only deployments take any accelerator
+
+
+def candidates(spec: ModelDeploymentSpec, catalog: Catalog, provider: Provider) -> ModelDeploymentSpec:
+    """Without spec.accelerators, the automatic choice covers only accelerators the node-pool provider
+    can create (Karpenter cannot make TPU nodes); an explicit list is taken as the user wrote it."""
+    if spec.accelerators:
+        return spec
+    usable = [a for a in sorted(catalog.accelerators) if supports(provider, catalog.accelerators[a])]
+    return spec.model_copy(update={"accelerators": usable})
+
+
+def render_node_pools(req: PoolRequest, cfg: OperatorConfig) -> list[dict[str, Any]]:
+    """Manifests of the node pools for one plan, by provider."""
+    from infercap.providers import clusterapi, gke, karpenter
+
+    provider = provider_for(req.override, cfg)
+    if provider == Provider.NONE:
+        return []
+    if provider == Provider.KARPENTER:
+        return [karpenter.node_pool(req, cfg.karpenter)]
+    if provider == Provider.CLUSTERAPI:
+        return [clusterapi.machine_deployment(req, cfg.clusterapi)]
+    return gke.container_node_pools(req, cfg.gke)

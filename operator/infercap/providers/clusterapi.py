@@ -1,0 +1,48 @@
+"""Cluster API (cluster.x-k8s.io/v1beta2) MachineDeployment whose replicas are the planned nodes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from infercap.api.config import ClusterApiConfig
+from infercap.providers import PoolRequest, cost_annotations, dns_name, owner_labels
+
+API_VERSION = "cluster.x-k8s.io/v1beta2"
+POOL_LABEL = "infercap.dev/node-pool"
+
+
+def machine_deployment(req: PoolRequest, cfg: ClusterApiConfig) -> dict[str, Any]:
+    acc = req.accelerator
+    name = dns_name("infercap", req.owner.namespace, req.owner.name, acc.id)
+    cluster = req.override.cluster_name or cfg.cluster_name
+    namespace = req.override.namespace or cfg.namespace
+
+    def ref(r: Any) -> dict[str, str]:
+        return {"apiGroup": r.api_group, "kind": r.kind, "name": r.name.replace("{accelerator}", acc.id)}
+
+    template_spec: dict[str, Any] = {
+        "clusterName": cluster,
+        "bootstrap": {"configRef": ref(cfg.bootstrap_config_ref)},
+        "infrastructureRef": ref(cfg.infrastructure_ref),
+    }
+    if cfg.version:
+        template_spec["version"] = cfg.version
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "MachineDeployment",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": owner_labels(req.owner, acc.id),
+            "annotations": cost_annotations(req.placement.chips, req.price_per_chip_hour, req.currency, req.owner),
+        },
+        "spec": {
+            "clusterName": cluster,
+            "replicas": req.placement.nodes,
+            "selector": {"matchLabels": {POOL_LABEL: name}},
+            "template": {
+                "metadata": {"labels": {POOL_LABEL: name, "infercap.dev/accelerator": acc.id}},
+                "spec": template_spec,
+            },
+        },
+    }

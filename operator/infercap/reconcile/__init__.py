@@ -1,0 +1,334 @@
+"""Level-based reconcile of one ModelDeployment: observe, plan, apply, report.
+
+Idempotent: the same spec and cluster give the same applied objects and the same status, and a status
+that did not change is not written (so restarts and resyncs are silent). A spec that cannot be
+planned changes nothing already applied: the last good node pools stay until a good spec replaces them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from infercap.api import API_VERSION
+from infercap.api.catalog import AcceleratorProfileSpec, ModelProfileSpec
+from infercap.api.config import OperatorConfig
+from infercap.api.deployment import ModelDeploymentSpec, Provider
+from infercap.api.manifests import ManifestError, profile_spec
+from infercap.api.validation import describe
+from infercap.core.catalog import Catalog, builtin_catalog
+from infercap.core.errors import PlanError
+from infercap.core.planner import Plan, plan
+from infercap.kube.client import NODE_POOL_KINDS, Kube, KubeError
+from infercap.providers import (
+    COST_CURRENCY,
+    COST_HOURLY,
+    COST_MONTHLY,
+    MANAGED_BY,
+    MANAGER,
+    OWNER_UID,
+    Owner,
+    PoolRequest,
+    ProviderError,
+    candidates,
+    provider_for,
+    render_node_pools,
+)
+from infercap.providers.quota import Share, resource_quota
+from infercap.reconcile.status import (
+    Event,
+    Verdict,
+    events,
+    merge_conditions,
+    plan_changed,
+    plan_status,
+    ready,
+    summary,
+)
+
+KIND = "ModelDeployment"
+
+
+@dataclass
+class Result:
+    """What the handler does next: post these events; retry soon when `retry` is set."""
+
+    status: dict[str, Any]
+    events: list[Event] = field(default_factory=list)
+    written: bool = False
+    retry: str | None = None
+
+
+async def load_catalog(kube: Kube, cfg: OperatorConfig) -> tuple[Catalog, list[str]]:
+    """Built-ins plus the cluster's ModelProfile and AcceleratorProfile objects plus configured prices.
+    Invalid profiles are left out and reported."""
+    problems: list[str] = []
+    models: list[ModelProfileSpec] = []
+    accs: list[AcceleratorProfileSpec] = []
+    for kind in ("ModelProfile", "AcceleratorProfile"):
+        for obj in await kube.list(API_VERSION, kind):
+            name = obj["metadata"]["name"]
+            try:
+                if kind == "ModelProfile":
+                    models.append(ModelProfileSpec.model_validate(profile_spec(obj)))
+                else:
+                    accs.append(AcceleratorProfileSpec.model_validate(profile_spec(obj)))
+            except (ValidationError, ManifestError) as e:
+                detail = describe(e, "spec") if isinstance(e, ValidationError) else str(e)
+                problems.append(f"{kind}/{name} is invalid and ignored: {detail}")
+    catalog = builtin_catalog().with_overrides(models, accs)
+    if cfg.prices:
+        try:
+            catalog = catalog.with_prices(dict(cfg.prices), "operator configuration")
+        except PlanError as e:
+            problems.append(f"operator configuration prices: {e}")
+    return catalog, problems
+
+
+async def _owned(kube: Kube, uid: str) -> list[dict[str, Any]]:
+    """Every node-pool object labelled as this ModelDeployment's."""
+    out = []
+    for api_version, kind in NODE_POOL_KINDS:
+        out += await kube.list(api_version, kind, labels={OWNER_UID: uid})
+    return out
+
+
+def _ref(obj: dict[str, Any]) -> dict[str, Any]:
+    meta = obj["metadata"]
+    ref = {"apiVersion": obj["apiVersion"], "kind": obj["kind"], "name": meta["name"]}
+    if meta.get("namespace"):
+        ref["namespace"] = meta["namespace"]
+    return ref
+
+
+def _key(obj: dict[str, Any]) -> tuple[str, str, str | None]:
+    return obj["kind"], obj["metadata"]["name"], obj["metadata"].get("namespace")
+
+
+def _ours(obj: dict[str, Any], uid: str | None) -> bool:
+    labels = obj.get("metadata", {}).get("labels") or {}
+    return labels.get(MANAGED_BY) == MANAGER and (uid is None or labels.get(OWNER_UID) == uid)
+
+
+async def _apply_node_pools(
+    kube: Kube, cfg: OperatorConfig, spec: ModelDeploymentSpec, owner: Owner, p: Plan
+) -> tuple[Verdict, list[dict[str, Any]], str | None]:
+    """Apply this plan's node pools and remove the ones it no longer needs."""
+    option = p.applied
+    provider = provider_for(spec.node_pool, cfg)
+    req = PoolRequest(
+        owner,
+        option.accelerator,
+        option.placement,
+        option.accelerator.price.per_chip_hour,
+        option.cost.currency,
+        spec.node_pool,
+    )
+    try:
+        desired = render_node_pools(req, cfg)
+    except ProviderError as e:
+        return Verdict("False", e.reason, e.message), [], None
+    refs: list[dict[str, Any]] = []
+    for manifest in desired:
+        meta = manifest["metadata"]
+        existing = await kube.get(manifest["apiVersion"], manifest["kind"], meta["name"], meta.get("namespace"))
+        if existing is not None and not _ours(existing, owner.uid):
+            return (
+                Verdict(
+                    "False",
+                    "NameConflict",
+                    f"{manifest['kind']} {meta['name']} exists and was not created by infercap for this "
+                    f"ModelDeployment; infercap leaves it alone. Rename this ModelDeployment or remove "
+                    f"that object",
+                ),
+                refs,
+                None,
+            )
+        try:
+            await kube.apply(manifest)
+        except KubeError as e:
+            return (
+                Verdict("False", "ApplyFailed", f"applying {manifest['kind']} {meta['name']}: {e.message}"),
+                refs,
+                "apply failed",
+            )
+        refs.append(_ref(manifest))
+    wanted = {_key(m) for m in desired}
+    for obj in await _owned(kube, owner.uid):
+        if _key(obj) not in wanted and _ours(obj, owner.uid):
+            await kube.delete(obj["apiVersion"], obj["kind"], obj["metadata"]["name"], obj["metadata"].get("namespace"))
+    if provider == Provider.NONE:
+        return Verdict("True", "NoProvider", "spec.nodePool.provider is none: plan and status only"), refs, None
+    names = ", ".join(f"{r['kind']}/{r['name']}" for r in refs)
+    return Verdict("True", "Applied", f"{provider.value}: {names}"), refs, None
+
+
+def _share_from_status(obj: dict[str, Any]) -> Share | None:
+    status = obj.get("status") or {}
+    plan_ = status.get("plan") or {}
+    cost = status.get("cost") or {}
+    if not plan_.get("resourceName") or obj["metadata"].get("deletionTimestamp"):
+        return None
+    from decimal import Decimal
+
+    return Share(
+        obj["metadata"]["name"],
+        obj["metadata"]["uid"],
+        plan_["resourceName"],
+        int(plan_["replicas"]) * int(plan_["chipsPerReplica"]),
+        Decimal(cost.get("hourly", "0")),
+        cost.get("currency", "USD"),
+    )
+
+
+async def apply_quota(
+    kube: Kube, cfg: OperatorConfig, namespace: str, current: Share | None, exclude_uid: str | None = None
+) -> tuple[Verdict, dict[str, Any] | None]:
+    """Make the namespace's ResourceQuota cover the sum of its plans (this one's fresh, the others' as
+    their status says)."""
+    if not cfg.quota.enabled:
+        return Verdict("True", "Disabled", "quota management is disabled in the operator configuration"), None
+    shares = [current] if current is not None else []
+    for obj in await kube.list(API_VERSION, KIND, namespace=namespace):
+        uid = obj["metadata"]["uid"]
+        if uid == exclude_uid or (current is not None and uid == current.uid):
+            continue
+        share = _share_from_status(obj)
+        if share is not None:
+            shares.append(share)
+    name = cfg.quota.name
+    existing = await kube.get("v1", "ResourceQuota", name, namespace)
+    if existing is not None and not _ours(existing, None):
+        return Verdict(
+            "False",
+            "NameConflict",
+            f"ResourceQuota {name} exists and was not created by infercap; "
+            f"infercap leaves it alone (rename it or set quota.name in the operator configuration)",
+        ), None
+    manifest = resource_quota(namespace, name, shares, API_VERSION)
+    try:
+        if manifest is None:
+            if existing is not None:
+                await kube.delete("v1", "ResourceQuota", name, namespace)
+            return Verdict("True", "Applied", "no plans left in the namespace: quota removed"), None
+        await kube.apply(manifest)
+    except KubeError as e:
+        return Verdict("False", "ApplyFailed", f"applying ResourceQuota {name}: {e.message}"), None
+    hard = ", ".join(f"{k}={v}" for k, v in manifest["spec"]["hard"].items())
+    return Verdict("True", "Applied", f"ResourceQuota {name}: {hard}"), _ref(manifest)
+
+
+def _budget_verdict(p: Plan) -> Verdict:
+    b = p.budget
+    if b is None:
+        return Verdict("True", "NoBudget", "spec.budget is not set")
+    if b.within:
+        return Verdict("True", "WithinBudget", f"{p.chosen.cost.monthly} of {b.max_monthly} {b.currency}/month")
+    return Verdict(
+        "False",
+        "OverBudget",
+        f"the traffic needs {p.chosen.cost.monthly} {b.currency}/month, over the budget of {b.max_monthly}; "
+        f"capped at {b.affordable_replicas} replica(s) serving {b.coverage:.0%} of demand. Raise "
+        f"spec.budget.maxMonthlyCost or lower spec.traffic",
+    )
+
+
+async def reconcile(
+    kube: Kube, cfg: OperatorConfig, body: dict[str, Any], now: str, demand_rps: float | None = None
+) -> Result:
+    """Bring one ModelDeployment's node pools, quota share and status in line with its spec."""
+    meta = body["metadata"]
+    owner = Owner(meta["name"], meta["namespace"], meta["uid"])
+    generation = meta.get("generation")
+    old = dict(body.get("status") or {})
+    verdicts: dict[str, Verdict] = {}
+    new = {k: v for k, v in old.items() if k not in ("conditions", "observedGeneration")}
+    retry = None
+
+    try:
+        spec = ModelDeploymentSpec.model_validate(body.get("spec") or {})
+    except ValidationError as e:
+        verdicts["Planned"] = Verdict("False", "InvalidSpec", describe(e, "spec"))
+        spec = None
+    p: Plan | None = None
+    if spec is not None:
+        catalog, problems = await load_catalog(kube, cfg)
+        try:
+            p = plan(catalog, candidates(spec, catalog, provider_for(spec.node_pool, cfg)), demand_rps=demand_rps)
+        except PlanError as e:
+            message = str(e) + ("" if not problems else " (" + "; ".join(problems) + ")")
+            verdicts["Planned"] = Verdict("False", e.reason, message)
+
+    if p is not None and spec is not None:
+        verdicts["Planned"] = Verdict("True", "Planned", summary(p))
+        new.update(plan_status(p))
+        if demand_rps is not None:
+            new["demand"]["source"] = "metric"
+        verdicts["NodePoolsReady"], refs, retry = await _apply_node_pools(kube, cfg, spec, owner, p)
+        applied = p.applied
+        share = Share(
+            owner.name,
+            owner.uid,
+            applied.accelerator.resource_name,
+            applied.placement.replicas * applied.placement.chips_per_replica,
+            applied.cost.hourly,
+            applied.cost.currency,
+        )
+        verdicts["QuotaApplied"], quota_ref = await apply_quota(kube, cfg, owner.namespace, share)
+        new["children"] = refs + ([quota_ref] if quota_ref else [])
+        verdicts["WithinBudget"] = _budget_verdict(p)
+        if plan_changed(old, new) or "lastPlanTime" not in old:
+            new["lastPlanTime"] = now
+    else:
+        # Keep what was applied before; only the conditions say what is wrong.
+        for ctype in ("NodePoolsReady", "QuotaApplied", "WithinBudget"):
+            prev = next((c for c in old.get("conditions", []) if c["type"] == ctype), None)
+            if prev is not None:
+                verdicts[ctype] = Verdict(prev["status"], prev["reason"], prev["message"])
+    verdicts["Ready"] = ready(verdicts)
+    new["conditions"] = merge_conditions(old.get("conditions", []), verdicts, now, generation)
+    new["observedGeneration"] = generation
+    result = Result(new, events(old, new), retry=retry)
+    await _annotate_cost(kube, body, p)
+    if new != old:
+        await kube.patch_status(API_VERSION, KIND, owner.name, owner.namespace, _with_removals(old, new))
+        result.written = True
+    return result
+
+
+async def _annotate_cost(kube: Kube, body: dict[str, Any], p: Plan | None) -> None:
+    """Cost annotations on the ModelDeployment itself, like on every object it manages."""
+    if p is None:
+        return
+    cost = p.applied.cost
+    want = {COST_HOURLY: str(cost.hourly), COST_MONTHLY: str(cost.monthly), COST_CURRENCY: cost.currency}
+    have = body["metadata"].get("annotations") or {}
+    if any(have.get(k) != v for k, v in want.items()):
+        meta = body["metadata"]
+        await kube.annotate(API_VERSION, KIND, meta["name"], meta["namespace"], dict(want))
+
+
+def _with_removals(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """A merge patch that also clears top-level keys the new status no longer has."""
+    patch: dict[str, Any] = dict(new)
+    for key in old:
+        if key not in new:
+            patch[key] = None
+    return patch
+
+
+async def finalize(kube: Kube, cfg: OperatorConfig, body: dict[str, Any]) -> list[str]:
+    """On deletion: remove this ModelDeployment's node pools (cluster-scoped or in other namespaces, so
+    garbage collection cannot) and shrink the namespace quota. Returns what was deleted."""
+    meta = body["metadata"]
+    uid = meta["uid"]
+    deleted = []
+    for obj in await _owned(kube, uid):
+        if _ours(obj, uid) and await kube.delete(
+            obj["apiVersion"], obj["kind"], obj["metadata"]["name"], obj["metadata"].get("namespace")
+        ):
+            deleted.append(f"{obj['kind']}/{obj['metadata']['name']}")
+    await apply_quota(kube, cfg, meta["namespace"], None, exclude_uid=uid)
+    return deleted
