@@ -16,8 +16,9 @@ import kopf
 
 from infercap.api import GROUP, VERSION
 from infercap.api.config import OperatorConfig
-from infercap.kube.client import Kube
-from infercap.reconcile import Result, finalize, reconcile
+from infercap.kube.client import Kube, KubeError
+from infercap.providers.quota import Share
+from infercap.reconcile import Result, World, finalize, reconcile, share_from_status
 
 MDEP = (GROUP, VERSION, "modeldeployments")
 PROFILES = ("modelprofiles", "acceleratorprofiles")
@@ -28,6 +29,26 @@ def now() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+class IndexedWorld(World):
+    """The World as Kopf's in-memory indexes see it: no API listing during a reconcile."""
+
+    def __init__(self, kube: Kube, indexes: dict[str, Any], quota_locks: dict[str, asyncio.Lock]) -> None:
+        super().__init__(kube, quota_locks)
+        self.indexes = indexes
+
+    async def profiles(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        return (
+            list(self.indexes["model_profiles"].get(None, [])),
+            list(self.indexes["accelerator_profiles"].get(None, [])),
+        )
+
+    async def shares(self, namespace: str) -> list[Share]:
+        return list(self.indexes["quota_shares"].get(namespace, []))
+
+
+INDEXES = ("model_profiles", "accelerator_profiles", "quota_shares")
+
+
 class Operator:
     """Shared state of the handlers: the API client, the configuration, per-object locks."""
 
@@ -35,6 +56,7 @@ class Operator:
         self.cfg = cfg
         self.kube: Kube | None = None
         self.locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self.quota_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
     @property
     def api(self) -> Kube:
@@ -42,16 +64,26 @@ class Operator:
             self.kube = Kube()
         return self.kube
 
-    async def run_reconcile(self, body: kopf.Body, logger: Any) -> Result:
+    def world(self, kwargs: dict[str, Any]) -> World:
+        if all(name in kwargs for name in INDEXES):
+            return IndexedWorld(self.api, {name: kwargs[name] for name in INDEXES}, self.quota_locks)
+        return World(self.api, self.quota_locks)
+
+    async def run_reconcile(self, body: kopf.Body, logger: Any, kwargs: dict[str, Any]) -> Result:
         uid = body["metadata"]["uid"]
         async with self.locks[uid]:
             # The body Kopf hands over may predate our last status write; re-read it under the lock.
-            fresh = await self.api.get(
-                f"{GROUP}/{VERSION}", "ModelDeployment", body["metadata"]["name"], body["metadata"]["namespace"]
-            )
-            if fresh is None or fresh["metadata"].get("deletionTimestamp"):
-                return Result({})
-            result = await reconcile(self.api, self.cfg, fresh, now())
+            try:
+                fresh = await self.api.get(
+                    f"{GROUP}/{VERSION}", "ModelDeployment", body["metadata"]["name"], body["metadata"]["namespace"]
+                )
+                if fresh is None or fresh["metadata"].get("deletionTimestamp"):
+                    return Result({})
+                result = await reconcile(self.api, self.cfg, fresh, now(), world=self.world(kwargs))
+            except KubeError as e:
+                # Throttling, conflicts and restarts of the API server pass; try again soon.
+                transient = e.code in (0, 409, 429, 500, 502, 503, 504)
+                raise kopf.TemporaryError(f"{e.reason}: {e.message}", delay=2 if transient else 15) from None
         for ev in result.events:
             kopf.event(body, type=ev.type, reason=ev.reason, message=ev.message[:1024])
             (logger.warning if ev.type == "Warning" else logger.info)(f"{ev.reason}: {ev.message}")
@@ -85,20 +117,33 @@ def build_registry(cfg: OperatorConfig) -> tuple[kopf.OperatorRegistry, Operator
         if op.kube is not None:
             await op.kube.close()
 
+    @kopf.index(*MDEP, registry=registry)
+    def quota_shares(namespace: str | None, body: kopf.Body, **_: Any) -> dict[str | None, Share] | None:
+        share = share_from_status(dict(body))
+        return {namespace: share} if share is not None else None
+
+    @kopf.index(GROUP, VERSION, "modelprofiles", registry=registry)
+    def model_profiles(body: kopf.Body, **_: Any) -> dict[None, dict[str, Any]]:
+        return {None: dict(body)}
+
+    @kopf.index(GROUP, VERSION, "acceleratorprofiles", registry=registry)
+    def accelerator_profiles(body: kopf.Body, **_: Any) -> dict[None, dict[str, Any]]:
+        return {None: dict(body)}
+
     @kopf.on.create(*MDEP, registry=registry)
     @kopf.on.update(*MDEP, field="spec", registry=registry)  # our own annotations must not re-trigger
     @kopf.on.resume(*MDEP, registry=registry)
-    async def changed(body: kopf.Body, logger: Any, **_: Any) -> None:
-        await op.run_reconcile(body, logger)
+    async def changed(body: kopf.Body, logger: Any, **kwargs: Any) -> None:
+        await op.run_reconcile(body, logger, kwargs)
 
     @kopf.timer(*MDEP, interval=cfg.resync_seconds, initial_delay=cfg.resync_seconds, registry=registry)
-    async def resync(body: kopf.Body, logger: Any, **_: Any) -> None:
-        await op.run_reconcile(body, logger)
+    async def resync(body: kopf.Body, logger: Any, **kwargs: Any) -> None:
+        await op.run_reconcile(body, logger, kwargs)
 
     @kopf.on.delete(*MDEP, registry=registry)
-    async def deleted(body: kopf.Body, logger: Any, **_: Any) -> None:
+    async def deleted(body: kopf.Body, logger: Any, **kwargs: Any) -> None:
         async with op.locks[body["metadata"]["uid"]]:
-            removed = await finalize(op.api, cfg, dict(body))
+            removed = await finalize(op.api, cfg, dict(body), op.world(kwargs))
         op.locks.pop(body["metadata"]["uid"], None)
         if removed:
             logger.info(f"removed {', '.join(removed)}")
@@ -106,12 +151,12 @@ def build_registry(cfg: OperatorConfig) -> tuple[kopf.OperatorRegistry, Operator
     for profile in PROFILES:
 
         @kopf.on.event(GROUP, VERSION, profile, registry=registry)
-        async def profile_changed(type: str | None, logger: Any, **_: Any) -> None:
+        async def profile_changed(type: str | None, logger: Any, **kwargs: Any) -> None:
             # A catalog change can move any plan: re-plan every ModelDeployment now, not at next resync.
             if type is None:
                 return  # the initial listing at startup; resume handlers cover it
             for obj in await op.api.list(f"{GROUP}/{VERSION}", "ModelDeployment"):
-                await op.run_reconcile(kopf.Body(cast(Any, obj)), logger)
+                await op.run_reconcile(kopf.Body(cast(Any, obj)), logger, kwargs)
 
     @kopf.on.probe(id="catalog", registry=registry)
     def probe(**_: Any) -> str:

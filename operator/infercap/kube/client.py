@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import httpx2
 from lightkube import ApiError, AsyncClient, codecs
 from lightkube.core.resource import NamespacedResource, Resource
 from lightkube.generic_resource import create_global_resource, create_namespaced_resource
@@ -78,7 +79,7 @@ class Kube:
     """Async API access for the operator. One instance per process."""
 
     def __init__(self, client: AsyncClient | None = None) -> None:
-        self.client = client or AsyncClient(field_manager=FIELD_MANAGER)
+        self.client = client or AsyncClient(field_manager=FIELD_MANAGER, timeout=httpx2.Timeout(30.0))
 
     async def close(self) -> None:
         await self.client.close()

@@ -7,6 +7,8 @@ planned changes nothing already applied: the last good node pools stay until a g
 
 from __future__ import annotations
 
+import asyncio
+from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,6 +53,33 @@ from infercap.reconcile.status import (
 KIND = "ModelDeployment"
 
 
+class World:
+    """What a reconcile needs to know beyond its own object: the catalog's profile objects and the other
+    plans of a namespace. This one asks the API server; the operator passes one backed by Kopf's
+    in-memory indexes, so a reconcile lists nothing (200 ModelDeployments would otherwise make each
+    reconcile read all 200)."""
+
+    def __init__(self, kube: Kube, quota_locks: dict[str, asyncio.Lock] | None = None) -> None:
+        self.kube = kube
+        # One quota write per namespace at a time: 200 concurrent applies to one object make the API
+        # server retry them into timeouts, one after the other costs a few ms each.
+        self.quota_locks = quota_locks if quota_locks is not None else defaultdict(asyncio.Lock)
+
+    async def profiles(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        return (
+            await self.kube.list(API_VERSION, "ModelProfile"),
+            await self.kube.list(API_VERSION, "AcceleratorProfile"),
+        )
+
+    async def shares(self, namespace: str) -> list[Share]:
+        out = []
+        for obj in await self.kube.list(API_VERSION, KIND, namespace=namespace):
+            share = share_from_status(obj)
+            if share is not None:
+                out.append(share)
+        return out
+
+
 @dataclass
 class Result:
     """What the handler does next: post these events; retry soon when `retry` is set."""
@@ -61,14 +90,15 @@ class Result:
     retry: str | None = None
 
 
-async def load_catalog(kube: Kube, cfg: OperatorConfig) -> tuple[Catalog, list[str]]:
+async def load_catalog(world: World, cfg: OperatorConfig) -> tuple[Catalog, list[str]]:
     """Built-ins plus the cluster's ModelProfile and AcceleratorProfile objects plus configured prices.
     Invalid profiles are left out and reported."""
     problems: list[str] = []
     models: list[ModelProfileSpec] = []
     accs: list[AcceleratorProfileSpec] = []
-    for kind in ("ModelProfile", "AcceleratorProfile"):
-        for obj in await kube.list(API_VERSION, kind):
+    model_docs, acc_docs = await world.profiles()
+    for kind, docs in (("ModelProfile", model_docs), ("AcceleratorProfile", acc_docs)):
+        for obj in docs:
             name = obj["metadata"]["name"]
             try:
                 if kind == "ModelProfile":
@@ -113,7 +143,12 @@ def _ours(obj: dict[str, Any], uid: str | None) -> bool:
 
 
 async def _apply_node_pools(
-    kube: Kube, cfg: OperatorConfig, spec: ModelDeploymentSpec, owner: Owner, p: Plan
+    kube: Kube,
+    cfg: OperatorConfig,
+    spec: ModelDeploymentSpec,
+    owner: Owner,
+    p: Plan,
+    previous: list[dict[str, Any]],
 ) -> tuple[Verdict, list[dict[str, Any]], str | None]:
     """Apply this plan's node pools and remove the ones it no longer needs."""
     option = p.applied
@@ -155,17 +190,24 @@ async def _apply_node_pools(
                 "apply failed",
             )
         refs.append(_ref(manifest))
-    wanted = {_key(m) for m in desired}
-    for obj in await _owned(kube, owner.uid):
-        if _key(obj) not in wanted and _ours(obj, owner.uid):
-            await kube.delete(obj["apiVersion"], obj["kind"], obj["metadata"]["name"], obj["metadata"].get("namespace"))
+    # Node pools of an earlier plan (another accelerator or provider) that this plan no longer needs.
+    wanted = {(r["kind"], r["name"], r.get("namespace")) for r in refs}
+    pool_kinds = {kind for _, kind in NODE_POOL_KINDS}
+    for ref in previous:
+        key = (ref["kind"], ref["name"], ref.get("namespace"))
+        if ref["kind"] not in pool_kinds or key in wanted:
+            continue
+        obj = await kube.get(ref["apiVersion"], ref["kind"], ref["name"], ref.get("namespace"))
+        if obj is not None and _ours(obj, owner.uid):
+            await kube.delete(ref["apiVersion"], ref["kind"], ref["name"], ref.get("namespace"))
     if provider == Provider.NONE:
         return Verdict("True", "NoProvider", "spec.nodePool.provider is none: plan and status only"), refs, None
     names = ", ".join(f"{r['kind']}/{r['name']}" for r in refs)
     return Verdict("True", "Applied", f"{provider.value}: {names}"), refs, None
 
 
-def _share_from_status(obj: dict[str, Any]) -> Share | None:
+def share_from_status(obj: dict[str, Any]) -> Share | None:
+    """A ModelDeployment's quota share as its status records it (None while unplanned or deleting)."""
     status = obj.get("status") or {}
     plan_ = status.get("plan") or {}
     cost = status.get("cost") or {}
@@ -184,20 +226,29 @@ def _share_from_status(obj: dict[str, Any]) -> Share | None:
 
 
 async def apply_quota(
-    kube: Kube, cfg: OperatorConfig, namespace: str, current: Share | None, exclude_uid: str | None = None
+    kube: Kube,
+    world: World,
+    cfg: OperatorConfig,
+    namespace: str,
+    current: Share | None,
+    exclude_uid: str | None = None,
 ) -> tuple[Verdict, dict[str, Any] | None]:
     """Make the namespace's ResourceQuota cover the sum of its plans (this one's fresh, the others' as
     their status says)."""
     if not cfg.quota.enabled:
         return Verdict("True", "Disabled", "quota management is disabled in the operator configuration"), None
+    async with world.quota_locks[namespace]:
+        return await _apply_quota(kube, world, cfg, namespace, current, exclude_uid)
+
+
+async def _apply_quota(
+    kube: Kube, world: World, cfg: OperatorConfig, namespace: str, current: Share | None, exclude_uid: str | None
+) -> tuple[Verdict, dict[str, Any] | None]:
     shares = [current] if current is not None else []
-    for obj in await kube.list(API_VERSION, KIND, namespace=namespace):
-        uid = obj["metadata"]["uid"]
-        if uid == exclude_uid or (current is not None and uid == current.uid):
+    for share in await world.shares(namespace):
+        if share.uid == exclude_uid or (current is not None and share.uid == current.uid):
             continue
-        share = _share_from_status(obj)
-        if share is not None:
-            shares.append(share)
+        shares.append(share)
     name = cfg.quota.name
     existing = await kube.get("v1", "ResourceQuota", name, namespace)
     if existing is not None and not _ours(existing, None):
@@ -208,6 +259,8 @@ async def apply_quota(
             f"infercap leaves it alone (rename it or set quota.name in the operator configuration)",
         ), None
     manifest = resource_quota(namespace, name, shares, API_VERSION)
+    if manifest is not None and existing is not None and _same(existing, manifest):
+        return _quota_verdict(manifest), _ref(manifest)
     try:
         if manifest is None:
             if existing is not None:
@@ -216,8 +269,23 @@ async def apply_quota(
         await kube.apply(manifest)
     except KubeError as e:
         return Verdict("False", "ApplyFailed", f"applying ResourceQuota {name}: {e.message}"), None
+    return _quota_verdict(manifest), _ref(manifest)
+
+
+def _quota_verdict(manifest: dict[str, Any]) -> Verdict:
     hard = ", ".join(f"{k}={v}" for k, v in manifest["spec"]["hard"].items())
-    return Verdict("True", "Applied", f"ResourceQuota {name}: {hard}"), _ref(manifest)
+    return Verdict("True", "Applied", f"ResourceQuota {manifest['metadata']['name']}: {hard}")
+
+
+def _same(existing: dict[str, Any], manifest: dict[str, Any]) -> bool:
+    """Whether applying `manifest` would change nothing infercap owns in `existing`."""
+    em, mm = existing.get("metadata", {}), manifest["metadata"]
+    owners = [(o["uid"], o["name"]) for o in em.get("ownerReferences", [])]
+    return (
+        existing.get("spec", {}).get("hard") == manifest["spec"]["hard"]
+        and all((em.get("annotations") or {}).get(k) == v for k, v in mm["annotations"].items())
+        and sorted(owners) == sorted((o["uid"], o["name"]) for o in mm["ownerReferences"])
+    )
 
 
 def _budget_verdict(p: Plan) -> Verdict:
@@ -236,12 +304,18 @@ def _budget_verdict(p: Plan) -> Verdict:
 
 
 async def reconcile(
-    kube: Kube, cfg: OperatorConfig, body: dict[str, Any], now: str, demand_rps: float | None = None
+    kube: Kube,
+    cfg: OperatorConfig,
+    body: dict[str, Any],
+    now: str,
+    demand_rps: float | None = None,
+    world: World | None = None,
 ) -> Result:
     """Bring one ModelDeployment's node pools, quota share and status in line with its spec."""
     meta = body["metadata"]
     owner = Owner(meta["name"], meta["namespace"], meta["uid"])
     generation = meta.get("generation")
+    world = world or World(kube)
     old = dict(body.get("status") or {})
     verdicts: dict[str, Verdict] = {}
     new = {k: v for k, v in old.items() if k not in ("conditions", "observedGeneration")}
@@ -254,7 +328,7 @@ async def reconcile(
         spec = None
     p: Plan | None = None
     if spec is not None:
-        catalog, problems = await load_catalog(kube, cfg)
+        catalog, problems = await load_catalog(world, cfg)
         try:
             p = plan(catalog, candidates(spec, catalog, provider_for(spec.node_pool, cfg)), demand_rps=demand_rps)
         except PlanError as e:
@@ -266,7 +340,9 @@ async def reconcile(
         new.update(plan_status(p))
         if demand_rps is not None:
             new["demand"]["source"] = "metric"
-        verdicts["NodePoolsReady"], refs, retry = await _apply_node_pools(kube, cfg, spec, owner, p)
+        verdicts["NodePoolsReady"], refs, retry = await _apply_node_pools(
+            kube, cfg, spec, owner, p, list(old.get("children", []))
+        )
         applied = p.applied
         share = Share(
             owner.name,
@@ -276,7 +352,7 @@ async def reconcile(
             applied.cost.hourly,
             applied.cost.currency,
         )
-        verdicts["QuotaApplied"], quota_ref = await apply_quota(kube, cfg, owner.namespace, share)
+        verdicts["QuotaApplied"], quota_ref = await apply_quota(kube, world, cfg, owner.namespace, share)
         new["children"] = refs + ([quota_ref] if quota_ref else [])
         verdicts["WithinBudget"] = _budget_verdict(p)
         if plan_changed(old, new) or "lastPlanTime" not in old:
@@ -319,7 +395,7 @@ def _with_removals(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     return patch
 
 
-async def finalize(kube: Kube, cfg: OperatorConfig, body: dict[str, Any]) -> list[str]:
+async def finalize(kube: Kube, cfg: OperatorConfig, body: dict[str, Any], world: World | None = None) -> list[str]:
     """On deletion: remove this ModelDeployment's node pools (cluster-scoped or in other namespaces, so
     garbage collection cannot) and shrink the namespace quota. Returns what was deleted."""
     meta = body["metadata"]
@@ -330,5 +406,5 @@ async def finalize(kube: Kube, cfg: OperatorConfig, body: dict[str, Any]) -> lis
             obj["apiVersion"], obj["kind"], obj["metadata"]["name"], obj["metadata"].get("namespace")
         ):
             deleted.append(f"{obj['kind']}/{obj['metadata']['name']}")
-    await apply_quota(kube, cfg, meta["namespace"], None, exclude_uid=uid)
+    await apply_quota(kube, world or World(kube), cfg, meta["namespace"], None, exclude_uid=uid)
     return deleted

@@ -1,0 +1,153 @@
+#!/usr/bin/env python3
+"""Benchmark of the operator on the local control plane (prints figures, asserts nothing).
+
+- apply-to-Ready latency of one ModelDeployment, 20 times in a row (create, wait for Ready, delete);
+- 200 ModelDeployments created at once: latency of each from its create call to Ready;
+- the operator's resident memory with 200 ModelDeployments.
+
+Run: python tests/bench/bench_operator.py   (starts hack/cluster if needed; stops what it started)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+NS = "infercap-bench"
+
+
+def sh(*args: str, env: dict[str, str] | None = None) -> str:
+    return subprocess.run(args, check=True, capture_output=True, text=True, env=env).stdout
+
+
+def manifest(name: str, rps: float) -> dict[str, Any]:
+    return {
+        "apiVersion": "infercap.dev/v1alpha1",
+        "kind": "ModelDeployment",
+        "metadata": {"name": name, "namespace": NS},
+        "spec": {
+            "model": "llama-3.1-8b",
+            "traffic": {"requestsPerSecond": f"{rps:.1f}", "inputTokens": 1000, "outputTokens": 200},
+            "accelerators": ["h100", "l40s"],
+        },
+    }
+
+
+async def measure(count: int, concurrent: bool) -> list[float]:
+    from lightkube import AsyncClient, codecs
+
+    from infercap.kube.client import _KINDS
+
+    mdep = _KINDS[("infercap.dev/v1alpha1", "ModelDeployment")]
+    client = AsyncClient(field_manager="bench")
+    started: dict[str, float] = {}
+    done: dict[str, float] = {}
+
+    async def watch() -> None:
+        async for _, obj in client.watch(mdep, namespace=NS):
+            d = obj.to_dict()
+            name = d["metadata"]["name"]
+            conds = {c["type"]: c["status"] for c in (d.get("status") or {}).get("conditions", [])}
+            if conds.get("Ready") == "True" and name in started and name not in done:
+                done[name] = time.monotonic()
+
+    watcher = asyncio.create_task(watch())
+    await asyncio.sleep(0.5)
+    names = [f"bench-{'many' if concurrent else 'one'}-{i}" for i in range(count)]
+    if concurrent:
+
+        async def create(i: int, name: str) -> None:
+            started[name] = time.monotonic()
+            await client.create(codecs.from_dict(manifest(name, 1 + i % 50)))
+
+        await asyncio.gather(*(create(i, n) for i, n in enumerate(names)))
+        while len(done) < count:
+            await asyncio.sleep(0.1)
+    else:
+        for i, name in enumerate(names):
+            started[name] = time.monotonic()
+            await client.create(codecs.from_dict(manifest(name, 1 + i)))
+            while name not in done:
+                await asyncio.sleep(0.01)
+            await client.delete(mdep, name, namespace=NS)
+    watcher.cancel()
+    await client.close()
+    return [done[n] - started[n] for n in names]
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def main() -> None:
+    sys.path.insert(0, str(ROOT / "operator"))
+    was_running = subprocess.run([str(ROOT / "hack/cluster"), "status"], capture_output=True).returncode == 0
+    env_lines = sh(str(ROOT / "hack/cluster"), "up").strip().splitlines()
+    env = dict(os.environ)
+    for line in env_lines:
+        k, v = line.removeprefix("export ").split("=", 1)
+        env[k] = v.replace("$PATH", os.environ["PATH"])
+    os.environ.update(env)
+    kubectl = [str(Path(env["PATH"].split(":")[0]) / "kubectl")]
+    sh(*kubectl, "apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"), env=env)
+    sh(*kubectl, "wait", "--for=condition=Established", "crd", "-l", "app.kubernetes.io/name=infercap", env=env)
+    subprocess.run([*kubectl, "create", "namespace", NS], env=env, capture_output=True)
+    cfg = Path(tempfile.mkdtemp()) / "config.yaml"
+    cfg.write_text("resyncSeconds: 300\n")
+    log = open(Path(cfg.parent) / "operator.log", "w")  # noqa: SIM115
+    op = subprocess.Popen(
+        [sys.executable, "-m", "infercap", "run", "--config", str(cfg), "--liveness", "http://127.0.0.1:18099/healthz"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen("http://127.0.0.1:18099/healthz", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.3)
+        one = asyncio.run(measure(20, concurrent=False))
+        print(
+            f"1 ModelDeployment, apply to Ready (20 runs): median {statistics.median(one) * 1e3:.0f} ms, "
+            f"p95 {pct(one, 0.95) * 1e3:.0f} ms"
+        )
+        t = time.monotonic()
+        many = asyncio.run(measure(200, concurrent=True))
+        total = time.monotonic() - t
+        print(
+            f"200 ModelDeployments created at once, apply to Ready: median {statistics.median(many):.2f} s, "
+            f"p95 {pct(many, 0.95):.2f} s, all Ready after {total:.1f} s"
+        )
+        rss = next(
+            int(line.split()[1])
+            for line in Path(f"/proc/{op.pid}/status").read_text().splitlines()
+            if line.startswith("VmRSS")
+        )
+        print(f"operator resident memory with 200 ModelDeployments: {rss / 1024:.0f} MiB")
+    finally:
+        subprocess.run(
+            [*kubectl, "delete", "modeldeployments", "--all", "-n", NS, "--wait=true", "--timeout=300s"],
+            env=env,
+            capture_output=True,
+        )
+        op.terminate()
+        op.wait(timeout=30)
+        subprocess.run([*kubectl, "delete", "namespace", NS, "--wait=false"], env=env, capture_output=True)
+        if not was_running:
+            subprocess.run([str(ROOT / "hack/cluster"), "down"], capture_output=True)
+
+
+if __name__ == "__main__":
+    main()
