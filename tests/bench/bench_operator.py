@@ -91,7 +91,9 @@ def pct(values: list[float], q: float) -> float:
 
 def main() -> None:
     sys.path.insert(0, str(ROOT / "operator"))
-    was_running = subprocess.run([str(ROOT / "hack/cluster"), "status"], capture_output=True).returncode == 0
+    was_running = (
+        subprocess.run([str(ROOT / "hack/cluster"), "status"], check=False, capture_output=True).returncode == 0
+    )
     env_lines = sh(str(ROOT / "hack/cluster"), "up").strip().splitlines()
     env = dict(os.environ)
     for line in env_lines:
@@ -101,7 +103,7 @@ def main() -> None:
     kubectl = [str(Path(env["PATH"].split(":")[0]) / "kubectl")]
     sh(*kubectl, "apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"), env=env)
     sh(*kubectl, "wait", "--for=condition=Established", "crd", "-l", "app.kubernetes.io/name=infercap", env=env)
-    subprocess.run([*kubectl, "create", "namespace", NS], env=env, capture_output=True)
+    subprocess.run([*kubectl, "create", "namespace", NS], check=False, env=env, capture_output=True)
     cfg = Path(tempfile.mkdtemp()) / "config.yaml"
     cfg.write_text("resyncSeconds: 300\n")
     log = open(Path(cfg.parent) / "operator.log", "w")  # noqa: SIM115
@@ -139,14 +141,15 @@ def main() -> None:
     finally:
         subprocess.run(
             [*kubectl, "delete", "modeldeployments", "--all", "-n", NS, "--wait=true", "--timeout=300s"],
+            check=False,
             env=env,
             capture_output=True,
         )
         op.terminate()
         op.wait(timeout=30)
-        subprocess.run([*kubectl, "delete", "namespace", NS, "--wait=false"], env=env, capture_output=True)
+        subprocess.run([*kubectl, "delete", "namespace", NS, "--wait=false"], check=False, env=env, capture_output=True)
         if not was_running:
-            subprocess.run([str(ROOT / "hack/cluster"), "down"], capture_output=True)
+            subprocess.run([str(ROOT / "hack/cluster"), "down"], check=False, capture_output=True)
 
 
 if __name__ == "__main__":
