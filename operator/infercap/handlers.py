@@ -8,17 +8,23 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any, cast
 
 import kopf
 
+from infercap import metrics
 from infercap.api import GROUP, VERSION
 from infercap.api.config import OperatorConfig
+from infercap.api.deployment import Autoscaling, ModelDeploymentSpec
+from infercap.core.autoscale import PolicyConfig, Sample, State, decide
+from infercap.demand import DemandError, query
 from infercap.kube.client import Kube, KubeError
 from infercap.providers.quota import Share
-from infercap.reconcile import Result, World, finalize, reconcile, share_from_status
+from infercap.reconcile import Autoscale, Result, World, finalize, reconcile, share_from_status
+from infercap.reconcile.status import Verdict
 
 MDEP = (GROUP, VERSION, "modeldeployments")
 PROFILES = ("modelprofiles", "acceleratorprofiles")
@@ -57,6 +63,57 @@ class Operator:
         self.kube: Kube | None = None
         self.locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self.quota_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self.samples: defaultdict[str, list[Sample]] = defaultdict(list)
+        self.policy: dict[str, State] = {}
+
+    async def autoscale(self, body: kopf.Body, logger: Any, kwargs: dict[str, Any]) -> None:
+        """Poll the demand metric, decide, and reconcile with the decided demand."""
+        try:
+            spec = ModelDeploymentSpec.model_validate(dict(body["spec"]))
+        except Exception:
+            await self.run_reconcile(body, logger, kwargs)
+            return
+        a = spec.autoscaling
+        if a is None:
+            return
+        uid = body["metadata"]["uid"]
+        t = time.time()
+        status = dict(body.get("status") or {})
+        previous = dict(status.get("autoscaling") or {})
+        try:
+            reading = await query(a.metric.prometheus)
+            rps = (
+                reading.value / spec.traffic.output_tokens
+                if a.metric.prometheus.unit.value == ("outputTokensPerSecond")
+                else reading.value
+            )
+            self.samples[uid].append(Sample(t, rps))
+            verdict = Verdict("True", "Observed", f"{rps:.4g} req/s from {a.metric.prometheus.url}")
+            observed: dict[str, Any] = {"observedRequestsPerSecond": f"{rps:.6g}", "observedTime": now()}
+        except DemandError as e:
+            verdict = Verdict("False", e.reason, f"{e.message}; holding the last plan")
+            observed = {k: previous[k] for k in ("observedRequestsPerSecond", "observedTime") if k in previous}
+        horizon = t - a.scale_down_stabilization_seconds - 600
+        self.samples[uid] = [x for x in self.samples[uid] if x.t >= horizon]
+        state = self.policy.get(uid) or restore_state(previous)
+        decision = decide(self.samples[uid], t, state, policy_config(a))
+        decision_planned = spec.traffic.rps if decision.planned <= 0 and state.planned is None else decision.planned
+        self.policy[uid] = decision.state
+        if decision.reason in ("StaleSignal", "NoSignal") and verdict.status == "True":
+            verdict = Verdict("False", decision.reason, decision.message)
+        changed = previous.get("plannedRequestsPerSecond") != f"{decision_planned:.6g}"
+        block: dict[str, Any] = {
+            **observed,
+            "plannedRequestsPerSecond": f"{decision_planned:.6g}",
+            "lastDecision": decision.reason if changed else previous.get("lastDecision", decision.reason),
+            "lastDecisionTime": now()
+            if changed or "lastDecisionTime" not in previous
+            else previous["lastDecisionTime"],
+            "message": decision.message,
+        }
+        if decision.state.last_down is not None:
+            block["lastScaleDownTime"] = iso(decision.state.last_down)
+        await self.run_reconcile(body, logger, kwargs, Autoscale(decision_planned, block, verdict))
 
     @property
     def api(self) -> Kube:
@@ -69,8 +126,11 @@ class Operator:
             return IndexedWorld(self.api, {name: kwargs[name] for name in INDEXES}, self.quota_locks)
         return World(self.api, self.quota_locks)
 
-    async def run_reconcile(self, body: kopf.Body, logger: Any, kwargs: dict[str, Any]) -> Result:
+    async def run_reconcile(
+        self, body: kopf.Body, logger: Any, kwargs: dict[str, Any], autoscale: Autoscale | None = None
+    ) -> Result:
         uid = body["metadata"]["uid"]
+        started = time.monotonic()
         async with self.locks[uid]:
             # The body Kopf hands over may predate our last status write; re-read it under the lock.
             try:
@@ -79,17 +139,44 @@ class Operator:
                 )
                 if fresh is None or fresh["metadata"].get("deletionTimestamp"):
                     return Result({})
-                result = await reconcile(self.api, self.cfg, fresh, now(), world=self.world(kwargs))
+                result = await reconcile(self.api, self.cfg, fresh, now(), autoscale, world=self.world(kwargs))
             except KubeError as e:
+                metrics.ERRORS.labels(e.reason or "ApiError").inc()
                 # Throttling, conflicts and restarts of the API server pass; try again soon.
                 transient = e.code in (0, 409, 429, 500, 502, 503, 504)
                 raise kopf.TemporaryError(f"{e.reason}: {e.message}", delay=2 if transient else 15) from None
+        metrics.RECONCILE_SECONDS.observe(time.monotonic() - started)
+        meta = fresh["metadata"]
+        metrics.observe(meta["namespace"], meta["name"], str((fresh.get("spec") or {}).get("model", "")), result.status)
+        metrics.count_problems(result.status)
         for ev in result.events:
             kopf.event(body, type=ev.type, reason=ev.reason, message=ev.message[:1024])
             (logger.warning if ev.type == "Warning" else logger.info)(f"{ev.reason}: {ev.message}")
         if result.retry:
             raise kopf.TemporaryError(result.retry, delay=30)
         return result
+
+
+def iso(t: float) -> str:
+    return datetime.datetime.fromtimestamp(t, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def restore_state(previous: dict[str, Any]) -> State:
+    """The policy's memory after a restart, from status.autoscaling (never start from zero)."""
+    planned = previous.get("plannedRequestsPerSecond")
+    last_down = previous.get("lastScaleDownTime")
+    down_t = None
+    if last_down:
+        down_t = datetime.datetime.strptime(last_down, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC).timestamp()
+    return State(planned=float(planned) if planned is not None else None, last_down=down_t)
+
+
+def policy_config(a: Autoscaling) -> PolicyConfig:
+    return PolicyConfig(
+        provisioning_seconds=a.provisioning_seconds,
+        scale_down_stabilization_seconds=a.scale_down_stabilization_seconds,
+        stale_after_seconds=a.stale_after_seconds,
+    )
 
 
 def build_registry(cfg: OperatorConfig) -> tuple[kopf.OperatorRegistry, Operator]:
@@ -140,11 +227,23 @@ def build_registry(cfg: OperatorConfig) -> tuple[kopf.OperatorRegistry, Operator
     async def resync(body: kopf.Body, logger: Any, **kwargs: Any) -> None:
         await op.run_reconcile(body, logger, kwargs)
 
+    @kopf.timer(
+        *MDEP,
+        interval=cfg.autoscale_poll_seconds,
+        registry=registry,
+        when=lambda spec, **_: bool(spec.get("autoscaling")),
+    )
+    async def autoscale(body: kopf.Body, logger: Any, **kwargs: Any) -> None:
+        await op.autoscale(body, logger, kwargs)
+
     @kopf.on.delete(*MDEP, registry=registry)
     async def deleted(body: kopf.Body, logger: Any, **kwargs: Any) -> None:
         async with op.locks[body["metadata"]["uid"]]:
             removed = await finalize(op.api, cfg, dict(body), op.world(kwargs))
         op.locks.pop(body["metadata"]["uid"], None)
+        op.samples.pop(body["metadata"]["uid"], None)
+        op.policy.pop(body["metadata"]["uid"], None)
+        metrics.forget(body["metadata"]["namespace"], body["metadata"]["name"])
         if removed:
             logger.info(f"removed {', '.join(removed)}")
 
@@ -173,6 +272,7 @@ def run(
     liveness: str | None = None,
     log_format: str = "plain",
     verbose: bool = False,
+    metrics_port: int | None = None,
 ) -> None:
     """Run the operator until interrupted (the body of `infercap run`)."""
     formats = {"plain": kopf.LogFormat.PLAIN, "full": kopf.LogFormat.FULL, "json": kopf.LogFormat.JSON}
@@ -180,6 +280,8 @@ def run(
     for noisy in ("httpx", "httpx2", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if verbose else logging.WARNING)
     registry, _ = build_registry(cfg)
+    if metrics_port:
+        metrics.serve(metrics_port)
     kopf.run(
         registry=registry,
         standalone=standalone if peering is None else False,

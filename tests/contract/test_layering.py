@@ -27,6 +27,7 @@ LAYERS = {
     "traces": 2,
     "reconcile": 3,
     "config": 2,
+    "demand": 2,
     "handlers": 4,
     "cli": 5,
     "__main__": 6,

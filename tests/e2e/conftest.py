@@ -87,6 +87,7 @@ def namespace(cluster: Cluster) -> Iterator[str]:
 OPERATOR_CONFIG = """
 defaultProvider: karpenter
 resyncSeconds: 5
+autoscalePollSeconds: 2
 clusterapi: {namespace: infercap-capi, clusterName: workload}
 gke: {namespace: infercap-gke, clusterRef: {name: workload}, location: us-central1}
 """
@@ -106,6 +107,7 @@ class Operator:
     config: Path
     log: Path
     port: int
+    metrics_port: int
     proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -124,6 +126,8 @@ class Operator:
                 str(self.config),
                 "--liveness",
                 f"http://127.0.0.1:{self.port}/healthz",
+                "--metrics-port",
+                str(self.metrics_port),
             ],
             env=self.cluster.env,
             stdout=logf,
@@ -167,7 +171,7 @@ def operator(cluster: Cluster, crds_installed: None, tmp_path_factory: pytest.Te
     d = tmp_path_factory.mktemp("operator")
     cfg = d / "config.yaml"
     cfg.write_text(OPERATOR_CONFIG)
-    op = Operator(cluster, cfg, d / "operator.log", free_port())
+    op = Operator(cluster, cfg, d / "operator.log", free_port(), free_port())
     op.start()
     yield op
     op.stop()
@@ -186,3 +190,75 @@ def wait_until(check: Any, timeout: float = 60, interval: float = 0.5, what: str
             return last
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}; last: {last!r}")
+
+
+# --------------------------------------------------------------------------- Prometheus and a load generator
+
+
+@dataclass
+class Prometheus:
+    url: str
+    rate_file: Path
+    loadgen: subprocess.Popen[bytes]
+
+    def set_rate(self, rps: float) -> None:
+        self.rate_file.write_text(str(rps))
+
+    def stop_loadgen(self) -> None:
+        if self.loadgen.poll() is None:
+            self.loadgen.terminate()
+            self.loadgen.wait(timeout=10)
+
+
+@pytest.fixture
+def prometheus(tmp_path: Path) -> Iterator[Prometheus]:
+    """A real Prometheus server (Debian's package, installed by hack/prometheus.sh) scraping a small
+    load generator every second, both on loopback."""
+    import sys
+    import time
+    import urllib.request
+
+    found = subprocess.run([str(ROOT / "hack" / "prometheus.sh")], capture_output=True, text=True, check=False)
+    if found.returncode != 0:
+        pytest.fail(f"hack/prometheus.sh could not provide Prometheus:\n{found.stderr[-2000:]}", pytrace=False)
+    binary = found.stdout.strip().splitlines()[-1]
+    gen_port, prom_port = free_port(), free_port()
+    rate_file = tmp_path / "rate"
+    rate_file.write_text("0")
+    loadgen = subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("loadgen.py")), str(gen_port), str(rate_file)]
+    )
+    config = tmp_path / "prometheus.yml"
+    config.write_text(
+        "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+        f"scrape_configs:\n  - job_name: loadgen\n    static_configs: [{{targets: ['127.0.0.1:{gen_port}']}}]\n"
+    )
+    log = (tmp_path / "prometheus.log").open("wb")
+    prom = subprocess.Popen(
+        [
+            binary,
+            f"--config.file={config}",
+            f"--storage.tsdb.path={tmp_path / 'data'}",
+            f"--web.listen-address=127.0.0.1:{prom_port}",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{prom_port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/-/ready", timeout=1) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            pass
+        assert prom.poll() is None, (tmp_path / "prometheus.log").read_text()[-2000:]
+        assert time.monotonic() < deadline, "Prometheus did not become ready"
+        time.sleep(0.3)
+    try:
+        yield Prometheus(url, rate_file, loadgen)
+    finally:
+        loadgen.terminate()
+        prom.terminate()
+        prom.wait(timeout=30)

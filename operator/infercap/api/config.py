@@ -71,3 +71,6 @@ class OperatorConfig(ApiModel):
         default_factory=dict, description="Price per chip-hour by accelerator id, overriding the catalog."
     )
     resync_seconds: float = Field(default=60, gt=0, description="Re-plan every ModelDeployment this often.")
+    autoscale_poll_seconds: float = Field(
+        default=15, gt=0, description="Poll the demand metric of autoscaled ModelDeployments this often."
+    )

@@ -167,6 +167,12 @@ def model_deployment_crd() -> dict[str, Any]:
         }
     ]
     spec["properties"]["accelerators"]["x-kubernetes-list-type"] = "set"
+    spec["properties"]["autoscaling"]["x-kubernetes-validations"] = [
+        {
+            "rule": "!has(self.maxReplicas) || self.maxReplicas >= self.minReplicas",
+            "message": "maxReplicas must be at least minReplicas",
+        }
+    ]
     spec["properties"]["kvCachePrecision"]["enum"] = ["bf16", "fp8"]
     status = schema_of(ModelDeploymentStatus)
     status["description"] = ModelDeploymentStatus.__doc__

@@ -94,6 +94,64 @@ class NodePoolSpec(ApiModel):
     )
 
 
+class DemandUnit(StrEnum):
+    REQUESTS_PER_SECOND = "requestsPerSecond"
+    OUTPUT_TOKENS_PER_SECOND = "outputTokensPerSecond"
+
+
+class PrometheusMetric(ApiModel):
+    """A PromQL query whose single value is the current demand."""
+
+    url: str = Field(
+        pattern=r"^https?://[^\s]+$",
+        max_length=2048,
+        description="Prometheus base URL, e.g. http://prometheus.monitoring:9090.",
+    )
+    query: str = Field(
+        min_length=1,
+        max_length=4096,
+        description="PromQL returning one value, e.g. sum(rate(vllm:request_success_total[1m])).",
+    )
+    unit: DemandUnit = Field(
+        default=DemandUnit.REQUESTS_PER_SECOND,
+        description="What the query measures: requestsPerSecond or outputTokensPerSecond.",
+    )
+
+
+class MetricSource(ApiModel):
+    """Where live demand comes from."""
+
+    prometheus: PrometheusMetric = Field(description="A Prometheus query.")
+
+
+class Autoscaling(ApiModel):
+    """Plan for live demand instead of spec.traffic's rate (the request shape still comes from
+    spec.traffic): up at once, down after the stabilization window in bounded steps, holding the last
+    plan when the metric is missing or stale."""
+
+    metric: MetricSource = Field(description="The live demand signal.")
+    min_replicas: int = Field(default=1, ge=1, le=10_000, description="Fewest replicas, whatever the demand.")
+    max_replicas: int | None = Field(default=None, ge=1, le=10_000, description="Most replicas (default: no limit).")
+    scale_down_stabilization_seconds: int = Field(
+        default=300, ge=0, le=86_400, description="Scale down only below what this window needed."
+    )
+    provisioning_seconds: int = Field(
+        default=300,
+        ge=0,
+        le=7_200,
+        description="Node start plus model load: scale-up plans for the demand expected this far ahead.",
+    )
+    stale_after_seconds: int = Field(
+        default=120, ge=10, le=86_400, description="A metric older than this holds the last plan."
+    )
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Autoscaling:
+        if self.max_replicas is not None and self.max_replicas < self.min_replicas:
+            raise ValueError("maxReplicas must be at least minReplicas")
+        return self
+
+
 class ModelDeploymentSpec(ApiModel):
     """What to serve and for how much traffic; infercap plans accelerators, nodes and cost from it."""
 
@@ -119,6 +177,9 @@ class ModelDeploymentSpec(ApiModel):
         description="Spare capacity to keep, as a fraction of planned capacity (0.2 = run at 80 %).",
     )
     budget: Budget | None = Field(default=None, description="Optional spending ceiling.")
+    autoscaling: Autoscaling | None = Field(
+        default=None, description="Follow live demand from a metric (spec.traffic then gives the request shape)."
+    )
     node_pool: NodePoolSpec = Field(default_factory=NodePoolSpec, description="Node-pool provider settings.")
 
     @model_validator(mode="after")

@@ -8,7 +8,7 @@ from pydantic import ConfigDict, Field
 
 from infercap.api.types import ApiModel
 
-CONDITION_TYPES = ("Ready", "Planned", "NodePoolsReady", "QuotaApplied", "WithinBudget")
+CONDITION_TYPES = ("Ready", "Planned", "NodePoolsReady", "QuotaApplied", "WithinBudget", "DemandObserved")
 
 
 class Condition(ApiModel):
@@ -79,6 +79,18 @@ class BudgetStatus(ApiModel):
     demand_coverage: float = Field(description="Share of demand the applied plan serves.")
 
 
+class AutoscalingStatus(ApiModel):
+    """Live demand and the autoscaler's last decision."""
+
+    observed_requests_per_second: str | None = Field(default=None, description="Latest demand from the metric.")
+    observed_time: str | None = Field(default=None, description="When it was observed (RFC 3339).")
+    planned_requests_per_second: str = Field(description="Demand the capacity is planned for.")
+    last_decision: str = Field(description="ScaleUp, ScaleDown, Hold, Stabilizing, StaleSignal or NoSignal.")
+    last_decision_time: str = Field(description="When the planned demand last changed (RFC 3339).")
+    message: str = Field(default="", description="Why.")
+    last_scale_down_time: str | None = Field(default=None, description="When capacity last stepped down.")
+
+
 class ChildRef(ApiModel):
     """An object infercap manages for this ModelDeployment."""
 
@@ -102,6 +114,9 @@ class ModelDeploymentStatus(ApiModel):
     rejected: list[Open] = Field(default_factory=list, description="Accelerators that could not serve, and why.")
     budget: BudgetStatus | None = Field(default=None, description="Budget check, when spec.budget is set.")
     children: list[ChildRef] = Field(default_factory=list, description="Node pools and quota infercap manages.")
+    autoscaling: AutoscalingStatus | None = Field(
+        default=None, description="Live demand, when spec.autoscaling is set."
+    )
     last_plan_time: str | None = Field(default=None, description="When the plan last changed (RFC 3339).")
 
 

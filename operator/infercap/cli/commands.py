@@ -260,7 +260,6 @@ def cmd_compare(args: argparse.Namespace) -> str:
         return f"${p['inputPerMillion']} in / ${p['outputPerMillion']} out" if p else "-"
 
     rows = [
-        ("hardware", pub(a, "hardware"), pub(b, "hardware")),
         ("total parameters (B)", pub(a, "totalParamsB"), pub(b, "totalParamsB")),
         ("active parameters (B)", pub(a, "activeParamsB"), pub(b, "activeParamsB")),
         ("activation rate (%)", pub(a, "activationRatePercent"), pub(b, "activationRatePercent")),
@@ -274,7 +273,13 @@ def cmd_compare(args: argparse.Namespace) -> str:
         ("max context", pub(a, "maxContextTokens"), pub(b, "maxContextTokens")),
         ("API price per 1M tokens", api(a), api(b)),
     ]
-    out.append("PUBLISHED (as the source states it)\n" + render.table(["figure", a["model"], b["model"]], rows))
+    hardware = "\n".join(f"  {m['model']}: {pub(m, 'hardware')}" for m in (a, b))
+    out.append(
+        "PUBLISHED (as the source states it)\nhardware:\n"
+        + hardware
+        + "\n"
+        + render.table(["figure", a["model"], b["model"]], rows)
+    )
 
     def cheapest(m: dict[str, Any]) -> dict[str, Any]:
         return m["analytic"]["cheapestReplica"] or {}
@@ -447,5 +452,153 @@ def cmd_run(args: argparse.Namespace) -> str:
         liveness=None if args.liveness == "none" else args.liveness,
         log_format=args.log_format,
         verbose=args.verbose,
+        metrics_port=args.metrics_port or None,
     )
     return "infercap operator stopped"
+
+
+# --------------------------------------------------------------------------- simulate
+
+
+def cmd_simulate(args: argparse.Namespace) -> str:
+    from decimal import Decimal
+    from pathlib import Path
+
+    from infercap import traces
+    from infercap.api.deployment import ModelDeploymentSpec
+    from infercap.core.autoscale import PolicyConfig
+    from infercap.core.simulate import demand_series, plan_setup, rate_series, simulate
+
+    if not 0 <= args.headroom < 0.95:
+        raise ManifestError(f"--headroom must be in [0, 0.95), got {args.headroom}")
+    for flag, value in (
+        ("--provisioning-seconds", args.provisioning_seconds),
+        ("--stabilization-seconds", args.stabilization_seconds),
+        ("--max-queue-seconds", args.max_queue_seconds),
+    ):
+        if value < 0:
+            raise ManifestError(f"{flag} must not be negative, got {value}")
+    try:
+        requests = traces.scale_rate(traces.load(Path(args.trace), args.format), args.rate_scale)
+    except traces.TraceError as e:
+        raise ManifestError(str(e)) from None
+    duration = max(1.0, requests[-1].t)
+    mean_in = round(sum(r.input_tokens for r in requests) / len(requests))
+    mean_out = max(1, round(sum(r.output_tokens for r in requests) / len(requests)))
+    spec_doc: dict[str, Any] = {
+        "model": args.model,
+        "traffic": {
+            "requestsPerSecond": f"{len(requests) / duration:.6f}",
+            "inputTokens": mean_in,
+            "outputTokens": mean_out,
+        },
+        "headroom": str(args.headroom),
+    }
+    if args.precision:
+        spec_doc["precision"] = args.precision
+    if args.accelerators:
+        spec_doc["accelerators"] = [a.strip() for a in args.accelerators.split(",") if a.strip()]
+    if args.stream_tokens_per_second:
+        spec_doc["slo"] = {"outputTokensPerSecondPerStream": str(args.stream_tokens_per_second)}
+    spec = ModelDeploymentSpec.model_validate(spec_doc)
+    cfg = PolicyConfig(
+        provisioning_seconds=args.provisioning_seconds, scale_down_stabilization_seconds=args.stabilization_seconds
+    )
+    setup, p = plan_setup(builtin_catalog(), spec, args.provisioning_seconds, args.max_queue_seconds)
+    arrivals = [(r.t, r.input_tokens, r.output_tokens) for r in requests]
+    outcomes = simulate(arrivals, setup, cfg)
+    oracle_cost = next(o.cost for o in outcomes if o.name == "oracle")
+    chosen = p.chosen
+    summary: dict[str, Any] = {
+        "trace": {
+            "file": args.trace,
+            "requests": len(requests),
+            "seconds": round(duration),
+            "meanRequestsPerSecond": round(len(requests) / duration, 3),
+            "meanInputTokens": mean_in,
+            "meanOutputTokens": mean_out,
+            "rateScale": args.rate_scale,
+        },
+        "replica": {
+            "accelerator": chosen.accelerator.id,
+            "chips": chosen.placement.chips_per_replica,
+            "requestsPerSecond": round(setup.capacity_per_replica, 3),
+            "inputTokenWeight": round(setup.input_weight, 4),
+            "source": str(chosen.estimate.source),
+        },
+        "provisioningSeconds": args.provisioning_seconds,
+        "policies": {
+            o.name: {
+                "cost": str(o.cost),
+                "acceleratorHours": round(o.accelerator_hours, 2),
+                "shortfallFraction": round(o.shortfall_fraction, 5),
+                "scaleEvents": o.scale_events,
+                "peakReplicas": o.peak_replicas,
+                "meanReplicas": round(o.mean_replicas, 2),
+                "costVsOracle": round(float(o.cost / oracle_cost), 3) if oracle_cost else None,
+            }
+            for o in outcomes
+        },
+    }
+    if args.plot:
+        demand = rate_series(demand_series(arrivals, setup), 60)
+        _plot(Path(args.plot), demand, outcomes, setup.capacity_per_replica)
+        summary["plot"] = args.plot
+    if args.output != "table":
+        return render.dump(summary, args.output)
+    t = summary["trace"]
+    rep = summary["replica"]
+    head = (
+        f"trace {args.trace}: {t['requests']:,} requests over {t['seconds']:,} s "
+        f"({t['meanRequestsPerSecond']:g} req/s, {mean_in:,} in / {mean_out:,} out tokens, rate x{args.rate_scale:g})\n"
+        f"replica: {rep['chips']} x {rep['accelerator']} = {rep['requestsPerSecond']:g} req/s of the mean request "
+        f"({rep['source']}); provisioning delay {args.provisioning_seconds:g} s\n"
+    )
+    rows = [
+        (
+            name,
+            render.money(Decimal(v["cost"]), chosen.cost.currency),
+            f"{v['acceleratorHours']:,.1f}",
+            f"{v['shortfallFraction']:.3%}",
+            v["scaleEvents"],
+            v["peakReplicas"],
+            f"{v['meanReplicas']:.1f}",
+            f"{v['costVsOracle']:.2f}x" if v["costVsOracle"] is not None else "-",
+        )
+        for name, v in summary["policies"].items()
+    ]
+    headers = [
+        "policy",
+        "cost",
+        "accel-hours",
+        "shortfall",
+        "scale events",
+        "peak replicas",
+        "mean replicas",
+        "vs oracle",
+    ]
+    table = render.table(headers, rows, right={1, 2, 3, 4, 5, 6, 7})
+    return head + "\n" + table + (f"\n\nplot: {args.plot}" if args.plot else "")
+
+
+def _plot(path: Any, demand: list[float], outcomes: list[Any], capacity_per_replica: float) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise ManifestError("--plot needs matplotlib: pip install 'infercap[plot]'") from None
+    fig, ax = plt.subplots(figsize=(11, 5))
+    seconds = range(len(demand))
+    for o in outcomes:
+        ax.step(seconds, [r * capacity_per_replica for r in o.ready], where="post", label=f"{o.name} capacity")
+    ax.plot(seconds, demand, color="black", linewidth=0.8, label="demand (60 s rate)")
+    ax.set_xlabel("seconds")
+    ax.set_ylabel("requests/s (mean request)")
+    ax.set_title("capacity ready to serve vs demand")
+    ax.legend(loc="upper left", fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

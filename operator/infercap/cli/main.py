@@ -117,6 +117,51 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("model_b", metavar="MODEL_B")
     _output(c)
 
+    m = sub.add_parser(
+        "simulate",
+        help="replay a request trace through the autoscaling policy and baselines",
+        description=(
+            "Replay a request trace at 1-second resolution through infercap's autoscaling policy and three "
+            "baselines (static peak provisioning, an HPA-style reactive scaler, a perfect-foresight oracle), "
+            "all paying the provisioning delay; report cost, accelerator-hours, demand not served within "
+            "capacity (shortfall) and scale events."
+        ),
+    )
+    m.add_argument("--trace", required=True, metavar="FILE", help="request trace (Azure CSV, Mooncake JSONL, CSV)")
+    m.add_argument("--model", required=True, help="catalog model id")
+    m.add_argument("--accelerators", metavar="A,B", help="candidate accelerators (default: every one)")
+    m.add_argument(
+        "--format",
+        choices=["azure", "mooncake", "csv"],
+        help="trace format (default: from the file: .jsonl Mooncake, a ContextTokens header Azure, else CSV "
+        "with timestamp,input_tokens,output_tokens)",
+    )
+    m.add_argument(
+        "--rate-scale",
+        type=float,
+        default=1.0,
+        metavar="K",
+        help="multiply the arrival rate by K (requests replicated with small jitter; default 1)",
+    )
+    m.add_argument("--precision", choices=[p.value for p in Precision], help="weight precision")
+    m.add_argument("--headroom", type=float, default=0.2, help="spare capacity fraction (default 0.2)")
+    m.add_argument("--stream-tokens-per-second", type=float, help="per-stream decode speed SLO")
+    m.add_argument(
+        "--provisioning-seconds",
+        type=float,
+        default=300,
+        help="node start plus model load before new capacity serves (default 300)",
+    )
+    m.add_argument("--stabilization-seconds", type=float, default=300, help="scale-down stabilization (default 300)")
+    m.add_argument(
+        "--max-queue-seconds",
+        type=float,
+        default=5,
+        help="work that waits longer than this counts as shortfall (default 5)",
+    )
+    m.add_argument("--plot", metavar="PNG", help="write a capacity-vs-demand plot (needs matplotlib)")
+    _output(m)
+
     r = sub.add_parser(
         "run",
         help="run the operator (Kopf) against the current cluster",
@@ -144,6 +189,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="URL",
         default="http://0.0.0.0:8080/healthz",
         help="liveness endpoint to serve (default: http://0.0.0.0:8080/healthz; 'none' to disable)",
+    )
+    r.add_argument(
+        "--metrics-port",
+        type=int,
+        default=8000,
+        metavar="PORT",
+        help="serve Prometheus metrics on this port (default 8000; 0 to disable)",
     )
     r.add_argument(
         "--log-format",

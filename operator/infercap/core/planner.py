@@ -15,7 +15,7 @@ from infercap.core.cost import HOURS_PER_MONTH, Cost, plan_cost
 from infercap.core.errors import PlanError
 from infercap.core.estimate import Estimate, Source, check_workload, evaluate
 from infercap.core.shape import GIB, ModelShape
-from infercap.core.sizes import Placement, place
+from infercap.core.sizes import Placement, place, replicas_for
 
 # How far past the smallest replica that fits the planner looks (x2 steps): bigger replicas hold
 # more KV cache and batch larger, but pay more communication; beyond 8x they never win.
@@ -205,10 +205,7 @@ def _best_for(
                 f"exceeds {ttft_limit * 1000:.0f} ms",
             )
             continue
-        usable = perf.requests_per_second * (1 - headroom)
-        replicas = max(min_replicas, math.ceil(demand / usable - 1e-9)) if demand > 0 else min_replicas
-        if max_replicas is not None:
-            replicas = min(replicas, max_replicas)
+        replicas = replicas_for(demand, perf.requests_per_second, headroom, min_replicas, max_replicas)
         placement = place(acc, chips, slice_, replicas)
         served = min(demand, perf.requests_per_second * replicas)
         cost = plan_cost(

@@ -76,3 +76,12 @@ def place(acc: AcceleratorProfileSpec, chips: int, slice_: SliceShape | None, re
     if best is None:
         raise PlanError("NoNodeShape", f"{acc.id} has no node shape for replicas of {chips} chips")
     return best
+
+
+def replicas_for(
+    demand: float, capacity_per_replica: float, headroom: float, minimum: int = 1, maximum: int | None = None
+) -> int:
+    """Replicas that serve `demand` at (1 - headroom) of each replica's capacity, within bounds."""
+    need = math.ceil(demand / (capacity_per_replica * (1 - headroom)) - 1e-9) if demand > 0 else 0
+    n = max(minimum, need)
+    return min(n, maximum) if maximum is not None else n

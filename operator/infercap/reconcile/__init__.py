@@ -80,6 +80,15 @@ class World:
         return out
 
 
+@dataclass(frozen=True)
+class Autoscale:
+    """The autoscaler's input to a reconcile: demand to plan for, its status block, its condition."""
+
+    planned_rps: float
+    status: dict[str, Any]
+    verdict: Verdict
+
+
 @dataclass
 class Result:
     """What the handler does next: post these events; retry soon when `retry` is set."""
@@ -308,7 +317,7 @@ async def reconcile(
     cfg: OperatorConfig,
     body: dict[str, Any],
     now: str,
-    demand_rps: float | None = None,
+    autoscale: Autoscale | None = None,
     world: World | None = None,
 ) -> Result:
     """Bring one ModelDeployment's node pools, quota share and status in line with its spec."""
@@ -329,8 +338,15 @@ async def reconcile(
     p: Plan | None = None
     if spec is not None:
         catalog, problems = await load_catalog(world, cfg)
+        demand_rps, bounds = _autoscaled_demand(spec, old, autoscale, verdicts, new)
         try:
-            p = plan(catalog, candidates(spec, catalog, provider_for(spec.node_pool, cfg)), demand_rps=demand_rps)
+            p = plan(
+                catalog,
+                candidates(spec, catalog, provider_for(spec.node_pool, cfg)),
+                demand_rps=demand_rps,
+                min_replicas=bounds[0],
+                max_replicas=bounds[1],
+            )
         except PlanError as e:
             message = str(e) + ("" if not problems else " (" + "; ".join(problems) + ")")
             verdicts["Planned"] = Verdict("False", e.reason, message)
@@ -340,6 +356,7 @@ async def reconcile(
         new.update(plan_status(p))
         if demand_rps is not None:
             new["demand"]["source"] = "metric"
+            new["demand"]["display"] = f"{demand_rps:.3g} req/s (metric)"
         verdicts["NodePoolsReady"], refs, retry = await _apply_node_pools(
             kube, cfg, spec, owner, p, list(old.get("children", []))
         )
@@ -372,6 +389,34 @@ async def reconcile(
         await kube.patch_status(API_VERSION, KIND, owner.name, owner.namespace, _with_removals(old, new))
         result.written = True
     return result
+
+
+def _autoscaled_demand(
+    spec: ModelDeploymentSpec,
+    old: dict[str, Any],
+    autoscale: Autoscale | None,
+    verdicts: dict[str, Verdict],
+    new: dict[str, Any],
+) -> tuple[float | None, tuple[int, int | None]]:
+    """Demand and replica bounds to plan with: the autoscaler's when spec.autoscaling is set (its last
+    decision, kept in status, between polls), spec.traffic's otherwise."""
+    a = spec.autoscaling
+    if a is None:
+        new.pop("autoscaling", None)
+        return None, (1, None)
+    if autoscale is not None:
+        new["autoscaling"] = autoscale.status
+        verdicts["DemandObserved"] = autoscale.verdict
+        return autoscale.planned_rps, (a.min_replicas, a.max_replicas)
+    previous = old.get("autoscaling") or {}
+    prev_cond = next((c for c in old.get("conditions", []) if c["type"] == "DemandObserved"), None)
+    if prev_cond is not None:
+        verdicts["DemandObserved"] = Verdict(prev_cond["status"], prev_cond["reason"], prev_cond["message"])
+    else:
+        verdicts["DemandObserved"] = Verdict("Unknown", "Waiting", "no demand sample yet; planning for spec.traffic")
+    if previous.get("plannedRequestsPerSecond") is not None:
+        return float(previous["plannedRequestsPerSecond"]), (a.min_replicas, a.max_replicas)
+    return None, (a.min_replicas, a.max_replicas)
 
 
 async def _annotate_cost(kube: Kube, body: dict[str, Any], p: Plan | None) -> None:

@@ -1,0 +1,166 @@
+"""The autoscaling policy: from a demand history, the demand to plan capacity for next.
+
+A pure function over samples, shared by the operator (live Prometheus demand) and `infercap simulate`
+(trace replay). It decides in units of demand (requests/s); the planner turns demand into replicas.
+
+- Up at once: plan for the larger of the recent peak and the demand expected when new capacity is
+  useful (now + provisioning delay, extrapolating a rising trend), so capacity arrives before users
+  feel the load.
+- Down slowly: plan for the peak over the stabilization window (like the HPA's scale-down
+  stabilization, it never goes below what the window saw) and by at most one bounded step per
+  scale-down period, so noisy flat demand never flaps.
+- Missing or stale signal: hold the last decision (never scale to zero on missing data) and say so.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+MIN_TREND_R2 = 0.7
+
+
+@dataclass(frozen=True)
+class Sample:
+    """Demand observed at time `t` (seconds)."""
+
+    t: float
+    demand: float
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    provisioning_seconds: float = 300.0  # a new node boots and loads the model
+    scale_up_window_seconds: float = 60.0  # recent peak that scale-up covers
+    trend_window_seconds: float = 120.0  # how far back the rising trend is measured
+    # A straight-line forecast over the provisioning delay overshoots oscillating demand: it may reach
+    # the highest demand of the stabilization window (a level seen minutes ago is a plausible level
+    # again) or add this fraction to the recent peak, whichever is more.
+    forecast_max_growth: float = 0.25
+    scale_down_stabilization_seconds: float = 300.0
+    scale_down_period_seconds: float = 60.0  # at most one step down per period
+    scale_down_max_step: float = 0.25  # at most this fraction of demand removed per step
+    scale_down_tolerance: float = 0.1  # step down only when the window needs this much less (hysteresis)
+    stale_after_seconds: float = 120.0
+
+
+@dataclass(frozen=True)
+class State:
+    """What the policy remembers between decisions."""
+
+    planned: float | None = None  # demand the current capacity was planned for
+    last_down: float | None = None  # time of the last step down
+    # Recent scale-up recommendations (time, demand): scale-down never goes below any of them within the
+    # stabilization window, so a trend-driven step up is not undone by the next quiet sample.
+    recommendations: tuple[tuple[float, float], ...] = ()
+
+
+@dataclass(frozen=True)
+class Decision:
+    planned: float  # demand to plan capacity for
+    state: State
+    reason: str  # PascalCase: ScaleUp, ScaleDown, Hold, Stabilizing, StaleSignal, NoSignal
+    observed: float | None  # the latest sample's demand, if fresh
+    message: str
+
+
+def _peak(samples: Sequence[Sample], since: float) -> float:
+    return max((s.demand for s in samples if s.t >= since), default=0.0)
+
+
+def _trend(samples: Sequence[Sample], now: float, window: float) -> float:
+    """Least-squares slope of demand over the window (demand per second). Zero with too few points or
+    when the line explains less than 70 % of the variation (R^2 < 0.7): noise is not a trend."""
+    pts = [s for s in samples if s.t >= now - window]
+    if len(pts) < 3:
+        return 0.0
+    n = len(pts)
+    mt = sum(s.t for s in pts) / n
+    md = sum(s.demand for s in pts) / n
+    var_t = sum((s.t - mt) ** 2 for s in pts)
+    var_d = sum((s.demand - md) ** 2 for s in pts)
+    if var_t == 0 or var_d == 0:
+        return 0.0
+    cov = sum((s.t - mt) * (s.demand - md) for s in pts)
+    if cov * cov / (var_t * var_d) < MIN_TREND_R2:
+        return 0.0
+    return cov / var_t
+
+
+def decide(samples: Sequence[Sample], now: float, state: State, cfg: PolicyConfig) -> Decision:
+    """The demand to plan for at `now`, from samples (any order, any spacing) up to `now`."""
+    history = sorted(
+        (s for s in samples if s.t <= now and math.isfinite(s.demand) and s.demand >= 0), key=lambda s: s.t
+    )
+    if not history:
+        if state.planned is None:
+            return Decision(0.0, state, "NoSignal", None, "no demand observed yet")
+        return Decision(
+            state.planned,
+            state,
+            "NoSignal",
+            None,
+            f"no demand observed; holding capacity for {state.planned:.3g} req/s",
+        )
+    latest = history[-1]
+    if now - latest.t > cfg.stale_after_seconds:
+        held = state.planned if state.planned is not None else latest.demand
+        return Decision(
+            held,
+            State(held, state.last_down, state.recommendations),
+            "StaleSignal",
+            None,
+            f"last demand sample is {now - latest.t:.0f} s old; holding capacity for {held:.3g} req/s",
+        )
+
+    recent_peak = _peak(history, now - cfg.scale_up_window_seconds)
+    slope = _trend(history, now, cfg.trend_window_seconds)
+    since = now - cfg.scale_down_stabilization_seconds
+    window_high = _peak(history[:-1], since)
+    ceiling = max(recent_peak * (1 + cfg.forecast_max_growth), window_high)
+    # Extrapolate only a breakout, demand above anything the window saw: on flat or oscillating demand
+    # a chance run of rising samples is not a trend.
+    rising = latest.demand >= window_high
+    expected = min(latest.demand + (max(0.0, slope) if rising else 0.0) * cfg.provisioning_seconds, ceiling)
+    up_target = max(recent_peak, expected)
+    recs = (*(r for r in state.recommendations if r[0] >= since), (now, up_target))
+    window_peak = max(*(d for _, d in recs), _peak(history, since))
+    current = state.planned
+
+    if current is None or up_target > current:
+        return Decision(
+            up_target,
+            State(up_target, state.last_down, recs),
+            "ScaleUp",
+            latest.demand,
+            f"demand {latest.demand:.3g} req/s, recent peak {recent_peak:.3g}, expected in "
+            f"{cfg.provisioning_seconds:.0f} s {expected:.3g}: planning for {up_target:.3g}",
+        )
+    if window_peak >= current * (1 - cfg.scale_down_tolerance):
+        return Decision(
+            current,
+            State(current, state.last_down, recs),
+            "Hold",
+            latest.demand,
+            f"demand {latest.demand:.3g} req/s; the last {cfg.scale_down_stabilization_seconds:.0f} s called for up "
+            f"to {window_peak:.3g} of the planned {current:.3g}",
+        )
+    if state.last_down is not None and now - state.last_down < cfg.scale_down_period_seconds:
+        return Decision(
+            current,
+            State(current, state.last_down, recs),
+            "Stabilizing",
+            latest.demand,
+            f"stepped down {now - state.last_down:.0f} s ago; next step after {cfg.scale_down_period_seconds:.0f} s",
+        )
+    floor = current * (1 - cfg.scale_down_max_step)
+    target = max(window_peak, floor)
+    return Decision(
+        target,
+        State(target, now, recs),
+        "ScaleDown",
+        latest.demand,
+        f"the last {cfg.scale_down_stabilization_seconds:.0f} s called for at most {window_peak:.3g} req/s: "
+        f"planning for {target:.3g} (at most {cfg.scale_down_max_step:.0%} less per step)",
+    )

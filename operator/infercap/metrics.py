@@ -1,0 +1,99 @@
+"""The operator's Prometheus metrics (prometheus-client), one series set per ModelDeployment plus
+reconcile timing and errors. Served by `infercap run --metrics-port`."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+REGISTRY = CollectorRegistry()
+LABELS = ("namespace", "name")
+
+DEMAND = Gauge(
+    "infercap_demand_requests_per_second", "Demand the plan serves (spec or metric).", LABELS, registry=REGISTRY
+)
+OBSERVED = Gauge(
+    "infercap_observed_demand_requests_per_second",
+    "Latest live demand from spec.autoscaling.",
+    LABELS,
+    registry=REGISTRY,
+)
+REPLICAS = Gauge("infercap_planned_replicas", "Model replicas planned.", LABELS, registry=REGISTRY)
+NODES = Gauge("infercap_planned_nodes", "Nodes planned.", LABELS, registry=REGISTRY)
+CHIPS = Gauge("infercap_planned_chips", "Accelerator chips planned.", LABELS, registry=REGISTRY)
+COST = Gauge("infercap_cost_hourly", "Hourly cost of the applied plan.", (*LABELS, "currency"), registry=REGISTRY)
+INFO = Gauge(
+    "infercap_plan_info",
+    "The applied plan: accelerator, model and estimate source (value 1).",
+    (*LABELS, "model", "accelerator", "source"),
+    registry=REGISTRY,
+)
+READY = Gauge("infercap_ready", "1 when the ModelDeployment is Ready.", LABELS, registry=REGISTRY)
+RECONCILE_SECONDS = Histogram(
+    "infercap_reconcile_duration_seconds",
+    "Time of one reconcile.",
+    registry=REGISTRY,
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+ERRORS = Counter(
+    "infercap_reconcile_errors_total", "Reconciles that ended in a problem, by reason.", ("reason",), registry=REGISTRY
+)
+
+_GAUGES_BY_NAME = (DEMAND, OBSERVED, REPLICAS, NODES, CHIPS, READY)
+_info_labels: dict[tuple[str, str], tuple[str, ...]] = {}
+_cost_labels: dict[tuple[str, str], str] = {}
+
+
+def serve(port: int, address: str = "0.0.0.0") -> None:
+    start_http_server(port, addr=address, registry=REGISTRY)
+
+
+def observe(namespace: str, name: str, model: str, status: dict[str, Any]) -> None:
+    """Update the gauges of one ModelDeployment from its status."""
+    key = (namespace, name)
+    plan = status.get("plan") or {}
+    cost = status.get("cost") or {}
+    demand = status.get("demand") or {}
+    auto = status.get("autoscaling") or {}
+    if demand.get("requestsPerSecond") is not None:
+        DEMAND.labels(*key).set(float(demand["requestsPerSecond"]))
+    if auto.get("observedRequestsPerSecond") is not None:
+        OBSERVED.labels(*key).set(float(auto["observedRequestsPerSecond"]))
+    if plan:
+        REPLICAS.labels(*key).set(plan.get("replicas", 0))
+        NODES.labels(*key).set(plan.get("nodes", 0))
+        CHIPS.labels(*key).set(plan.get("chips", 0))
+        info = (model, plan.get("accelerator", ""), plan.get("source", ""))
+        if _info_labels.get(key) not in (None, info):
+            INFO.remove(*key, *_info_labels[key])
+        _info_labels[key] = info
+        INFO.labels(*key, *info).set(1)
+    if cost.get("hourly") is not None:
+        currency = cost.get("currency", "USD")
+        if _cost_labels.get(key) not in (None, currency):
+            COST.remove(*key, _cost_labels[key])
+        _cost_labels[key] = currency
+        COST.labels(*key, currency).set(float(cost["hourly"]))
+    ready = next((c for c in status.get("conditions", []) if c.get("type") == "Ready"), None)
+    READY.labels(*key).set(1 if ready and ready.get("status") == "True" else 0)
+
+
+def count_problems(status: dict[str, Any]) -> None:
+    """Count one reconcile's problems (conditions False, budget aside) by reason."""
+    for cond in status.get("conditions", []):
+        if cond.get("status") == "False" and cond.get("type") not in ("Ready", "WithinBudget"):
+            ERRORS.labels(cond.get("reason", "Unknown")).inc()
+
+
+def forget(namespace: str, name: str) -> None:
+    """Drop a deleted ModelDeployment's series."""
+    key = (namespace, name)
+    for gauge in _GAUGES_BY_NAME:
+        with contextlib.suppress(KeyError):
+            gauge.remove(*key)
+    if key in _info_labels:
+        INFO.remove(*key, *_info_labels.pop(key))
+    if key in _cost_labels:
+        COST.remove(*key, _cost_labels.pop(key))

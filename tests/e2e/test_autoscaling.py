@@ -1,0 +1,114 @@
+"""Autoscaling on live traffic, end to end: a load generator, a real Prometheus scraping it, the
+operator polling Prometheus. Raising the rate raises nodes and cost; stopping the generator does not
+drop capacity (the last plan is held and DemandObserved says why)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.e2e.conftest import Cluster, Operator, Prometheus, wait_until
+from tests.e2e.test_operator import condition, mdep
+
+pytestmark = pytest.mark.cluster
+
+
+def test_live_demand_moves_capacity_and_missing_data_holds_it(
+    cluster: Cluster, operator: Operator, namespace: str, prometheus: Prometheus
+) -> None:
+    prometheus.set_rate(2)
+    doc = {
+        "apiVersion": "infercap.dev/v1alpha1",
+        "kind": "ModelDeployment",
+        "metadata": {"name": "live", "namespace": namespace},
+        "spec": {
+            "model": "llama-3.1-70b",
+            "precision": "fp8",
+            "accelerators": ["h100"],
+            "traffic": {"requestsPerSecond": 1, "inputTokens": 2000, "outputTokens": 400},
+            "slo": {"outputTokensPerSecondPerStream": 30},
+            "autoscaling": {
+                "metric": {"prometheus": {"url": prometheus.url, "query": "sum(rate(loadgen_requests_total[10s]))"}},
+                "minReplicas": 1,
+                "maxReplicas": 64,
+                "scaleDownStabilizationSeconds": 60,
+                "provisioningSeconds": 0,
+                "staleAfterSeconds": 600,
+            },
+        },
+    }
+    cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(doc))
+
+    def observed(at_least: float) -> dict[str, Any] | None:
+        obj = mdep(cluster, "live", namespace)
+        auto = (obj.get("status") or {}).get("autoscaling") or {}
+        value = float(auto.get("observedRequestsPerSecond") or -1)
+        return obj if value >= at_least and (obj["status"].get("plan") or {}).get("nodes") else None
+
+    low = wait_until(lambda: observed(1.5), timeout=90, what="the operator to observe ~2 req/s")
+    cond = condition(low, "DemandObserved")
+    assert cond is not None and cond["status"] == "True"
+    assert low["status"]["demand"]["source"] == "metric"
+
+    prometheus.set_rate(40)
+    wait_until(lambda: observed(30), timeout=90, what="the operator to observe ~40 req/s")
+
+    def more_nodes() -> dict[str, Any] | None:
+        obj = mdep(cluster, "live", namespace)
+        return obj if obj["status"]["plan"]["nodes"] > low["status"]["plan"]["nodes"] else None
+
+    high = wait_until(more_nodes, timeout=60, what="more nodes")
+    assert float(high["status"]["cost"]["monthly"]) > float(low["status"]["cost"]["monthly"])
+    q = cluster.get_json("resourcequota", "infercap", "-n", namespace)
+    assert int(q["spec"]["hard"]["requests.nvidia.com/gpu"]) > low["status"]["plan"]["chips"] // 2
+
+    # The generator stops: its series goes stale, the query returns nothing. Capacity is held.
+    prometheus.stop_loadgen()
+
+    def unavailable() -> dict[str, Any] | None:
+        obj = mdep(cluster, "live", namespace)
+        c = condition(obj, "DemandObserved")
+        return obj if c is not None and c["status"] == "False" else None
+
+    held = wait_until(unavailable, timeout=90, what="DemandObserved=False after the generator stopped")
+    assert condition(held, "DemandObserved")["reason"] == "MetricUnavailable"  # type: ignore[index]
+    assert held["status"]["plan"]["replicas"] >= 1
+    assert held["status"]["plan"]["nodes"] == high["status"]["plan"]["nodes"], "no drop on missing data"
+
+
+def test_operator_exports_metrics(cluster: Cluster, operator: Operator, namespace: str) -> None:
+    import urllib.request
+
+    cluster.kubectl(
+        "apply",
+        "-f",
+        "-",
+        input=yaml.safe_dump(
+            {
+                "apiVersion": "infercap.dev/v1alpha1",
+                "kind": "ModelDeployment",
+                "metadata": {"name": "measured", "namespace": namespace},
+                "spec": {
+                    "model": "llama-3.1-8b",
+                    "accelerators": ["h100"],
+                    "traffic": {"requestsPerSecond": 5, "inputTokens": 500, "outputTokens": 100},
+                },
+            }
+        ),
+    )
+
+    def scraped() -> str | None:
+        with urllib.request.urlopen(f"http://127.0.0.1:{operator.metrics_port}/metrics", timeout=5) as r:
+            text = r.read().decode()
+        return text if f'infercap_planned_nodes{{name="measured",namespace="{namespace}"}}' in text else None
+
+    text = wait_until(scraped, timeout=60, what="the ModelDeployment's series")
+    for name in (
+        "infercap_cost_hourly",
+        "infercap_plan_info",
+        "infercap_demand_requests_per_second",
+        "infercap_reconcile_duration_seconds_bucket",
+    ):
+        assert name in text

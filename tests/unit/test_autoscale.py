@@ -1,0 +1,126 @@
+"""The autoscaling policy: up at once, down slowly and stepwise, never flapping, holding on stale data."""
+
+from __future__ import annotations
+
+import itertools
+import random
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from infercap.core.autoscale import Decision, PolicyConfig, Sample, State, decide
+from infercap.core.sizes import replicas_for
+
+CFG = PolicyConfig()
+
+
+def run(series: list[float], step: float = 15.0, cfg: PolicyConfig = CFG) -> list[Decision]:
+    """Feed one sample per `step` seconds; return every decision."""
+    samples: list[Sample] = []
+    state = State()
+    out = []
+    for i, d in enumerate(series):
+        t = i * step
+        samples.append(Sample(t, d))
+        dec = decide(samples, t, state, cfg)
+        state = dec.state
+        out.append(dec)
+    return out
+
+
+def replicas(decisions: list[Decision], capacity: float = 10.0) -> list[int]:
+    return [replicas_for(d.planned, capacity, 0.2) for d in decisions]
+
+
+def changes(xs: list[int]) -> int:
+    return sum(1 for a, b in itertools.pairwise(xs) if a != b)
+
+
+def test_scales_up_at_once() -> None:
+    decisions = run([10.0] * 20 + [50.0])
+    assert decisions[-1].reason == "ScaleUp" and decisions[-1].planned >= 50
+
+
+def test_rising_trend_is_planned_ahead_but_capped() -> None:
+    ramp = [10.0 + 2 * i for i in range(20)]
+    last = run(ramp)[-1]
+    assert last.planned > ramp[-1], "plans for the demand expected when new capacity is ready"
+    assert last.planned <= max(ramp) * (1 + CFG.forecast_max_growth) + 1e-9
+
+
+def test_scales_down_only_after_the_stabilization_window_and_stepwise() -> None:
+    high, low = 100.0, 10.0
+    steps_in_window = int(CFG.scale_down_stabilization_seconds / 15)
+    decisions = run([high] * 10 + [low] * (steps_in_window + 40))
+    planned = [d.planned for d in decisions]
+    drop_start = 10
+    # Nothing goes down while the window still holds the peak.
+    assert all(p >= high for p in planned[drop_start : drop_start + steps_in_window - 1])
+    downs = [(a, b) for a, b in itertools.pairwise(planned) if b < a]
+    assert downs, "it does come down eventually"
+    for a, b in downs:
+        assert b >= a * (1 - CFG.scale_down_max_step) - 1e-9, "bounded steps"
+    assert low <= planned[-1] <= low / (1 - CFG.scale_down_tolerance)
+
+
+def test_stale_signal_holds_and_never_drops_to_zero() -> None:
+    samples = [Sample(float(t), 80.0) for t in range(0, 300, 15)]
+    state = decide(samples, 285.0, State(), CFG).state
+    d = decide(samples, 285.0 + CFG.stale_after_seconds + 60, state, CFG)
+    assert d.reason == "StaleSignal" and d.planned == state.planned and d.observed is None
+    nothing = decide([], 1000.0, state, CFG)
+    assert nothing.reason == "NoSignal" and nothing.planned == state.planned
+
+
+def test_no_flapping_on_noisy_flat_demand() -> None:
+    rng = random.Random(3)
+    noisy = [100.0 * (1 + rng.uniform(-0.15, 0.15)) for _ in range(400)]
+    reps = replicas(run(noisy), capacity=10.0)
+    # After the first minutes the capacity settles: a handful of changes over 100 minutes, not dozens.
+    assert changes(reps[20:]) <= 3
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    base=st.floats(min_value=1, max_value=500),
+    noise=st.floats(min_value=0.0, max_value=0.3),
+    seed=st.integers(min_value=0, max_value=10_000),
+)
+def test_property_no_flapping(base: float, noise: float, seed: int) -> None:
+    rng = random.Random(seed)
+    series = [base * (1 + rng.uniform(-noise, noise)) for _ in range(200)]
+    reps = replicas(run(series), capacity=max(1.0, base / 10))
+    # Direction changes (up then down then up ...) after warm-up are rare on flat demand.
+    moves = [b - a for a, b in itertools.pairwise(reps) if b != a]
+    reversals = sum(1 for a, b in itertools.pairwise(moves) if (a > 0) != (b > 0))
+    assert reversals <= 2
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    series=st.lists(st.floats(min_value=0, max_value=1000), min_size=5, max_size=60),
+    factor=st.floats(min_value=1.0, max_value=4.0),
+)
+def test_property_monotone_in_demand(series: list[float], factor: float) -> None:
+    low = run(series)
+    high = run([x * factor for x in series])
+    for a, b in zip(low, high, strict=True):
+        assert b.planned >= a.planned - 1e-6
+
+
+@settings(max_examples=40, deadline=None)
+@given(series=st.lists(st.floats(min_value=0, max_value=1000), min_size=2, max_size=80))
+def test_property_bounded_steps_down(series: list[float]) -> None:
+    decisions = run(series)
+    for prev, cur in itertools.pairwise(decisions):
+        if cur.planned < prev.planned:
+            assert cur.planned >= prev.planned * (1 - CFG.scale_down_max_step) - 1e-6
+            assert cur.reason == "ScaleDown"
+
+
+def test_replicas_for_bounds() -> None:
+    assert replicas_for(0, 10, 0.2) == 1
+    assert replicas_for(0, 10, 0.2, minimum=0) == 0
+    assert replicas_for(80, 10, 0.2) == 10
+    assert replicas_for(81, 10, 0.2) == 11
+    assert replicas_for(10_000, 10, 0.2, maximum=32) == 32
