@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv test lint typecheck unit bench calibrate demo demo-down clean crds
+.PHONY: help venv test lint typecheck unit bench calibrate demo demo-down clean crds chart-readme
 
 help:
 	@echo "make demo       local control plane + operator + examples, then kubectl get mdep"
@@ -52,3 +52,6 @@ demo: $(STAMP)
 
 demo-down:
 	VENV=$(VENV) hack/demo.sh down
+
+chart-readme: $(STAMP)
+	$(BIN)/python hack/chart-readme.py

@@ -142,9 +142,7 @@ class Operator:
                 result = await reconcile(self.api, self.cfg, fresh, now(), autoscale, world=self.world(kwargs))
             except KubeError as e:
                 metrics.ERRORS.labels(e.reason or "ApiError").inc()
-                # Throttling, conflicts and restarts of the API server pass; try again soon.
-                transient = e.code in (0, 409, 429, 500, 502, 503, 504)
-                raise kopf.TemporaryError(f"{e.reason}: {e.message}", delay=2 if transient else 15) from None
+                raise kopf.TemporaryError(f"{e.reason}: {e.message}", delay=retry_delay(e)) from None
         metrics.RECONCILE_SECONDS.observe(time.monotonic() - started)
         meta = fresh["metadata"]
         metrics.observe(meta["namespace"], meta["name"], str((fresh.get("spec") or {}).get("model", "")), result.status)
@@ -155,6 +153,11 @@ class Operator:
         if result.retry:
             raise kopf.TemporaryError(result.retry, delay=30)
         return result
+
+
+def retry_delay(e: KubeError) -> float:
+    """Throttling, conflicts and restarts of the API server pass: retry those in seconds."""
+    return 2.0 if e.code in (0, 409, 429, 500, 502, 503, 504) else 15.0
 
 
 def iso(t: float) -> str:
@@ -239,7 +242,11 @@ def build_registry(cfg: OperatorConfig) -> tuple[kopf.OperatorRegistry, Operator
     @kopf.on.delete(*MDEP, registry=registry)
     async def deleted(body: kopf.Body, logger: Any, **kwargs: Any) -> None:
         async with op.locks[body["metadata"]["uid"]]:
-            removed = await finalize(op.api, cfg, dict(body), op.world(kwargs))
+            try:
+                removed = await finalize(op.api, cfg, dict(body), op.world(kwargs))
+            except KubeError as e:
+                metrics.ERRORS.labels(e.reason or "ApiError").inc()
+                raise kopf.TemporaryError(f"{e.reason}: {e.message}", delay=retry_delay(e)) from None
         op.locks.pop(body["metadata"]["uid"], None)
         op.samples.pop(body["metadata"]["uid"], None)
         op.policy.pop(body["metadata"]["uid"], None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 import random
 
 from hypothesis import given, settings
@@ -80,7 +81,7 @@ def test_no_flapping_on_noisy_flat_demand() -> None:
     assert changes(reps[20:]) <= 3
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=int(os.environ.get("INFERCAP_HYPOTHESIS_EXAMPLES", "40")), deadline=None)
 @given(
     base=st.floats(min_value=1, max_value=500),
     noise=st.floats(min_value=0.0, max_value=0.3),
@@ -90,10 +91,14 @@ def test_property_no_flapping(base: float, noise: float, seed: int) -> None:
     rng = random.Random(seed)
     series = [base * (1 + rng.uniform(-noise, noise)) for _ in range(200)]
     reps = replicas(run(series), capacity=max(1.0, base / 10))
-    # Direction changes (up then down then up ...) after warm-up are rare on flat demand.
-    moves = [b - a for a, b in itertools.pairwise(reps) if b != a]
-    reversals = sum(1 for a, b in itertools.pairwise(moves) if (a > 0) != (b > 0))
-    assert reversals <= 2
+    window = int(CFG.scale_down_stabilization_seconds / 15)
+    moves = [(i, reps[i] - reps[i - 1]) for i in range(21, len(reps)) if reps[i] != reps[i - 1]]
+    # Flat noise moves capacity rarely (the window's peak drifts), never up and back down within the
+    # stabilization window.
+    assert len(moves) <= 4, moves
+    for (i, a), (j, b) in itertools.pairwise(moves):
+        if a > 0 > b:
+            assert j - i >= window, (moves, window)
 
 
 @settings(max_examples=40, deadline=None)

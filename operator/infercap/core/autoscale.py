@@ -18,8 +18,6 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-MIN_TREND_R2 = 0.7
-
 
 @dataclass(frozen=True)
 class Sample:
@@ -69,9 +67,9 @@ def _peak(samples: Sequence[Sample], since: float) -> float:
     return max((s.demand for s in samples if s.t >= since), default=0.0)
 
 
-def _trend(samples: Sequence[Sample], now: float, window: float) -> float:
+def _trend(samples: Sequence[Sample], now: float, window: float, min_r2: float = 0.7) -> float:
     """Least-squares slope of demand over the window (demand per second). Zero with too few points or
-    when the line explains less than 70 % of the variation (R^2 < 0.7): noise is not a trend."""
+    when the line explains too little of the variation (R^2 < min_r2): noise is not a trend."""
     pts = [s for s in samples if s.t >= now - window]
     if len(pts) < 3:
         return 0.0
@@ -83,7 +81,7 @@ def _trend(samples: Sequence[Sample], now: float, window: float) -> float:
     if var_t == 0 or var_d == 0:
         return 0.0
     cov = sum((s.t - mt) * (s.demand - md) for s in pts)
-    if cov * cov / (var_t * var_d) < MIN_TREND_R2:
+    if cov * cov / (var_t * var_d) < min_r2:
         return 0.0
     return cov / var_t
 
@@ -119,9 +117,9 @@ def decide(samples: Sequence[Sample], now: float, state: State, cfg: PolicyConfi
     since = now - cfg.scale_down_stabilization_seconds
     window_high = _peak(history[:-1], since)
     ceiling = max(recent_peak * (1 + cfg.forecast_max_growth), window_high)
-    # Extrapolate only a breakout, demand above anything the window saw: on flat or oscillating demand
-    # a chance run of rising samples is not a trend.
-    rising = latest.demand >= window_high
+    # Extrapolate only a breakout (demand above anything the window saw) that the longer window confirms:
+    # on flat or oscillating demand a chance run of rising samples is not a trend.
+    rising = latest.demand >= window_high and _trend(history, now, 2 * cfg.trend_window_seconds, 0.5) > 0
     expected = min(latest.demand + (max(0.0, slope) if rising else 0.0) * cfg.provisioning_seconds, ceiling)
     up_target = max(recent_peak, expected)
     recs = (*(r for r in state.recommendations if r[0] >= since), (now, up_target))

@@ -1,0 +1,234 @@
+"""The Helm chart against the real local control plane: lint, render, server-side dry-run, install, and
+RBAC that is exactly sufficient (the operator runs as the chart's ServiceAccount) and no wider."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.e2e.conftest import ROOT, Cluster, free_port, wait_until
+
+pytestmark = pytest.mark.cluster
+
+CHART = ROOT / "charts" / "infercap"
+FULL_VALUES = Path(__file__).with_name("chart-values-full.yaml")
+NS = "infercap-system"
+RELEASE = "infercap"
+SA = f"system:serviceaccount:{NS}:{RELEASE}"
+
+
+def helm(cluster: Cluster, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(
+        [str(cluster.bindir / "helm"), *args], capture_output=True, text=True, env=cluster.env, check=False, timeout=300
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"helm {' '.join(args)} failed: {proc.stderr.strip()}")
+    return proc
+
+
+def render(cluster: Cluster, *values: Path) -> list[dict[str, Any]]:
+    args = ["template", RELEASE, str(CHART), "--namespace", NS, "--include-crds"]
+    for v in values:
+        args += ["-f", str(v)]
+    return [d for d in yaml.safe_load_all(helm(cluster, *args).stdout) if d]
+
+
+def rules(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [r for d in docs if d["kind"] in ("ClusterRole", "Role") for r in d["rules"]]
+
+
+def test_lint(cluster: Cluster) -> None:
+    helm(cluster, "lint", str(CHART), "--strict")
+    helm(cluster, "lint", str(CHART), "--strict", "-f", str(FULL_VALUES))
+
+
+@pytest.mark.parametrize("values", [[], [FULL_VALUES]], ids=["defaults", "ha-servicemonitor-catalog"])
+def test_no_wildcards_and_no_secrets_in_rbac(cluster: Cluster, values: list[Path]) -> None:
+    found = rules(render(cluster, *values))
+    assert found
+    for rule in found:
+        for field in ("apiGroups", "resources", "verbs", "resourceNames", "nonResourceURLs"):
+            assert "*" not in rule.get(field, []), f"wildcard in {field}: {rule}"
+        assert "secrets" not in rule.get("resources", [])
+
+
+@pytest.mark.parametrize("values", [[], [FULL_VALUES]], ids=["defaults", "ha-servicemonitor-catalog"])
+def test_rendered_manifests_pass_server_side_dry_run(cluster: Cluster, values: list[Path]) -> None:
+    docs = render(cluster, *values)
+    crds = [d for d in docs if d["kind"] == "CustomResourceDefinition"]
+    rest = [d for d in docs if d["kind"] != "CustomResourceDefinition"]
+    kinds = {d["kind"] for d in docs}
+    assert {"Deployment", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "ConfigMap"} <= kinds
+    if values:
+        assert {"ServiceMonitor", "ClusterKopfPeering", "ModelProfile", "AcceleratorProfile"} <= kinds
+        deployment = next(d for d in docs if d["kind"] == "Deployment")
+        assert deployment["spec"]["replicas"] == 2
+        assert "--peering=infercap-test" in deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", input=yaml.safe_dump_all(crds))
+    for crd in crds:
+        cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", f"crd/{crd['metadata']['name']}")
+    if cluster.kubectl("get", "namespace", NS, check=False).returncode != 0:
+        cluster.kubectl("create", "namespace", NS)
+    cluster.kubectl("apply", "--dry-run=server", "-f", "-", input=yaml.safe_dump_all(rest))
+
+
+def test_pod_security(cluster: Cluster) -> None:
+    deployment = next(d for d in render(cluster) if d["kind"] == "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    sc = container["securityContext"]
+    assert sc["readOnlyRootFilesystem"] is True and sc["allowPrivilegeEscalation"] is False
+    assert sc["capabilities"] == {"drop": ["ALL"]}
+    assert container["resources"]["limits"] and container["resources"]["requests"]
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+
+
+@pytest.fixture(scope="module")
+def installed(cluster: Cluster, crds_installed: None) -> Iterator[None]:
+    helm(
+        cluster,
+        "upgrade",
+        "--install",
+        RELEASE,
+        str(CHART),
+        "--namespace",
+        NS,
+        "--create-namespace",
+        "--set",
+        "operator.resyncSeconds=5",
+        "--force-conflicts",
+    )
+    yield
+    helm(cluster, "uninstall", RELEASE, "--namespace", NS, check=False)
+
+
+@pytest.mark.parametrize(
+    ("verb", "resource", "allowed"),
+    [
+        ("get", "secrets", False),
+        ("list", "secrets", False),
+        ("delete", "nodes", False),
+        ("create", "deployments.apps", False),
+        ("patch", "configmaps", False),
+        ("delete", "pods", False),
+        ("patch", "nodepools.karpenter.sh", True),
+        ("delete", "nodepools.karpenter.sh", True),
+        ("watch", "modeldeployments.infercap.dev", True),
+        ("patch", "modeldeployments.infercap.dev/status", True),
+        ("delete", "modeldeployments.infercap.dev", False),
+        ("create", "modelprofiles.infercap.dev", False),
+        ("patch", "resourcequotas", True),
+    ],
+)
+def test_service_account_rights(cluster: Cluster, installed: None, verb: str, resource: str, allowed: bool) -> None:
+    sub = None
+    if "/" in resource:
+        resource, sub = resource.split("/")
+    args = ["auth", "can-i", verb, resource, "--as", SA, "-A"]
+    if sub:
+        args += ["--subresource", sub]
+    out = cluster.kubectl(*args, check=False).stdout.strip()
+    assert out == ("yes" if allowed else "no"), f"{SA} can-i {verb} {resource}: {out}"
+
+
+def test_operator_runs_with_exactly_the_charts_rbac(
+    cluster: Cluster, installed: None, namespace: str, tmp_path: Path
+) -> None:
+    """The operator, run locally but authenticated as the chart's ServiceAccount, reconciles the examples:
+    the ClusterRole is sufficient (and the checks above show it is not wider)."""
+    token = cluster.kubectl("create", "token", RELEASE, "-n", NS, "--duration=1h").stdout.strip()
+    admin = yaml.safe_load(cluster.kubeconfig.read_text())
+    sa_config = {
+        **admin,
+        "users": [{"name": "sa", "user": {"token": token}}],
+        "contexts": [{"name": "sa", "context": {"cluster": admin["clusters"][0]["name"], "user": "sa"}}],
+        "current-context": "sa",
+    }
+    kubeconfig = tmp_path / "sa.kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump(sa_config))
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            yaml.safe_load(cluster.get_json("configmap", f"{RELEASE}-config", "-n", NS)["data"]["config.yaml"])
+            | {
+                "resyncSeconds": 5,
+                "gke": {"namespace": "infercap-gke", "clusterRef": {"name": "workload"}, "location": "us-central1"},
+            }
+        )
+    )
+    env = {**cluster.env, "KUBECONFIG": str(kubeconfig)}
+    port = free_port()
+    log = tmp_path / "operator.log"
+    op = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "infercap",
+            "run",
+            "--config",
+            str(config),
+            "--liveness",
+            f"http://127.0.0.1:{port}/healthz",
+            "--metrics-port",
+            "0",
+        ],
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        examples = [p for p in sorted((ROOT / "examples").glob("*.yaml")) if "invalid" not in p.name]
+        for ex in examples:
+            cluster.kubectl("apply", "-n", namespace, "-f", str(ex))
+        names = [yaml.safe_load(p.read_text())["metadata"]["name"] for p in examples]
+
+        def all_ready() -> bool:
+            items = cluster.get_json("modeldeployments", "-n", namespace)["items"]
+            ready = {
+                i["metadata"]["name"]
+                for i in items
+                for c in (i.get("status") or {}).get("conditions", [])
+                if c["type"] == "Ready" and c["status"] == "True"
+            }
+            return set(names) <= ready
+
+        wait_until(all_ready, timeout=120, what="every example Ready under the chart's RBAC")
+        cluster.kubectl("delete", "modeldeployments", "--all", "-n", namespace, "--wait=true", "--timeout=60s")
+        time.sleep(1)
+        text = log.read_text()
+        assert "403" not in text and "Forbidden" not in text, text[-3000:]
+    finally:
+        op.terminate()
+        op.wait(timeout=30)
+
+
+def test_kubectl_plugin(cluster: Cluster) -> None:
+    """`kubectl infercap ...` finds the kubectl-infercap entry point on PATH."""
+    bindir = Path(sys.executable).parent
+    env = {**cluster.env, "PATH": f"{bindir}:{cluster.env['PATH']}"}
+    proc = subprocess.run(
+        [str(cluster.bindir / "kubectl"), "infercap", "compare", "gpt-5.5", "gemini-3.5-flash", "-o", "json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert '"disagreements"' in proc.stdout
+    proc = subprocess.run(
+        [str(cluster.bindir / "kubectl"), "infercap", "plan", "-f", str(ROOT / "examples" / "llama-3.1-70b.yaml")],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert proc.returncode == 0 and "ModelDeployment llama-70b-chat" in proc.stdout
