@@ -116,18 +116,48 @@ class Step:
         return max(parts, key=lambda k: parts[k])
 
 
-@dataclass(frozen=True, slots=True)
 class Performance:
-    """What a replica sustains for a workload at its chosen batch."""
+    """What a replica sustains for a workload at its chosen batch. Time to first token is computed on
+    first use: the planner needs it only for TTFT targets and the options it reports."""
 
-    batch: int
-    batch_limit: BatchLimit
-    step: Step
-    output_tokens_per_second: float
-    requests_per_second: float
-    stream_tokens_per_second: float
-    time_to_first_token_s: float
-    prefill_s: float
+    __slots__ = (
+        "_input_tokens",
+        "_replica",
+        "batch",
+        "batch_limit",
+        "output_tokens_per_second",
+        "prefill_cache",
+        "requests_per_second",
+        "step",
+        "stream_tokens_per_second",
+    )
+
+    def __init__(
+        self, replica: Replica, input_tokens: int, batch: int, batch_limit: BatchLimit, step: Step, output_tokens: int
+    ) -> None:
+        self._replica = replica
+        self._input_tokens = input_tokens
+        self.batch = batch
+        self.batch_limit = batch_limit
+        self.step = step
+        t = step.total
+        self.output_tokens_per_second = batch / t
+        self.requests_per_second = batch / t / output_tokens
+        self.stream_tokens_per_second = 1 / t
+        self.prefill_cache: float | None = None
+
+    @property
+    def prefill_s(self) -> float:
+        """Time to prefill one request alone on the replica."""
+        if self.prefill_cache is None:
+            self.prefill_cache = self._replica.cached_prefill_time(self._input_tokens)
+        return self.prefill_cache
+
+    @property
+    def time_to_first_token_s(self) -> float:
+        # A new request waits for the running step, then its own prefill (no queueing: headroom keeps
+        # queues short).
+        return self.prefill_s + self.step.total
 
     @property
     def time_per_output_token_s(self) -> float:
@@ -144,6 +174,8 @@ class Replica:
         self.eff = eff
         self.chips = chips
         self._memory: dict[Workload, Memory] = {}
+        self._workload_constants: dict[Workload, tuple[float, float, float, float]] = {}
+        self._prefill: dict[int, float] = {}
         domain = acc.scale_up_domain
         self.stages = 1 if chips <= domain else math.ceil(chips / domain)
         self.tp = chips // self.stages if chips % self.stages == 0 else min(chips, domain)
@@ -405,16 +437,18 @@ class Replica:
         if ceiling < 1 or not self.memory(work).fits:
             return None
         batch = ceiling
-        k = self._per_workload(work)
-        step = self._step(batch, k)
-        if min_stream_tokens_per_second is not None and step.total * min_stream_tokens_per_second > 1:
+        k = self._workload_constants.get(work)
+        if k is None:
+            k = self._workload_constants[work] = self._per_workload(work)
+        t_ceiling = self._time(batch, k)
+        if min_stream_tokens_per_second is not None and t_ceiling * min_stream_tokens_per_second > 1:
             max_step = 1 / min_stream_tokens_per_second
             t1 = self._time(1, k)
             if t1 > max_step:
                 return None
             # Step time grows with batch almost linearly: regula falsi (Illinois variant) finds the
             # largest batch under the limit in a few evaluations; bisection finishes any remainder.
-            lo, t_lo, hi, t_hi = 1, t1 - max_step, ceiling, step.total - max_step
+            lo, t_lo, hi, t_hi = 1, t1 - max_step, ceiling, t_ceiling - max_step
             side = 0
             for _ in range(8):
                 if hi - lo <= 1:
@@ -439,17 +473,10 @@ class Replica:
                 else:
                     hi = mid
             batch, limit = lo, BatchLimit.STREAM_SPEED
-            step = self._step(batch, k)
-        t = step.total
-        prefill = self.prefill_time(work.input_tokens)
-        return Performance(
-            batch=batch,
-            batch_limit=limit,
-            step=step,
-            output_tokens_per_second=batch / t,
-            requests_per_second=batch / t / work.output_tokens,
-            stream_tokens_per_second=1 / t,
-            # A new request waits for the running step, then its own prefill.
-            time_to_first_token_s=prefill + t,
-            prefill_s=prefill,
-        )
+        return Performance(self, work.input_tokens, batch, limit, self._step(batch, k), work.output_tokens)
+
+    def cached_prefill_time(self, input_tokens: int) -> float:
+        prefill = self._prefill.get(input_tokens)
+        if prefill is None:
+            prefill = self._prefill[input_tokens] = self.prefill_time(input_tokens)
+        return prefill

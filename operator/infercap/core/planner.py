@@ -179,8 +179,11 @@ def _best_for(
     sizes = catalog.replica_sizes(acc)
     considered = 0
     last_problem: Rejection | None = None
-    best: Option | None = None
+    best: tuple[tuple[int, int], Estimate, Placement] | None = None
+    capacity_per_chip = acc.memory_gib * GIB
     for chips, slice_ in sizes:
+        if shape.weight_bytes >= chips * capacity_per_chip:
+            continue  # cannot hold the weights alone: no need to model it
         est = evaluate(catalog, model, shape, acc, chips, work, min_stream)
         if not est.fits:
             continue
@@ -207,19 +210,19 @@ def _best_for(
             continue
         replicas = replicas_for(demand, perf.requests_per_second, headroom, min_replicas, max_replicas)
         placement = place(acc, chips, slice_, replicas)
-        served = min(demand, perf.requests_per_second * replicas)
-        cost = plan_cost(
-            placement.chips,
-            acc.price,
-            served * work.output_tokens,
-            served * work.input_tokens,
-            model.api_price,
-        )
-        option = Option(acc, est, placement, cost, demand, headroom)
-        if best is None or option.sort_key < best.sort_key:
-            best = option
+        # Every size of one accelerator has the same price per chip: compare chips, price the winner.
+        key = (placement.chips, chips)
+        if best is None or key < best[0]:
+            best = (key, est, placement)
     if best is not None:
-        return best, None
+        _, est, placement = best
+        perf = est.performance
+        assert perf is not None
+        served = min(demand, perf.requests_per_second * placement.replicas)
+        cost = plan_cost(
+            placement.chips, acc.price, served * work.output_tokens, served * work.input_tokens, model.api_price
+        )
+        return Option(acc, est, placement, cost, demand, headroom), None
     if considered == 0:
         need = shape.weight_bytes / GIB
         largest = sizes[-1][0]
