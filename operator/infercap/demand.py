@@ -9,15 +9,11 @@ from typing import Any
 import httpx2
 
 from infercap.api.deployment import PrometheusMetric
+from infercap.api.errors import ReasonedError
 
 
-class DemandError(Exception):
-    """The metric could not be read; `reason` is PascalCase (QueryFailed, MetricUnavailable)."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
+class DemandError(ReasonedError):
+    """The metric could not be read (QueryFailed, MetricUnavailable)."""
 
 
 @dataclass(frozen=True)

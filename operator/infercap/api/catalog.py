@@ -3,7 +3,6 @@ ModelProfile and AcceleratorProfile objects that add to or override them."""
 
 from __future__ import annotations
 
-from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated
 
@@ -370,8 +369,3 @@ class ModelProfileSpec(Sourced):
         if self.architecture.moe is None and abs(self.active_params_b - self.total_params_b) > 1e-6:
             raise ValueError("a dense model (no moe block) has activeParamsB == totalParamsB")
         return self
-
-
-def price_decimal(value: Decimal | float | str) -> Decimal:
-    """Parse a price the way the API does (used for overrides from configuration)."""
-    return Decimal(str(value))

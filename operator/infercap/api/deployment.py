@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field, PlainSerializer, WithJsonSchema, model_validator
 
-from infercap.api import API_VERSION
 from infercap.api.catalog import CatalogId
 from infercap.api.types import ApiModel, PositiveDecimal, Precision, decimal_json, decimal_schema, to_decimal
 
@@ -207,8 +206,3 @@ class ModelDeployment(ApiModel):
     kind: Literal["ModelDeployment"]
     metadata: ObjectMeta
     spec: ModelDeploymentSpec
-
-
-def manifest(name: str, spec: dict[str, Any]) -> dict[str, Any]:
-    """A ModelDeployment manifest dict (for tests and examples)."""
-    return {"apiVersion": API_VERSION, "kind": "ModelDeployment", "metadata": {"name": name}, "spec": spec}

@@ -42,7 +42,3 @@ def money(value: Any, currency: str = "USD") -> str:
         return money_display(value, currency)
     except (ArithmeticError, ValueError):
         return str(value)
-
-
-def num(value: float, digits: int = 0) -> str:
-    return f"{value:,.{digits}f}"

@@ -6,14 +6,14 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
+from infercap.api.errors import ReasonedError
 
-class PlanError(Exception):
+
+class PlanError(ReasonedError):
     """A spec that cannot be planned. `reason` is PascalCase, `field` a dotted spec path."""
 
     def __init__(self, reason: str, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
+        super().__init__(reason, message)
         self.field = field
 
     def __str__(self) -> str:

@@ -101,10 +101,6 @@ class Plan:
 # --------------------------------------------------------------------------- planning
 
 
-def demand_of(spec: ModelDeploymentSpec) -> float:
-    return spec.traffic.rps
-
-
 def plan(
     catalog: Catalog,
     spec: ModelDeploymentSpec,
@@ -123,7 +119,7 @@ def plan(
         "spec.traffic.inputTokens",
         "spec.traffic.outputTokens",
     )
-    demand = demand_of(spec) if demand_rps is None else demand_rps
+    demand = spec.traffic.rps if demand_rps is None else demand_rps
     if demand < 0 or math.isnan(demand):
         raise PlanError("InvalidTraffic", f"demand must be non-negative, got {demand}", "spec.traffic")
     ids = spec.accelerators or sorted(catalog.accelerators)

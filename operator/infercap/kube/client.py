@@ -13,6 +13,8 @@ from lightkube.generic_resource import create_global_resource, create_namespaced
 from lightkube.resources.core_v1 import ResourceQuota
 from lightkube.types import PatchType
 
+from infercap.api.errors import ReasonedError
+
 FIELD_MANAGER = "infercap"
 
 # (apiVersion, kind) -> lightkube resource class. Creating a generic resource also registers it, so
@@ -44,13 +46,11 @@ NODE_POOL_KINDS = [
 ]
 
 
-class KubeError(Exception):
+class KubeError(ReasonedError):
     """An API call failed; `reason` is the API status reason (PascalCase), `code` the HTTP status."""
 
     def __init__(self, reason: str, message: str, code: int = 0) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
+        super().__init__(reason, message)
         self.code = code
 
 

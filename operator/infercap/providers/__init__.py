@@ -14,6 +14,7 @@ from typing import Any
 from infercap.api.catalog import AcceleratorProfileSpec
 from infercap.api.config import OperatorConfig
 from infercap.api.deployment import ModelDeploymentSpec, NodePoolSpec, Provider
+from infercap.api.errors import ReasonedError
 from infercap.core.catalog import Catalog
 from infercap.core.cost import HOURS_PER_MONTH, money
 from infercap.core.sizes import Placement
@@ -29,13 +30,8 @@ COST_MONTHLY = "infercap.dev/cost-monthly"
 COST_CURRENCY = "infercap.dev/cost-currency"
 
 
-class ProviderError(Exception):
-    """The provider cannot express this plan; `reason` is PascalCase."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
+class ProviderError(ReasonedError):
+    """The provider cannot express this plan."""
 
 
 @dataclass(frozen=True)
