@@ -62,6 +62,7 @@ for f in examples/*.yaml; do
   esac
 done
 kubectl wait --for=condition=Ready modeldeployments --all -n "$ns" --timeout=120s >/dev/null
+sleep 2  # the operator re-sums the namespace quota a second after the last plan changed
 
 step "kubectl get mdep -n $ns -o wide"
 kubectl get mdep -n "$ns" -o wide

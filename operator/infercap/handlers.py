@@ -23,7 +23,7 @@ from infercap.core.autoscale import PolicyConfig, Sample, State, decide
 from infercap.demand import DemandError, query
 from infercap.kube.client import Kube, KubeError
 from infercap.providers.quota import Share
-from infercap.reconcile import Autoscale, Result, World, finalize, reconcile, share_from_status
+from infercap.reconcile import Autoscale, Result, World, apply_quota, finalize, reconcile, share_from_status
 from infercap.reconcile.status import Verdict
 
 MDEP = (GROUP, VERSION, "modeldeployments")
@@ -53,6 +53,7 @@ class IndexedWorld(World):
 
 
 INDEXES = ("model_profiles", "accelerator_profiles", "quota_shares")
+QUOTA_REFRESH_DELAY = 1.0  # seconds after a plan change
 
 
 class Operator:
@@ -64,6 +65,8 @@ class Operator:
         self.locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self.quota_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self.samples: defaultdict[str, list[Sample]] = defaultdict(list)
+        self.pending_refresh: set[str] = set()
+        self.background: set[asyncio.Task[None]] = set()
         self.policy: dict[str, State] = {}
 
     async def autoscale(self, body: kopf.Body, logger: Any, kwargs: dict[str, Any]) -> None:
@@ -121,6 +124,27 @@ class Operator:
             self.kube = Kube()
         return self.kube
 
+    def schedule_quota_refresh(self, namespace: str, kwargs: dict[str, Any]) -> None:
+        """Recompute the namespace quota shortly after a plan changed. A reconcile sums the other plans as
+        the index knew them, which may predate their own status writes when many change at once; one
+        refresh after the writes settle makes the quota exact without waiting for the next resync."""
+        if namespace in self.pending_refresh:
+            return
+        self.pending_refresh.add(namespace)
+
+        async def refresh() -> None:
+            await asyncio.sleep(QUOTA_REFRESH_DELAY)
+            self.pending_refresh.discard(namespace)
+            try:
+                await apply_quota(self.api, self.world(kwargs), self.cfg, namespace, None)
+            except KubeError as e:
+                metrics.ERRORS.labels(e.reason or "ApiError").inc()
+                log.warning(f"quota refresh of namespace {namespace} failed: {e.message}")
+
+        task = asyncio.get_running_loop().create_task(refresh())
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+
     def world(self, kwargs: dict[str, Any]) -> World:
         if all(name in kwargs for name in INDEXES):
             return IndexedWorld(self.api, {name: kwargs[name] for name in INDEXES}, self.quota_locks)
@@ -144,6 +168,8 @@ class Operator:
                 metrics.ERRORS.labels(e.reason or "ApiError").inc()
                 raise kopf.TemporaryError(f"{e.reason}: {e.message}", delay=retry_delay(e)) from None
         metrics.RECONCILE_SECONDS.observe(time.monotonic() - started)
+        if result.written:
+            self.schedule_quota_refresh(fresh["metadata"]["namespace"], kwargs)
         meta = fresh["metadata"]
         metrics.observe(meta["namespace"], meta["name"], str((fresh.get("spec") or {}).get("model", "")), result.status)
         metrics.count_problems(result.status)
