@@ -67,15 +67,17 @@ def test_rendered_manifests_pass_server_side_dry_run(cluster: Cluster, values: l
     kinds = {d["kind"] for d in docs}
     assert {"Deployment", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "ConfigMap"} <= kinds
     if values:
-        assert {"ServiceMonitor", "ClusterKopfPeering", "ModelProfile", "AcceleratorProfile"} <= kinds
+        assert {"ServiceMonitor", "KopfPeering", "ModelProfile", "AcceleratorProfile"} <= kinds
         deployment = next(d for d in docs if d["kind"] == "Deployment")
         assert deployment["spec"]["replicas"] == 2
         assert "--peering=infercap-test" in deployment["spec"]["template"]["spec"]["containers"][0]["args"]
     cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", input=yaml.safe_dump_all(crds))
     for crd in crds:
         cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", f"crd/{crd['metadata']['name']}")
-    if cluster.kubectl("get", "namespace", NS, check=False).returncode != 0:
-        cluster.kubectl("create", "namespace", NS)
+    watched = [d["metadata"]["namespace"] for d in rest if d["kind"] == "KopfPeering"]
+    for ns in [NS, *watched]:
+        if cluster.kubectl("get", "namespace", ns, check=False).returncode != 0:
+            cluster.kubectl("create", "namespace", ns)
     cluster.kubectl("apply", "--dry-run=server", "-f", "-", input=yaml.safe_dump_all(rest))
 
 
@@ -232,3 +234,101 @@ def test_kubectl_plugin(cluster: Cluster) -> None:
         check=False,
     )
     assert proc.returncode == 0 and "ModelDeployment llama-70b-chat" in proc.stdout
+
+
+def test_ha_peering_namespace_scope_and_json_logs(
+    cluster: Cluster, crds_installed: None, namespace: str, tmp_path: Path
+) -> None:
+    """The operator as the HA chart runs it for one watched namespace: Kopf peering through the chart's
+    KopfPeering in that namespace, JSON logs. A ModelDeployment elsewhere is left alone."""
+    import json
+
+    values = tmp_path / "values.yaml"
+    values.write_text(
+        yaml.safe_dump(
+            {"ha": {"enabled": True, "peeringName": "infercap-test"}, "replicaCount": 2, "watchNamespaces": [namespace]}
+        )
+    )
+    docs = render(cluster, values)
+    crd = next(d for d in docs if d["kind"] == "CustomResourceDefinition" and d["spec"]["group"] == "kopf.dev")
+    cluster.kubectl("apply", "--server-side", "-f", "-", input=yaml.safe_dump(crd))
+    cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", f"crd/{crd['metadata']['name']}")
+    obj = next(d for d in docs if d["kind"] == "KopfPeering")
+    assert obj["metadata"]["namespace"] == namespace
+    cluster.kubectl("apply", "--server-side", "-f", "-", input=yaml.safe_dump(obj))
+    other = f"{namespace}-other"
+    cluster.kubectl("create", "namespace", other)
+    log = tmp_path / "operator.log"
+    config = tmp_path / "config.yaml"
+    config.write_text("resyncSeconds: 5\n")
+    op = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "infercap",
+            "run",
+            "--config",
+            str(config),
+            "--peering",
+            obj["metadata"]["name"],
+            "-n",
+            namespace,
+            "--log-format",
+            "json",
+            "--liveness",
+            f"http://127.0.0.1:{free_port()}/healthz",
+            "--metrics-port",
+            "0",
+        ],
+        env=cluster.env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        spec = {
+            "model": "llama-3.1-8b",
+            "accelerators": ["h100"],
+            "traffic": {"requestsPerSecond": 3, "inputTokens": 500, "outputTokens": 100},
+        }
+        for ns in (namespace, other):
+            cluster.kubectl(
+                "apply",
+                "-f",
+                "-",
+                input=yaml.safe_dump(
+                    {
+                        "apiVersion": "infercap.dev/v1alpha1",
+                        "kind": "ModelDeployment",
+                        "metadata": {"name": "scoped", "namespace": ns},
+                        "spec": spec,
+                    }
+                ),
+            )
+
+        def ready(ns: str) -> bool:
+            status = cluster.get_json("modeldeployment", "scoped", "-n", ns).get("status") or {}
+            return any(c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions", []))
+
+        wait_until(lambda: ready(namespace), timeout=90, what="Ready in the watched namespace")
+        time.sleep(3)
+        assert not cluster.get_json("modeldeployment", "scoped", "-n", other).get("status"), "not watched"
+        peer = cluster.get_json("kopfpeering", obj["metadata"]["name"], "-n", namespace)
+        assert peer.get("status"), "the operator announced itself in the peering object"
+        lines = [line for line in log.read_text().splitlines() if line.strip()]
+        assert lines and all(json.loads(line) for line in lines[:5]), lines[:5]
+        cluster.kubectl("delete", "modeldeployment", "scoped", "-n", namespace, "--wait=true", "--timeout=60s")
+    finally:
+        op.terminate()
+        op.wait(timeout=30)
+        cluster.kubectl(
+            "patch",
+            "modeldeployment",
+            "scoped",
+            "-n",
+            other,
+            "--type=merge",
+            "-p",
+            '{"metadata":{"finalizers":null}}',
+            check=False,
+        )
+        cluster.kubectl("delete", "namespace", other, "--wait=false", check=False)

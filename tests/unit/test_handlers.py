@@ -1,0 +1,34 @@
+"""Handler helpers that need no cluster: the autoscaler's memory across restarts, its configuration
+from the spec, and retry timing of API errors."""
+
+from __future__ import annotations
+
+from infercap.api.deployment import Autoscaling
+from infercap.handlers import policy_config, restore_state, retry_delay
+from infercap.kube.client import KubeError
+
+
+def test_restart_resumes_the_last_decision() -> None:
+    state = restore_state({"plannedRequestsPerSecond": "42.5", "lastScaleDownTime": "2026-11-28T10:00:00Z"})
+    assert state.planned == 42.5
+    assert state.last_down == 1795860000.0
+    assert restore_state({}).planned is None
+
+
+def test_policy_follows_the_spec() -> None:
+    a = Autoscaling.model_validate(
+        {
+            "metric": {"prometheus": {"url": "http://p:9090", "query": "up"}},
+            "scaleDownStabilizationSeconds": 900,
+            "provisioningSeconds": 120,
+            "staleAfterSeconds": 60,
+        }
+    )
+    cfg = policy_config(a)
+    assert (cfg.scale_down_stabilization_seconds, cfg.provisioning_seconds, cfg.stale_after_seconds) == (900, 120, 60)
+
+
+def test_transient_api_errors_retry_fast() -> None:
+    assert retry_delay(KubeError("TooManyRequests", "storage is (re)initializing", 429)) == 2
+    assert retry_delay(KubeError("Conflict", "conflict", 409)) == 2
+    assert retry_delay(KubeError("Forbidden", "forbidden", 403)) == 15
