@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from tests.e2e.conftest import Cluster, Operator, Prometheus, wait_until
-from tests.e2e.test_operator import condition, mdep
+from tests.e2e.test_operator import condition, manifest, mdep
 
 pytestmark = pytest.mark.cluster
 
@@ -85,17 +85,8 @@ def test_operator_exports_metrics(cluster: Cluster, operator: Operator, namespac
         "apply",
         "-f",
         "-",
-        input=yaml.safe_dump(
-            {
-                "apiVersion": "infercap.dev/v1alpha1",
-                "kind": "ModelDeployment",
-                "metadata": {"name": "measured", "namespace": namespace},
-                "spec": {
-                    "model": "llama-3.1-8b",
-                    "accelerators": ["h100"],
-                    "traffic": {"requestsPerSecond": 5, "inputTokens": 500, "outputTokens": 100},
-                },
-            }
+        input=manifest(
+            "measured", namespace, traffic={"requestsPerSecond": 5, "inputTokens": 500, "outputTokens": 100}
         ),
     )
 

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from tests.e2e.conftest import ROOT, Cluster, free_port, wait_until
+from tests.e2e.test_operator import manifest
 
 pytestmark = pytest.mark.cluster
 
@@ -285,25 +286,9 @@ def test_ha_peering_namespace_scope_and_json_logs(
         stderr=subprocess.STDOUT,
     )
     try:
-        spec = {
-            "model": "llama-3.1-8b",
-            "accelerators": ["h100"],
-            "traffic": {"requestsPerSecond": 3, "inputTokens": 500, "outputTokens": 100},
-        }
+        traffic = {"requestsPerSecond": 3, "inputTokens": 500, "outputTokens": 100}
         for ns in (namespace, other):
-            cluster.kubectl(
-                "apply",
-                "-f",
-                "-",
-                input=yaml.safe_dump(
-                    {
-                        "apiVersion": "infercap.dev/v1alpha1",
-                        "kind": "ModelDeployment",
-                        "metadata": {"name": "scoped", "namespace": ns},
-                        "spec": spec,
-                    }
-                ),
-            )
+            cluster.kubectl("apply", "-f", "-", input=manifest("scoped", ns, traffic=traffic))
 
         def ready(ns: str) -> bool:
             status = cluster.get_json("modeldeployment", "scoped", "-n", ns).get("status") or {}
