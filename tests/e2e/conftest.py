@@ -108,6 +108,8 @@ class Operator:
     log: Path
     port: int
     metrics_port: int
+    extra_args: tuple[str, ...] = ()  # e.g. peering, namespace scope, log format
+    kubeconfig: Path | None = None  # another identity than the cluster admin (the chart's ServiceAccount)
     proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -128,8 +130,9 @@ class Operator:
                 f"http://127.0.0.1:{self.port}/healthz",
                 "--metrics-port",
                 str(self.metrics_port),
+                *self.extra_args,
             ],
-            env=self.cluster.env,
+            env={**self.cluster.env, **({"KUBECONFIG": str(self.kubeconfig)} if self.kubeconfig else {})},
             stdout=logf,
             stderr=subprocess.STDOUT,
         )

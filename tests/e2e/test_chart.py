@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.e2e.conftest import ROOT, Cluster, free_port, wait_until
-from tests.e2e.test_operator import manifest
+from tests.e2e.conftest import ROOT, Cluster, Operator, free_port, wait_until
+from tests.e2e.test_operator import condition, manifest, mdep
 
 pytestmark = pytest.mark.cluster
 
@@ -168,27 +168,9 @@ def test_operator_runs_with_exactly_the_charts_rbac(
             }
         )
     )
-    env = {**cluster.env, "KUBECONFIG": str(kubeconfig)}
-    port = free_port()
-    log = tmp_path / "operator.log"
-    op = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "infercap",
-            "run",
-            "--config",
-            str(config),
-            "--liveness",
-            f"http://127.0.0.1:{port}/healthz",
-            "--metrics-port",
-            "0",
-        ],
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
+    op = Operator(cluster, config, tmp_path / "operator.log", free_port(), 0, kubeconfig=kubeconfig)
     try:
+        op.start()
         examples = [p for p in sorted((ROOT / "examples").glob("*.yaml")) if "invalid" not in p.name]
         for ex in examples:
             cluster.kubectl("apply", "-n", namespace, "-f", str(ex))
@@ -196,22 +178,16 @@ def test_operator_runs_with_exactly_the_charts_rbac(
 
         def all_ready() -> bool:
             items = cluster.get_json("modeldeployments", "-n", namespace)["items"]
-            ready = {
-                i["metadata"]["name"]
-                for i in items
-                for c in (i.get("status") or {}).get("conditions", [])
-                if c["type"] == "Ready" and c["status"] == "True"
-            }
+            ready = {i["metadata"]["name"] for i in items if (condition(i, "Ready") or {}).get("status") == "True"}
             return set(names) <= ready
 
         wait_until(all_ready, timeout=120, what="every example Ready under the chart's RBAC")
         cluster.kubectl("delete", "modeldeployments", "--all", "-n", namespace, "--wait=true", "--timeout=60s")
         time.sleep(1)
-        text = log.read_text()
+        text = op.log.read_text()
         assert "403" not in text and "Forbidden" not in text, text[-3000:]
     finally:
-        op.terminate()
-        op.wait(timeout=30)
+        op.stop()
 
 
 def test_kubectl_plugin(cluster: Cluster) -> None:
@@ -259,46 +235,24 @@ def test_ha_peering_namespace_scope_and_json_logs(
     cluster.kubectl("apply", "--server-side", "-f", "-", input=yaml.safe_dump(obj))
     other = f"{namespace}-other"
     cluster.kubectl("create", "namespace", other)
-    log = tmp_path / "operator.log"
     config = tmp_path / "config.yaml"
     config.write_text("resyncSeconds: 5\n")
-    op = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "infercap",
-            "run",
-            "--config",
-            str(config),
-            "--peering",
-            obj["metadata"]["name"],
-            "-n",
-            namespace,
-            "--log-format",
-            "json",
-            "--liveness",
-            f"http://127.0.0.1:{free_port()}/healthz",
-            "--metrics-port",
-            "0",
-        ],
-        env=cluster.env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
+    peering = ("--peering", obj["metadata"]["name"], "-n", namespace, "--log-format", "json")
+    op = Operator(cluster, config, tmp_path / "operator.log", free_port(), 0, extra_args=peering)
     try:
+        op.start()
         traffic = {"requestsPerSecond": 3, "inputTokens": 500, "outputTokens": 100}
         for ns in (namespace, other):
             cluster.kubectl("apply", "-f", "-", input=manifest("scoped", ns, traffic=traffic))
 
         def ready(ns: str) -> bool:
-            status = cluster.get_json("modeldeployment", "scoped", "-n", ns).get("status") or {}
-            return any(c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions", []))
+            return (condition(mdep(cluster, "scoped", ns), "Ready") or {}).get("status") == "True"
 
         wait_until(lambda: ready(namespace), timeout=90, what="Ready in the watched namespace")
         time.sleep(3)
         peer = cluster.get_json("kopfpeering", obj["metadata"]["name"], "-n", namespace)
         assert peer.get("status"), "the operator announced itself in the peering object"
-        lines = [line for line in log.read_text().splitlines() if line.strip().startswith("{")]
+        lines = [line for line in op.log.read_text().splitlines() if line.strip().startswith("{")]
         records = [json.loads(line) for line in lines]
         assert records, "JSON log lines"
         touched = {r["object"]["namespace"] for r in records if "object" in r}
@@ -306,8 +260,7 @@ def test_ha_peering_namespace_scope_and_json_logs(
         assert touched == {namespace}, touched
         cluster.kubectl("delete", "modeldeployment", "scoped", "-n", namespace, "--wait=true", "--timeout=60s")
     finally:
-        op.terminate()
-        op.wait(timeout=30)
+        op.stop()
         cluster.kubectl(
             "patch",
             "modeldeployment",
