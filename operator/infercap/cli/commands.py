@@ -461,6 +461,7 @@ def cmd_run(args: argparse.Namespace) -> str:
 
 
 def cmd_simulate(args: argparse.Namespace) -> str:
+    import time
     from decimal import Decimal
     from pathlib import Path
 
@@ -471,17 +472,22 @@ def cmd_simulate(args: argparse.Namespace) -> str:
 
     if not 0 <= args.headroom < 0.95:
         raise ManifestError(f"--headroom must be in [0, 0.95), got {args.headroom}")
+    if not 0.5 <= args.target_attainment < 1:
+        raise ManifestError(f"--target-attainment must be in [0.5, 1), got {args.target_attainment}")
     for flag, value in (
         ("--provisioning-seconds", args.provisioning_seconds),
         ("--stabilization-seconds", args.stabilization_seconds),
-        ("--max-queue-seconds", args.max_queue_seconds),
     ):
         if value < 0:
             raise ManifestError(f"{flag} must not be negative, got {value}")
+    for flag, value in (("--ttft-ms", args.ttft_ms), ("--stream-tokens-per-second", args.stream_tokens_per_second)):
+        if value <= 0:
+            raise ManifestError(f"{flag} must be positive, got {value}")
     try:
         requests = traces.scale_rate(traces.load(Path(args.trace), args.format), args.rate_scale)
     except traces.TraceError as e:
         raise ManifestError(str(e)) from None
+    started = time.process_time()
     duration = max(1.0, requests[-1].t)
     mean_in = round(sum(r.input_tokens for r in requests) / len(requests))
     mean_out = max(1, round(sum(r.output_tokens for r in requests) / len(requests)))
@@ -493,21 +499,25 @@ def cmd_simulate(args: argparse.Namespace) -> str:
             "outputTokens": mean_out,
         },
         "headroom": str(args.headroom),
+        "slo": {"outputTokensPerSecondPerStream": str(args.stream_tokens_per_second)},
     }
     if args.precision:
         spec_doc["precision"] = args.precision
     if args.accelerators:
         spec_doc["accelerators"] = [a.strip() for a in args.accelerators.split(",") if a.strip()]
-    if args.stream_tokens_per_second:
-        spec_doc["slo"] = {"outputTokensPerSecondPerStream": str(args.stream_tokens_per_second)}
     spec = ModelDeploymentSpec.model_validate(spec_doc)
-    cfg = PolicyConfig(
-        provisioning_seconds=args.provisioning_seconds, scale_down_stabilization_seconds=args.stabilization_seconds
+    setup, p = plan_setup(
+        builtin_catalog(), spec, args.provisioning_seconds, args.target_attainment, args.ttft_ms / 1000
     )
-    setup, p = plan_setup(builtin_catalog(), spec, args.provisioning_seconds, args.max_queue_seconds)
+    cfg = PolicyConfig(
+        provisioning_seconds=args.provisioning_seconds,
+        scale_down_stabilization_seconds=args.stabilization_seconds,
+        target_attainment=args.target_attainment,
+        seconds_per_request=setup.seconds_per_request,
+    )
     arrivals = [(r.t, r.input_tokens, r.output_tokens) for r in requests]
     outcomes = simulate(arrivals, setup, cfg)
-    oracle_cost = next(o.cost for o in outcomes if o.name == "oracle")
+    oracle = next(o for o in outcomes if o.name == "oracle")
     chosen = p.chosen
     summary: dict[str, Any] = {
         "trace": {
@@ -523,25 +533,34 @@ def cmd_simulate(args: argparse.Namespace) -> str:
             "accelerator": chosen.accelerator.id,
             "chips": chosen.placement.chips_per_replica,
             "requestsPerSecond": round(setup.capacity_per_replica, 3),
-            "inputTokenWeight": round(setup.input_weight, 4),
+            "sloBatch": chosen.estimate.performance.batch if chosen.estimate.performance else None,
+            "maxBatch": setup.service.max_batch,
             "source": str(chosen.estimate.source),
         },
+        "slo": {
+            "ttftMs": args.ttft_ms,
+            "streamTokensPerSecond": args.stream_tokens_per_second,
+            "targetAttainment": args.target_attainment,
+        },
         "provisioningSeconds": args.provisioning_seconds,
+        "oracleLowerBound": str(oracle.lower_bound),
         "policies": {
             o.name: {
                 "cost": str(o.cost),
                 "acceleratorHours": round(o.accelerator_hours, 2),
-                "shortfallFraction": round(o.shortfall_fraction, 5),
+                "sloAttainment": round(o.attainment, 5),
+                "ttftP99Seconds": round(o.ttft_p99, 3),
                 "scaleEvents": o.scale_events,
                 "peakReplicas": o.peak_replicas,
                 "meanReplicas": round(o.mean_replicas, 2),
-                "costVsOracle": round(float(o.cost / oracle_cost), 3) if oracle_cost else None,
+                "costVsOracle": round(float(o.cost / oracle.cost), 3) if oracle.cost else None,
             }
             for o in outcomes
         },
     }
+    summary["cpuSeconds"] = round(time.process_time() - started, 2)
     if args.plot:
-        demand = rate_series(demand_series(arrivals, setup), 60)
+        demand = rate_series(demand_series(arrivals), 60)
         _plot(Path(args.plot), demand, outcomes, setup.capacity_per_replica)
         summary["plot"] = args.plot
     if args.output != "table":
@@ -552,14 +571,19 @@ def cmd_simulate(args: argparse.Namespace) -> str:
         f"trace {args.trace}: {t['requests']:,} requests over {t['seconds']:,} s "
         f"({t['meanRequestsPerSecond']:g} req/s, {mean_in:,} in / {mean_out:,} out tokens, rate x{args.rate_scale:g})\n"
         f"replica: {rep['chips']} x {rep['accelerator']} = {rep['requestsPerSecond']:g} req/s of the mean request "
-        f"({rep['source']}); provisioning delay {args.provisioning_seconds:g} s\n"
+        f"at batch {rep['sloBatch']} (engine ceiling {rep['maxBatch']}; {rep['source']}); provisioning delay "
+        f"{args.provisioning_seconds:g} s\n"
+        f"SLO: TTFT <= {args.ttft_ms:g} ms and >= {args.stream_tokens_per_second:g} tokens/s per stream, for "
+        f"{args.target_attainment:.1%} of requests; oracle lower bound "
+        f"{render.money(Decimal(summary['oracleLowerBound']), chosen.cost.currency)}\n"
     )
     rows = [
         (
             name,
             render.money(Decimal(v["cost"]), chosen.cost.currency),
             f"{v['acceleratorHours']:,.1f}",
-            f"{v['shortfallFraction']:.3%}",
+            f"{v['sloAttainment']:.2%}",
+            f"{v['ttftP99Seconds']:.2f}",
             v["scaleEvents"],
             v["peakReplicas"],
             f"{v['meanReplicas']:.1f}",
@@ -571,14 +595,16 @@ def cmd_simulate(args: argparse.Namespace) -> str:
         "policy",
         "cost",
         "accel-hours",
-        "shortfall",
+        "SLO attainment",
+        "TTFT p99 s",
         "scale events",
         "peak replicas",
         "mean replicas",
         "vs oracle",
     ]
-    table = render.table(headers, rows, right={1, 2, 3, 4, 5, 6, 7})
-    return head + "\n" + table + (f"\n\nplot: {args.plot}" if args.plot else "")
+    table = render.table(headers, rows, right={1, 2, 3, 4, 5, 6, 7, 8})
+    tail = f"\n\nsimulated in {summary['cpuSeconds']:g} CPU s" + (f"; plot: {args.plot}" if args.plot else "")
+    return head + "\n" + table + tail
 
 
 def _plot(path: Any, demand: list[float], outcomes: list[Any], capacity_per_replica: float) -> None:
@@ -592,11 +618,12 @@ def _plot(path: Any, demand: list[float], outcomes: list[Any], capacity_per_repl
     fig, ax = plt.subplots(figsize=(11, 5))
     seconds = range(len(demand))
     for o in outcomes:
-        ax.step(seconds, [r * capacity_per_replica for r in o.ready], where="post", label=f"{o.name} capacity")
-    ax.plot(seconds, demand, color="black", linewidth=0.8, label="demand (60 s rate)")
+        style = {"color": "black", "linestyle": "--", "linewidth": 1.6} if o.name == "oracle" else {"linewidth": 1.0}
+        ax.step(seconds, [r * capacity_per_replica for r in o.ready], where="post", label=f"{o.name} capacity", **style)
+    ax.plot(seconds, demand, color="grey", linewidth=0.8, label="demand (60 s rate)")
     ax.set_xlabel("seconds")
     ax.set_ylabel("requests/s (mean request)")
-    ax.set_title("capacity ready to serve vs demand")
+    ax.set_title("capacity ready to serve (replicas x SLO capacity) vs demand, and the oracle's schedule")
     ax.legend(loc="upper left", fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()

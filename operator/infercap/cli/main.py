@@ -119,12 +119,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     m = sub.add_parser(
         "simulate",
-        help="replay a request trace through the autoscaling policy and baselines",
+        help="replay a request trace through the autoscaling policy, baselines and the oracle",
         description=(
-            "Replay a request trace at 1-second resolution through infercap's autoscaling policy and three "
-            "baselines (static peak provisioning, an HPA-style reactive scaler, a perfect-foresight oracle), "
-            "all paying the provisioning delay; report cost, accelerator-hours, demand not served within "
-            "capacity (shortfall) and scale events."
+            "Replay a request trace through infercap's autoscaling policy, four baselines (static peak, the HPA, "
+            "KEDA's Prometheus scaler, an llm-d-style saturation scaler) and a perfect-foresight oracle (the "
+            "cheapest schedule reaching the target attainment, with a proven lower bound), all paying the "
+            "provisioning delay. Each request is served by a latency model of the replica set (queueing, time "
+            "to first token, decode speed at the running batch); report cost, SLO attainment, cost relative to "
+            "the oracle and scale events."
         ),
     )
     m.add_argument("--trace", required=True, metavar="FILE", help="request trace (Azure CSV, Mooncake JSONL, CSV)")
@@ -144,8 +146,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="multiply the arrival rate by K (requests replicated with small jitter; default 1)",
     )
     m.add_argument("--precision", choices=[p.value for p in Precision], help="weight precision")
-    m.add_argument("--headroom", type=float, default=0.2, help="spare capacity fraction (default 0.2)")
-    m.add_argument("--stream-tokens-per-second", type=float, help="per-stream decode speed SLO")
+    m.add_argument("--headroom", type=float, default=0.2, help="the baselines' spare capacity fraction (default 0.2)")
+    m.add_argument(
+        "--stream-tokens-per-second", type=float, default=20.0, help="per-stream decode speed SLO (default 20)"
+    )
+    m.add_argument("--ttft-ms", type=float, default=2000.0, help="time-to-first-token SLO, ms (default 2000)")
+    m.add_argument(
+        "--target-attainment",
+        type=float,
+        default=0.995,
+        help="share of requests that must meet the SLO (the oracle's and the policy's target; default 0.995)",
+    )
     m.add_argument(
         "--provisioning-seconds",
         type=float,
@@ -153,12 +164,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="node start plus model load before new capacity serves (default 300)",
     )
     m.add_argument("--stabilization-seconds", type=float, default=300, help="scale-down stabilization (default 300)")
-    m.add_argument(
-        "--max-queue-seconds",
-        type=float,
-        default=5,
-        help="work that waits longer than this counts as shortfall (default 5)",
-    )
     m.add_argument("--plot", metavar="PNG", help="write a capacity-vs-demand plot (needs matplotlib)")
     _output(m)
 

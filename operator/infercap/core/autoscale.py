@@ -3,6 +3,17 @@
 A pure function over samples, shared by the operator (live Prometheus demand) and `infercap simulate`
 (trace replay). It decides in units of demand (requests/s); the planner turns demand into replicas.
 
+The capacity it plans for is earned, not a flat headroom:
+- Queueing margin (square-root staffing for the batch slots of the replica set): the expected demand
+  holds a = rate x seconds_per_request slots busy on average; with arrivals of peakedness z (variance /
+  mean of arrivals over the time a request holds a slot plus its TTFT budget; 1 for Poisson), the slots
+  needed so that the concurrency tail stays within the target attainment are a + beta sqrt(z a), beta
+  the normal quantile of the target (Halfin-Whitt). As the fleet grows the margin shrinks as 1/sqrt(a).
+- Growth over the provisioning delay: capacity asked for now serves only after the delay, so the plan
+  covers the demand the history says can arrive within it: the `growth_quantile` of the rise of the
+  recent peak over any delay-long span of the history, added to the recent peak (a trend breakout is
+  extrapolated when it goes further).
+
 - Up at once: plan for the larger of the recent peak and the demand expected when new capacity is
   useful (now + provisioning delay, extrapolating a rising trend), so capacity arrives before users
   feel the load.
@@ -17,6 +28,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from statistics import NormalDist
 
 
 @dataclass(frozen=True)
@@ -41,6 +53,27 @@ class PolicyConfig:
     scale_down_max_step: float = 0.25  # at most this fraction of demand removed per step
     scale_down_tolerance: float = 0.1  # step down only when the window needs this much less (hysteresis)
     stale_after_seconds: float = 120.0
+    # The SLO-derived margin. Without seconds_per_request (mean time a request holds a batch slot at the
+    # SLO batch) there is no queueing term.
+    target_attainment: float = 0.995
+    seconds_per_request: float | None = None
+    peakedness: float = 1.0  # variance / mean of arrivals over a slot time (1: Poisson)
+    growth_quantile: float = 0.8  # of the rise over a provisioning delay seen in the history
+    growth_history_seconds: float = 3600.0  # how much history the growth quantile draws on
+
+    @property
+    def history_seconds(self) -> float:
+        """How far back decisions look."""
+        return max(
+            self.scale_down_stabilization_seconds + 2 * self.trend_window_seconds + 60,
+            self.growth_history_seconds,
+        )
+
+    @property
+    def down_window_seconds(self) -> float:
+        """Scale-down waits at least a provisioning delay: a replica released and needed again within it
+        costs its boot again, more than keeping it (the ski-rental break-even)."""
+        return max(self.scale_down_stabilization_seconds, self.provisioning_seconds)
 
 
 @dataclass(frozen=True)
@@ -86,6 +119,39 @@ def _trend(samples: Sequence[Sample], now: float, window: float, min_r2: float =
     return cov / var_t
 
 
+def growth(history: Sequence[Sample], now: float, cfg: PolicyConfig) -> float | None:
+    """The `growth_quantile` of how far demand rose above its recent peak within one provisioning delay
+    (requests/s), over the spans of the history that ended by now (sorted samples). None with too little
+    history (fewer than ten spans)."""
+    horizon = cfg.provisioning_seconds
+    since = now - cfg.growth_history_seconds
+    pts = [s for s in history if s.t >= since]
+    rises = []
+    start = 0
+    for i, a in enumerate(pts):
+        if a.t + horizon > now:
+            break
+        while pts[start].t < a.t - cfg.scale_up_window_seconds:
+            start += 1
+        base = max(s.demand for s in pts[start : i + 1])
+        ahead = max((s.demand for s in pts[i + 1 :] if s.t <= a.t + horizon), default=a.demand)
+        rises.append(max(0.0, ahead - base))
+    if len(rises) < 10:
+        return None
+    rises.sort()
+    return rises[max(0, math.ceil(cfg.growth_quantile * len(rises)) - 1)]
+
+
+def staffed(demand: float, cfg: PolicyConfig) -> float:
+    """Demand plus the queueing margin: slots a + beta sqrt(z a) for a = demand x seconds per request,
+    back in requests/s."""
+    if cfg.seconds_per_request is None or demand <= 0:
+        return demand
+    a = demand * cfg.seconds_per_request
+    beta = NormalDist().inv_cdf(min(0.999999, max(0.5, cfg.target_attainment)))
+    return (a + beta * math.sqrt(max(1.0, cfg.peakedness) * a)) / cfg.seconds_per_request
+
+
 def decide(samples: Sequence[Sample], now: float, state: State, cfg: PolicyConfig) -> Decision:
     """The demand to plan for at `now`, from samples (any order, any spacing) up to `now`."""
     history = sorted(
@@ -121,9 +187,14 @@ def decide(samples: Sequence[Sample], now: float, state: State, cfg: PolicyConfi
     # on flat or oscillating demand a chance run of rising samples is not a trend.
     rising = latest.demand >= window_high and _trend(history, now, 2 * cfg.trend_window_seconds, 0.5) > 0
     expected = min(latest.demand + (max(0.0, slope) if rising else 0.0) * cfg.provisioning_seconds, ceiling)
-    up_target = max(recent_peak, expected)
-    recs = (*(r for r in state.recommendations if r[0] >= since), (now, up_target))
-    window_peak = max(*(d for _, d in recs), _peak(history, since))
+    rise = growth(history, now, cfg)
+    if rise is None:  # no evidence yet: the most a forecast may add
+        rise = recent_peak * cfg.forecast_max_growth
+    level = max(recent_peak + rise, expected)
+    up_target = staffed(level, cfg)
+    down_since = now - cfg.down_window_seconds
+    recs = (*(r for r in state.recommendations if r[0] >= down_since), (now, up_target))
+    window_peak = max(*(d for _, d in recs), staffed(_peak(history, down_since), cfg))
     current = state.planned
 
     if current is None or up_target > current:
@@ -133,7 +204,8 @@ def decide(samples: Sequence[Sample], now: float, state: State, cfg: PolicyConfi
             "ScaleUp",
             latest.demand,
             f"demand {latest.demand:.3g} req/s, recent peak {recent_peak:.3g}, expected in "
-            f"{cfg.provisioning_seconds:.0f} s {expected:.3g}: planning for {up_target:.3g}",
+            f"{cfg.provisioning_seconds:.0f} s {level:.3g} (history: +{rise:.3g}): "
+            f"planning for {up_target:.3g} with the queueing margin",
         )
     if window_peak >= current * (1 - cfg.scale_down_tolerance):
         return Decision(
@@ -141,7 +213,7 @@ def decide(samples: Sequence[Sample], now: float, state: State, cfg: PolicyConfi
             State(current, state.last_down, recs),
             "Hold",
             latest.demand,
-            f"demand {latest.demand:.3g} req/s; the last {cfg.scale_down_stabilization_seconds:.0f} s called for up "
+            f"demand {latest.demand:.3g} req/s; the last {cfg.down_window_seconds:.0f} s called for up "
             f"to {window_peak:.3g} of the planned {current:.3g}",
         )
     if state.last_down is not None and now - state.last_down < cfg.scale_down_period_seconds:
@@ -159,6 +231,6 @@ def decide(samples: Sequence[Sample], now: float, state: State, cfg: PolicyConfi
         State(target, now, recs),
         "ScaleDown",
         latest.demand,
-        f"the last {cfg.scale_down_stabilization_seconds:.0f} s called for at most {window_peak:.3g} req/s: "
+        f"the last {cfg.down_window_seconds:.0f} s called for at most {window_peak:.3g} req/s: "
         f"planning for {target:.3g} (at most {cfg.scale_down_max_step:.0%} less per step)",
     )
