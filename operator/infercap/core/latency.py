@@ -16,9 +16,11 @@ All streams share one decode clock: the clock advances by dt / step_seconds[b] b
 stream admitted at clock value v finishes when the clock reaches v + output_tokens. That turns the
 simulation into a heap of finish-clock values: O(log n) per arrival and completion.
 
-Monotonicity (what the oracle's lower bound rests on): more ready replicas, or fewer requests in the
-system, never delay an admission or slow a stream, because step time grows with the batch and admission
-is first come, first served. `tests/unit/test_latency.py` checks it on random schedules.
+What the oracle's lower bound rests on: more ready replicas never cause more SLO misses, and a step
+served alone from an empty pool with a free tail (`misses_alone`) misses no more than it does inside any
+schedule. Per request neither is a theorem here (an extra replica admits queued requests earlier, which
+can slow a stream already running by a hair), so `tests/unit/test_latency.py` checks both, in the
+count of misses, on random traces and schedules.
 """
 
 from __future__ import annotations
@@ -175,8 +177,9 @@ def misses_alone(
 ) -> int:
     """SLO misses among requests[lo:hi] (arriving in [start, end)) served by `ready` replicas that hold
     nothing else at `start`; at `end` every stream still running continues at batch-1 speed and every
-    queued request is admitted at once. By monotonicity this undercounts the misses these requests
-    have in any schedule that runs `ready` replicas over [start, end): the oracle's relaxation."""
+    queued request is admitted at once. This undercounts the misses these requests
+    have in any schedule that runs `ready` replicas over [start, end) (an empty start and a free tail
+    only remove load; checked by property tests): the oracle's relaxation."""
     sub = Requests(requests.arrival[lo:hi], requests.output_tokens[lo:hi], requests.prefill_seconds[lo:hi])
     if hi <= lo:
         return 0
