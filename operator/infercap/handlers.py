@@ -96,10 +96,10 @@ class Operator:
         except DemandError as e:
             verdict = Verdict("False", e.reason, f"{e.message}; holding the last plan")
             observed = {k: previous[k] for k in ("observedRequestsPerSecond", "observedTime") if k in previous}
-        horizon = t - a.scale_down_stabilization_seconds - 600
+        horizon = t - policy_config(a).history_seconds - 60
         self.samples[uid] = [x for x in self.samples[uid] if x.t >= horizon]
         state = self.policy.get(uid) or restore_state(previous)
-        decision = decide(self.samples[uid], t, state, policy_config(a))
+        decision = decide(self.samples[uid], t, state, policy_config(a, spec))
         decision_planned = spec.traffic.rps if decision.planned <= 0 and state.planned is None else decision.planned
         self.policy[uid] = decision.state
         if decision.reason in ("StaleSignal", "NoSignal") and verdict.status == "True":
@@ -200,11 +200,15 @@ def restore_state(previous: dict[str, Any]) -> State:
     return State(planned=float(planned) if planned is not None else None, last_down=down_t)
 
 
-def policy_config(a: Autoscaling) -> PolicyConfig:
+def policy_config(a: Autoscaling, spec: ModelDeploymentSpec | None = None) -> PolicyConfig:
+    stream = spec.slo.output_tokens_per_second_per_stream if spec is not None else None
     return PolicyConfig(
         provisioning_seconds=a.provisioning_seconds,
         scale_down_stabilization_seconds=a.scale_down_stabilization_seconds,
         stale_after_seconds=a.stale_after_seconds,
+        target_attainment=float(a.target_attainment),
+        # Little's law for the queueing margin: a request holds a batch slot for its decode at the SLO.
+        seconds_per_request=spec.traffic.output_tokens / float(stream) if spec is not None and stream else None,
     )
 
 

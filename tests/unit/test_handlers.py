@@ -3,7 +3,7 @@ from the spec, and retry timing of API errors."""
 
 from __future__ import annotations
 
-from infercap.api.deployment import Autoscaling
+from infercap.api.deployment import Autoscaling, ModelDeploymentSpec
 from infercap.handlers import policy_config, restore_state, retry_delay
 from infercap.kube.client import KubeError
 
@@ -26,6 +26,22 @@ def test_policy_follows_the_spec() -> None:
     )
     cfg = policy_config(a)
     assert (cfg.scale_down_stabilization_seconds, cfg.provisioning_seconds, cfg.stale_after_seconds) == (900, 120, 60)
+    assert cfg.seconds_per_request is None and cfg.target_attainment == 0.995
+    spec = ModelDeploymentSpec.model_validate(
+        {
+            "model": "llama-3.1-8b",
+            "traffic": {"requestsPerSecond": 1, "inputTokens": 100, "outputTokens": 400},
+            "slo": {"outputTokensPerSecondPerStream": 20},
+            "autoscaling": {
+                "metric": {"prometheus": {"url": "http://p:9090", "query": "up"}},
+                "targetAttainment": "0.99",
+            },
+        }
+    )
+    assert spec.autoscaling is not None
+    cfg = policy_config(spec.autoscaling, spec)
+    assert cfg.seconds_per_request == 20.0, "400 tokens at 20 tokens/s hold a batch slot 20 s"
+    assert cfg.target_attainment == 0.99
 
 
 def test_transient_api_errors_retry_fast() -> None:

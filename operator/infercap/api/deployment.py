@@ -19,6 +19,14 @@ Headroom = Annotated[
     WithJsonSchema(decimal_schema(ge=0, lt=Decimal("0.95"))),
 ]
 
+Attainment = Annotated[
+    Decimal,
+    BeforeValidator(to_decimal),
+    Field(ge=Decimal("0.5"), lt=1),
+    PlainSerializer(decimal_json, return_type=str),
+    WithJsonSchema(decimal_schema(ge=Decimal("0.5"), lt=1)),
+]
+
 
 class Traffic(ApiModel):
     """The load to plan for: exactly one of requestsPerSecond or outputTokensPerSecond, and the mean
@@ -142,6 +150,10 @@ class Autoscaling(ApiModel):
     )
     stale_after_seconds: int = Field(
         default=120, ge=10, le=86_400, description="A metric older than this holds the last plan."
+    )
+    target_attainment: Attainment = Field(
+        default=Decimal("0.995"),
+        description="Share of requests that should meet spec.slo: sizes the policy's queueing margin.",
     )
 
     @model_validator(mode="after")

@@ -6,8 +6,9 @@ per step), in chip-seconds:
 
     sum_k chips(x_k) * dt  +  sum_k boot_k * max(0, chips(x_k) - chips(x_{k-1}))
 
-where boot_k = min(delay, k * dt): every chip that becomes ready was paid for while it booted (requested
-`delay` earlier, counted from the trace's start), and a chip released and needed again boots again.
+where boot_k = min(delay, k * dt - start), at least 0: every chip that becomes ready was paid for while it
+booted (requested `delay` earlier; what is paid counts from `start`), and a chip released and needed
+again boots again. Steps before `start` cost nothing.
 Misses: m_k(n), the SLO misses of step k's requests with n replicas, non-increasing in n.
 
 Minimizing cost subject to sum_k m_k(x_k) <= budget is a constrained shortest path. We solve its
@@ -36,6 +37,7 @@ class Problem:
     chips: Sequence[int]  # chips(counts[j]), non-decreasing
     misses: Sequence[Sequence[float]]  # [k][j] = misses of step k with counts[j] replicas (inf: not allowed)
     budget: float
+    start: float = 0.0  # cost counts from this time on (a multiple of dt): nothing is paid before it
 
 
 @dataclass(frozen=True)
@@ -47,12 +49,21 @@ class Schedule:
     exact: bool  # the dual closed the gap: cost == lower bound
 
 
+def _boot(p: Problem, k: int) -> float:
+    """Seconds paid for a chip that starts serving at step k: its boot, from `start` on."""
+    return max(0.0, min(p.delay, k * p.dt - p.start))
+
+
+def _paid(p: Problem, k: int) -> float:
+    return p.dt if k * p.dt >= p.start else 0.0
+
+
 def schedule_cost(p: Problem, idx: Sequence[int]) -> float:
     total = 0.0
     for k, j in enumerate(idx):
-        total += p.chips[j] * p.dt
+        total += p.chips[j] * _paid(p, k)
         if k > 0:
-            total += min(p.delay, k * p.dt) * max(0, p.chips[j] - p.chips[idx[k - 1]])
+            total += _boot(p, k) * max(0, p.chips[j] - p.chips[idx[k - 1]])
     return total
 
 
@@ -60,10 +71,11 @@ def _solve(p: Problem, lam: float) -> tuple[float, list[int]]:
     """min over schedules of cost + lam * misses, and its schedule (indices into p.counts)."""
     n = len(p.counts)
     chips = p.chips
-    value = [chips[j] * p.dt + (lam * p.misses[0][j] if p.misses[0][j] else 0.0) for j in range(n)]
+    value = [chips[j] * _paid(p, 0) + (lam * p.misses[0][j] if p.misses[0][j] else 0.0) for j in range(n)]
     back: list[list[int]] = []
     for k in range(1, p.steps):
-        boot = min(p.delay, k * p.dt)
+        boot = _boot(p, k)
+        paid = _paid(p, k)
         # suffix[j]: best previous state m >= j (no boot); prefix: best m < j of value - boot * chips(m).
         suffix = [0.0] * n
         suffix_arg = [0] * n
@@ -81,7 +93,7 @@ def _solve(p: Problem, lam: float) -> tuple[float, list[int]]:
             if pre + boot * chips[j] < cand:
                 cand, carg = pre + boot * chips[j], pre_arg
             miss = mk[j]
-            new[j] = cand + chips[j] * p.dt + (lam * miss if miss else 0.0)
+            new[j] = cand + chips[j] * paid + (lam * miss if miss else 0.0)
             row_back[j] = carg
             v = value[j] - boot * chips[j]
             if v < pre:

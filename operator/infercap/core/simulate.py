@@ -3,9 +3,10 @@ by the share of requests that met the latency SLO (core.latency) and by what the
 
 Every policy decides each `sync_seconds` from what it could observe then, and pays the same provisioning
 delay: replicas requested at t serve from t + delay, and are paid from t (boot and model load included);
-removal is immediate. Each starts warm: with the capacity it would have chosen at the trace's start
-already serving, and (the demand-driven ones) with the trace's last minutes as history, as a service
-that ran before the trace began would have.
+removal is immediate. Requests and cost count from the end of the first provisioning delay. Each policy
+starts warm: with the capacity it would have chosen at the trace's start already serving, and (the
+demand-driven ones) with the trace's last minutes in their windows, as a service that ran before the trace
+began would have (not as long-term memory: that would let them learn the trace they are judged on).
 
 Policies:
 - infercap: core.autoscale.decide on the demand a Prometheus rate() over the last minute would show;
@@ -130,9 +131,13 @@ Controller = Callable[[int, Observation], int]
 
 def _finish(name: str, requested: list[int], ready: list[int], pool: Pool, setup: Setup, log: list[str]) -> Outcome:
     ok = [setup.slo.met(a, b) for a, b in zip(pool.ttft, pool.speed, strict=True)]
-    met, total = sum(ok), len(ok)
+    # Until a first provisioning delay has passed, what serves is what the past left, which no policy can
+    # change: requests and cost count from then on.
+    since = min(int(setup.provisioning_seconds), max(0, len(requested) - 1))
+    counted = [x for x, t in zip(ok, pool.r.arrival, strict=True) if t >= since]
+    met, total = sum(counted), len(counted)
     chips = [setup.chips_for(n) for n in requested]
-    hours = sum(chips) / 3600.0
+    hours = sum(chips[since:]) / 3600.0
     ttfts = sorted(pool.ttft)
     out = Outcome(
         name,
@@ -206,6 +211,8 @@ def infercap_policy(series: Sequence[float], setup: Setup, cfg: PolicyConfig, pr
 
     def step(s: int) -> int:
         nonlocal samples, state
+        if s - sync < preroll <= s:
+            samples = []  # the trace proper starts: forget the pre-roll's long history (see simulate)
         samples.append(Sample(float(s), rates[s]))
         samples = [x for x in samples if x.t >= s - cfg.history_seconds]
         d = decide(samples, float(s), state, cfg)
@@ -254,28 +261,28 @@ def hpa(series: Sequence[float], setup: Setup, per_replica_target: float, prerol
 
 
 def saturation(series: Sequence[float], setup: Setup, preroll: int) -> tuple[Controller, int]:
-    """llm-d style: saturated at KV-cache utilization > 80 % or > 5 waiting per replica."""
+    """llm-d style: saturated at KV-cache utilization > 80 % or > 5 waiting per ready replica. While
+    saturated, one more replica per sync (replicas still booting count: a queue-proportional step would
+    multiply the order for each sync of the provisioning delay); down one replica at a time after 300 s
+    without saturation, when the rest would stay below the thresholds."""
     kv_limit, waiting_limit, stabilization = 0.8, 5.0, 300
     rates = rate_series(series, setup.rate_window_seconds)
-    # Start where the steady state would put it: KV use of the offered concurrency at the limit.
-    concurrency = rates[preroll] * setup.seconds_per_request
-    current = _bounded(math.ceil(concurrency / (kv_limit * setup.service.kv_sequences)), setup)
-    last_up = -stabilization
+    current = _bounded(math.ceil(rates[preroll] / setup.capacity_per_replica), setup)  # warm start
+    last_saturated = -stabilization
 
     def controller(s: int, obs: Observation) -> int:
-        nonlocal current, last_up
+        nonlocal current, last_saturated
         n = max(1, current)
         if obs.kv_utilization > kv_limit or obs.waiting / n > waiting_limit:
-            current = max(n + 1, math.ceil(n * obs.kv_utilization / kv_limit))
-            last_up = s
+            current = n + 1
+            last_saturated = s
         elif (
             n > 1
-            and s - last_up >= stabilization
+            and s - last_saturated >= stabilization
             and obs.waiting == 0
-            and obs.running / ((n - 1) * setup.service.kv_sequences) < kv_limit * 0.9
+            and obs.running / ((n - 1) * setup.service.kv_sequences) < kv_limit
         ):
             current = n - 1
-            last_up = s - stabilization + int(setup.sync_seconds) * 4  # one step per minute at most
         return _bounded(current, setup)
 
     return controller, current
@@ -301,21 +308,26 @@ def oracle(requests: Requests, seconds: int, setup: Setup) -> Outcome:
     if setup.max_replicas is not None:
         top = min(top, setup.max_replicas)
     counts = list(range(setup.min_replicas, top + 1))
-    total = len(arr)
+    since = min(int(setup.provisioning_seconds), max(0, seconds - 1))
+    first = math.ceil(since / dt)  # steps before it count neither misses nor cost (see _finish)
+    start_index = bounds[first] if first <= steps else len(arr)
+    total = len(arr) - start_index
     budget = math.floor((1 - setup.target_attainment) * total + 1e-9)
 
     def misses(k: int, n: int) -> int:
+        if k < first:
+            return 0
         return misses_alone(requests, bounds[k], bounds[k + 1], k * dt, (k + 1) * dt, n, setup.service, setup.slo)
 
     table = oracle_dp.miss_table(
         steps,
         counts,
         misses,
-        lambda k: sum(alone[bounds[k] : bounds[k + 1]]),
+        lambda k: sum(alone[bounds[k] : bounds[k + 1]]) if k >= first else 0,
         lambda k: max(1, min(budget + 1, per_step[k] // 5)),
     )
     chips = [setup.chips_for(n) for n in counts]
-    problem = oracle_dp.Problem(steps, dt, setup.provisioning_seconds, counts, chips, table, budget)
+    problem = oracle_dp.Problem(steps, dt, setup.provisioning_seconds, counts, chips, table, budget, first * dt)
     sol = oracle_dp.solve(problem)
     lower = sol.lower_bound
     # The relaxation ignores what earlier steps leave running, so its schedule may miss more in the full
@@ -329,12 +341,12 @@ def oracle(requests: Requests, seconds: int, setup: Setup) -> Outcome:
         if out.met >= total - budget:
             break
         table = [list(row) for row in table]
-        for k in range(steps):
+        for k in range(first, steps):
             actual = sum(1 for i in range(bounds[k], bounds[k + 1]) if not out.ok[i])
             j = counts.index(sol.ready[k])
             for jj in range(j + 1):
                 table[k][jj] = max(table[k][jj], actual)
-        problem = oracle_dp.Problem(steps, dt, setup.provisioning_seconds, counts, chips, table, budget)
+        problem = oracle_dp.Problem(steps, dt, setup.provisioning_seconds, counts, chips, table, budget, first * dt)
         sol = oracle_dp.solve(problem)
     assert best is not None
     best.lower_bound = (setup.price_per_chip_hour * Decimal(repr(lower / 3600))).quantize(Decimal("0.01"))
@@ -356,7 +368,9 @@ def simulate(arrivals: Sequence[tuple[float, int, int]], setup: Setup, cfg: Poli
     requests = requests_of(arrivals, setup)
     series = demand_series(arrivals)
     seconds = len(series)
-    preroll = min(seconds, int(setup.provisioning_seconds + cfg.history_seconds))
+    # The pre-roll warms the policies' windows, not their long memory: a growth history drawn from the
+    # trace itself would let the policy learn the future it is judged on.
+    preroll = min(seconds, int(setup.provisioning_seconds + cfg.down_window_seconds + 2 * cfg.trend_window_seconds))
     extended = list(series[seconds - preroll :]) + list(series)
     out = []
     ctl, n0 = infercap_policy(extended, setup, cfg, preroll)
