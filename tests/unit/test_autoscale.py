@@ -9,7 +9,7 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from infercap.core.autoscale import Decision, PolicyConfig, Sample, State, decide
+from infercap.core.autoscale import Decision, PolicyConfig, Sample, State, decide, growth, peakedness, staffed
 from infercap.core.sizes import replicas_for
 
 CFG = PolicyConfig()
@@ -129,3 +129,36 @@ def test_replicas_for_bounds() -> None:
     assert replicas_for(80, 10, 0.2) == 10
     assert replicas_for(81, 10, 0.2) == 11
     assert replicas_for(10_000, 10, 0.2, maximum=32) == 32
+
+
+def test_queueing_margin_shrinks_as_the_fleet_grows() -> None:
+    cfg = PolicyConfig(seconds_per_request=2.0)
+    small, large = staffed(5.0, cfg) / 5.0, staffed(500.0, cfg) / 500.0
+    assert small > large > 1.0, "square-root staffing: relative margin falls like 1/sqrt(load)"
+    assert staffed(500.0, PolicyConfig(seconds_per_request=2.0, target_attainment=0.9)) < staffed(500.0, cfg)
+    assert staffed(500.0, PolicyConfig(seconds_per_request=2.0, peakedness=10)) > staffed(500.0, cfg)
+    assert staffed(500.0, PolicyConfig()) == 500.0, "no slot time, no queueing term"
+
+
+def test_peakedness_of_poisson_and_of_clumped_arrivals() -> None:
+    rng = random.Random(1)
+    poisson = [0.0] * 3600
+    for _ in range(36_000):
+        poisson[int(rng.uniform(0, 3600))] += 1
+    assert peakedness(poisson, 1) < 1.3, "Poisson: about 1 (the estimate is floored at 1)"
+    clumped = [0.0] * 3600
+    for _ in range(3_600):
+        clumped[int(rng.uniform(0, 3600))] += 10  # the same rate, in clumps of ten
+    assert peakedness(clumped, 1) > 5
+
+
+def test_growth_is_learned_from_the_history() -> None:
+    # Demand that jumps from 10 to 40 for a minute every ten minutes: the rise within a provisioning
+    # delay that the history shows is the jump, once enough spans are seen.
+    cfg = PolicyConfig(provisioning_seconds=120, growth_quantile=0.9)
+    series = [Sample(t, 40.0 if (t % 600) < 60 else 10.0) for t in range(0, 3600, 15)]
+    assert growth(series[:5], 60.0, cfg) is None, "too little history"
+    rise = growth(series, 3600.0, cfg)
+    assert rise is not None and 25 <= rise <= 30.0 + 1e-9
+    flat = [Sample(float(t), 10.0) for t in range(0, 3600, 15)]
+    assert growth(flat, 3600.0, cfg) == 0.0

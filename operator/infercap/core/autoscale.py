@@ -58,8 +58,9 @@ class PolicyConfig:
     target_attainment: float = 0.995
     seconds_per_request: float | None = None
     peakedness: float = 1.0  # variance / mean of arrivals over a slot time (1: Poisson)
-    growth_quantile: float = 0.8  # of the rise over a provisioning delay seen in the history
+    growth_quantile: float = 0.9  # of the rise over a provisioning delay seen in the history
     growth_history_seconds: float = 3600.0  # how much history the growth quantile draws on
+    growth_min_spans: int = 120  # spans of history before the quantile is trusted
 
     @property
     def history_seconds(self) -> float:
@@ -139,12 +140,31 @@ def growth(history: Sequence[Sample], now: float, cfg: PolicyConfig) -> float | 
     if len(rises) < 10:
         return None
     rises.sort()
-    return rises[max(0, math.ceil(cfg.growth_quantile * len(rises)) - 1)]
+    # A quantile of few spans is an unreliable estimate: until the history holds `growth_min_spans`, the
+    # quantile moves from the largest rise seen towards `growth_quantile`.
+    q = 1 - (1 - cfg.growth_quantile) * min(1.0, len(rises) / cfg.growth_min_spans)
+    return rises[max(0, math.ceil(q * len(rises)) - 1)]
+
+
+def peakedness(counts: Sequence[float], window: int, local: int = 30) -> float:
+    """Peakedness of arrivals from per-second counts: variance over mean of the counts in consecutive
+    `window`-second spans around their local mean (over `local` seconds, so that the swings of demand
+    over minutes, which the growth term covers, are not counted as bursts). 1 for Poisson arrivals."""
+    w = max(1, window)
+    spans = [sum(counts[i : i + w]) for i in range(0, len(counts) - w + 1, w)]
+    k = max(1, local // w)
+    num = den = 0.0
+    for i in range(0, len(spans) - k + 1, k):
+        group = spans[i : i + k]
+        mean = sum(group) / len(group)
+        num += sum((x - mean) ** 2 for x in group) / max(1, len(group) - 1) * len(group)
+        den += mean * len(group)
+    return max(1.0, num / den) if den > 0 else 1.0
 
 
 def staffed(demand: float, cfg: PolicyConfig) -> float:
-    """Demand plus the queueing margin: slots a + beta sqrt(z a) for a = demand x seconds per request,
-    back in requests/s."""
+    """Demand plus the queueing margin: slots a + beta sqrt(z a) for a = demand x seconds per request
+    (Hayward: z-peaked arrivals on c slots behave like Poisson ones of a / z on c / z), in requests/s."""
     if cfg.seconds_per_request is None or demand <= 0:
         return demand
     a = demand * cfg.seconds_per_request
@@ -190,8 +210,15 @@ def decide(samples: Sequence[Sample], now: float, state: State, cfg: PolicyConfi
     rise = growth(history, now, cfg)
     if rise is None:  # no evidence yet: the most a forecast may add
         rise = recent_peak * cfg.forecast_max_growth
-    level = max(recent_peak + rise, expected)
-    up_target = staffed(level, cfg)
+    # A level the history reached is plausible again within a delay; beyond it only a trend (expected)
+    # argues for more, so the rise is capped by the history's peak.
+    seen = max(_peak(history, now - cfg.growth_history_seconds), recent_peak * (1 + cfg.forecast_max_growth))
+    rise = max(0.0, min(recent_peak + rise, seen) - recent_peak)
+    # Growth over the delay and bursts within a slot time are independent: their margins add in
+    # quadrature, not one on top of the other.
+    burst = staffed(recent_peak, cfg) - recent_peak
+    level = recent_peak + math.hypot(rise, burst)
+    up_target = max(level, staffed(expected, cfg))
     down_since = now - cfg.down_window_seconds
     recs = (*(r for r in state.recommendations if r[0] >= down_since), (now, up_target))
     window_peak = max(*(d for _, d in recs), staffed(_peak(history, down_since), cfg))

@@ -22,6 +22,7 @@ Policies:
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from collections.abc import Callable, Sequence
@@ -30,7 +31,7 @@ from decimal import Decimal
 
 from infercap.api.deployment import ModelDeploymentSpec
 from infercap.core import oracle as oracle_dp
-from infercap.core.autoscale import PolicyConfig, Sample, State, decide
+from infercap.core.autoscale import PolicyConfig, Sample, State, decide, peakedness
 from infercap.core.catalog import Catalog
 from infercap.core.latency import LatencySlo, Observation, Pool, Requests, ServiceModel, misses_alone
 from infercap.core.planner import Plan, plan
@@ -215,7 +216,11 @@ def infercap_policy(series: Sequence[float], setup: Setup, cfg: PolicyConfig, pr
             samples = []  # the trace proper starts: forget the pre-roll's long history (see simulate)
         samples.append(Sample(float(s), rates[s]))
         samples = [x for x in samples if x.t >= s - cfg.history_seconds]
-        d = decide(samples, float(s), state, cfg)
+        # The burstiness seen so far (as a short-window rate would show it), at the time scale a burst
+        # must be absorbed on: the time a request holds a slot.
+        lo = max(preroll if s >= preroll else 0, s - int(cfg.growth_history_seconds))
+        z = peakedness(series[lo:s], max(1, round(cfg.seconds_per_request or 1))) if s - lo >= 60 else 1.0
+        d = decide(samples, float(s), state, dataclasses.replace(cfg, peakedness=z))
         state = d.state
         return replicas_for(d.planned, setup.capacity_per_replica, 0.0, setup.min_replicas, setup.max_replicas)
 
