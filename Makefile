@@ -36,6 +36,7 @@ test: lint typecheck
 
 bench: $(STAMP)
 	$(BIN)/python tests/bench/bench_plan.py
+	$(BIN)/python tests/bench/bench_simulate.py
 
 calibrate: $(STAMP)
 	$(BIN)/pip install --quiet scipy
