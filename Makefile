@@ -11,7 +11,7 @@ help:
 	@echo "make demo       local control plane + operator + examples, then kubectl get mdep"
 	@echo "make test       lint, type-check and every test (builds the control plane on first run)"
 	@echo "make bench      planner benchmark (prints figures)"
-	@echo "make calibrate  refit efficiency factors against data/calibration*.csv (needs scipy)"
+	@echo "make calibrate  refit efficiency factors against data/calibration*.csv, with cross-validation"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,8 +38,7 @@ bench: $(STAMP)
 	$(BIN)/python tests/bench/bench_plan.py
 
 calibrate: $(STAMP)
-	$(BIN)/pip install --quiet scipy
-	$(BIN)/python hack/calibrate.py
+	$(BIN)/python hack/calibrate.py --cv
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
