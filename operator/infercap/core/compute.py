@@ -25,7 +25,7 @@ B that fits the KV cache, the engine's caps and the speed SLO wins (throughput r
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from infercap.api.catalog import AcceleratorProfileSpec, Efficiency
@@ -127,6 +127,7 @@ class Performance:
 
     __slots__ = (
         "_input_tokens",
+        "_output_tokens",
         "_replica",
         "batch",
         "batch_limit",
@@ -142,6 +143,7 @@ class Performance:
     ) -> None:
         self._replica = replica
         self._input_tokens = input_tokens
+        self._output_tokens = output_tokens
         self.batch = batch
         self.batch_limit = batch_limit
         self.step = step
@@ -150,6 +152,22 @@ class Performance:
         self.requests_per_second = batch / t / output_tokens
         self.stream_tokens_per_second = 1 / t
         self.prefill_cache: float | None = None
+
+    def scaled(self, time_factor: float) -> Performance:
+        """The same batch with every step-time component multiplied by `time_factor` (a measured or
+        observed correction of the model): throughput divides by it."""
+        st = self.step
+        step = replace(
+            st,
+            linear=st.linear * time_factor,
+            experts=st.experts * time_factor,
+            attention=st.attention * time_factor,
+            communication=st.communication * time_factor,
+            overhead=st.overhead * time_factor,
+            memory_time=st.memory_time * time_factor,
+            compute_time=st.compute_time * time_factor,
+        )
+        return Performance(self._replica, self._input_tokens, self.batch, self.batch_limit, step, self._output_tokens)
 
     @property
     def prefill_s(self) -> float:
