@@ -8,7 +8,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from infercap.core.correction import Correction, FilterParams, Sample, prediction_error, run, update
+from infercap.api.types import Precision
+from infercap.core.catalog import builtin_catalog
+from infercap.core.compute import Workload
+from infercap.core.correction import (
+    Correction,
+    FilterParams,
+    Sample,
+    engine_sample,
+    prediction_error,
+    run,
+    update,
+)
 
 P = FilterParams()
 ratios = st.floats(min_value=1e-3, max_value=1e3, allow_nan=False)
@@ -80,3 +91,21 @@ def test_bad_params_are_refused() -> None:
         FilterParams(min_ratio=1.5)
     with pytest.raises(ValueError):
         FilterParams(measurement_variance=0)
+
+
+def test_engine_metrics_give_the_step_ratio() -> None:
+    cat = builtin_catalog()
+    replica = cat.replica(cat.shape(cat.model("llama-3.1-8b"), Precision.FP8), cat.accelerator("h100"), 1)
+    work = Workload(1000, 200)
+    predicted = replica.step(64, work).total
+    # Three replicas, 64 running each, each generating 30 % slower than the model's step at 64.
+    tokens = 3 * 64 / (predicted * 1.3)
+    s = engine_sample(replica, work, replicas=3, running_requests=192, generation_tokens_per_second=tokens)
+    assert s is not None and s.batch == 64
+    assert s.ratio == pytest.approx(1.3)
+    tpot = engine_sample(
+        replica, work, replicas=3, running_requests=192, generation_tokens_per_second=1, time_per_output_token_s=0.05
+    )
+    assert tpot is not None and tpot.observed_step_s == 0.05
+    assert engine_sample(replica, work, replicas=3, running_requests=0, generation_tokens_per_second=tokens) is None
+    assert engine_sample(replica, work, replicas=0, running_requests=9, generation_tokens_per_second=tokens) is None

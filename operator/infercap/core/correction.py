@@ -16,6 +16,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
+from infercap.core.compute import Replica, Workload
+
 _INITIAL_VARIANCE = 0.05  # confidence in "no correction" before any sample (log units^2)
 
 
@@ -108,3 +110,25 @@ def prediction_error(sample: Sample) -> float:
     """Signed error of the model's capacity at the observed batch: +0.3 means the model promised 30 %
     more than the replica delivers (predicted capacity / observed capacity - 1)."""
     return sample.ratio - 1
+
+
+def engine_sample(
+    replica: Replica,
+    work: Workload,
+    *,
+    replicas: int,
+    running_requests: float,
+    generation_tokens_per_second: float,
+    time_per_output_token_s: float | None = None,
+) -> Sample | None:
+    """A sample from a serving engine's metrics summed over the deployment's replicas (vLLM:
+    `vllm:num_requests_running`, the rate of `vllm:generation_tokens_total`, and the mean of
+    `vllm:time_per_output_token_seconds` when scraped; SGLang's equivalents). The step time is the
+    engine's own TPOT when given, else batch / per-replica token rate; the prediction is the model's
+    step at the same batch and request shape. None when the numbers cannot describe a loaded replica."""
+    if replicas < 1 or not running_requests > 0 or not generation_tokens_per_second > 0:
+        return None
+    batch = running_requests / replicas
+    observed = time_per_output_token_s or batch / (generation_tokens_per_second / replicas)
+    predicted = replica.step(max(1, round(batch)), work).total
+    return Sample(batch=batch, observed_step_s=observed, predicted_step_s=predicted)
