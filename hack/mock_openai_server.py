@@ -14,6 +14,7 @@ Usage: hack/mock_openai_server.py [--port 8765]   (serves /v1/models, /v1/comple
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import threading
 import time
@@ -25,21 +26,30 @@ PER_REQUEST_MS = 0.25
 PREFILL_MS_PER_1K = 20.0
 MODEL = "mock-llm"
 
-_running = 0
-_lock = threading.Lock()
 
+class Engine:
+    """Requests in flight, shared by the handler threads."""
 
-def _step_s() -> float:
-    with _lock:
-        n = _running
-    return (STEP_MS + PER_REQUEST_MS * n) / 1000
+    lock = threading.Lock()
+    running = 0
+
+    @classmethod
+    def enter(cls, delta: int) -> None:
+        with cls.lock:
+            cls.running += delta
+
+    @classmethod
+    def step_s(cls) -> float:
+        with cls.lock:
+            n = cls.running
+        return (STEP_MS + PER_REQUEST_MS * n) / 1000
 
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
-        return
+    def log_message(self, format: str, *args: Any) -> None:
+        return  # quiet
 
     def _json(self, code: int, body: dict[str, Any]) -> None:
         data = json.dumps(body).encode()
@@ -58,7 +68,6 @@ class Handler(BaseHTTPRequestHandler):
             self._json(404, {"error": "not found"})
 
     def do_POST(self) -> None:
-        global _running
         length = int(self.headers.get("Content-Length") or 0)
         req = json.loads(self.rfile.read(length) or b"{}")
         chat = self.path.startswith("/v1/chat/completions")
@@ -82,13 +91,12 @@ class Handler(BaseHTTPRequestHandler):
             "total_tokens": prompt_tokens + max_tokens,
         }
         created = int(time.time())
-        with _lock:
-            _running += 1
+        Engine.enter(1)
         try:
             time.sleep(PREFILL_MS_PER_1K * prompt_tokens / 1000 / 1000)
             if not stream:
                 for _ in range(max_tokens):
-                    time.sleep(_step_s())
+                    time.sleep(Engine.step_s())
                 text = " ".join("tok" for _ in range(max_tokens))
                 choice: dict[str, Any] = (
                     {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "length"}
@@ -105,8 +113,8 @@ class Handler(BaseHTTPRequestHandler):
             self.end_headers()
             obj = "chat.completion.chunk" if chat else "text_completion"
             for i in range(max_tokens):
-                time.sleep(_step_s())
-                piece = ("tok" if i == 0 else " tok")
+                time.sleep(Engine.step_s())
+                piece = "tok" if i == 0 else " tok"
                 delta: dict[str, Any] = (
                     {"index": 0, "delta": {"content": piece}, "finish_reason": None}
                     if chat
@@ -115,14 +123,14 @@ class Handler(BaseHTTPRequestHandler):
                 chunk = {"id": "cmpl-mock", "object": obj, "created": created, "model": MODEL, "choices": [delta]}
                 self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
                 self.wfile.flush()
-            final = {"id": "cmpl-mock", "object": obj, "created": created, "model": MODEL,
-                     "choices": [{"index": 0, "delta": {}, "text": "", "finish_reason": "length"}], "usage": usage}  # fmt: skip
+            end = {"index": 0, "delta": {}, "text": "", "finish_reason": "length"}
+            final = {"id": "cmpl-mock", "object": obj, "created": created, "model": MODEL, "choices": [end]}
+            final["usage"] = usage
             self.wfile.write(f"data: {json.dumps(final)}\n\ndata: [DONE]\n\n".encode())
             self.wfile.flush()
             self.close_connection = True
         finally:
-            with _lock:
-                _running -= 1
+            Engine.enter(-1)
 
 
 def main() -> int:
@@ -131,10 +139,8 @@ def main() -> int:
     args = ap.parse_args()
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     server.daemon_threads = True
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
-    except KeyboardInterrupt:
-        pass
     return 0
 
 
