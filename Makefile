@@ -5,12 +5,13 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv test lint typecheck unit bench calibrate demo demo-down clean crds chart-readme
+.PHONY: help venv test lint typecheck unit bench bench-accuracy calibrate demo demo-down clean crds chart-readme
 
 help:
 	@echo "make demo       local control plane + operator + examples, then kubectl get mdep"
 	@echo "make test       lint, type-check and every test (builds the control plane on first run)"
 	@echo "make bench      planner benchmark (prints figures)"
+	@echo "make bench-accuracy  infercap vs AIConfigurator on the public rows (installs the accuracy extra)"
 	@echo "make calibrate  refit efficiency factors against data/calibration*.csv, with cross-validation"
 
 $(STAMP): pyproject.toml
@@ -36,6 +37,10 @@ test: lint typecheck
 
 bench: $(STAMP)
 	$(BIN)/python tests/bench/bench_plan.py
+
+bench-accuracy: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[accuracy]'
+	$(BIN)/python hack/bench_accuracy.py
 
 calibrate: $(STAMP)
 	$(BIN)/python hack/calibrate.py --cv
