@@ -5,13 +5,14 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv test lint typecheck unit bench calibrate demo demo-down clean crds chart-readme
+.PHONY: help venv test lint typecheck unit bench bench-accuracy calibrate demo demo-down clean crds chart-readme
 
 help:
 	@echo "make demo       local control plane + operator + examples, then kubectl get mdep"
 	@echo "make test       lint, type-check and every test (builds the control plane on first run)"
 	@echo "make bench      planner benchmark (prints figures)"
-	@echo "make calibrate  refit efficiency factors against data/calibration*.csv (needs scipy)"
+	@echo "make bench-accuracy  infercap vs AIConfigurator on the public rows (installs the accuracy extra)"
+	@echo "make calibrate  refit efficiency factors against data/calibration*.csv, with cross-validation"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,9 +39,12 @@ bench: $(STAMP)
 	$(BIN)/python tests/bench/bench_plan.py
 	$(BIN)/python tests/bench/bench_simulate.py
 
+bench-accuracy: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[accuracy]'
+	$(BIN)/python hack/bench_accuracy.py
+
 calibrate: $(STAMP)
-	$(BIN)/pip install --quiet scipy
-	$(BIN)/python hack/calibrate.py
+	$(BIN)/python hack/calibrate.py --cv
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

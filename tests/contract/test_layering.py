@@ -17,13 +17,17 @@ import pytest
 SRC = Path(__file__).resolve().parents[2] / "operator"
 PKG = SRC / "infercap"
 
-LAYERS = {
+LAYERS: dict[str, float] = {
     "api": 0,
     "core": 1,
     "kube": 2,
     "providers": 2,
     "metrics": 2,
     "calibration": 2,
+    # Dev-time fitting and cross-validation on top of calibration (no runtime caller).
+    "fit": 2.1,
+    "crossval": 2.2,
+    "profiles": 2,
     "traces": 2,
     "reconcile": 3,
     "config": 2,

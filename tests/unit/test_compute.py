@@ -145,3 +145,41 @@ def test_moe_reads_only_active_experts_at_batch_one(catalog: Catalog) -> None:
 def test_calibrated_and_analytic_sources(catalog: Catalog, model: str, acc: str) -> None:
     est = estimate_replica(catalog, model_id=model, accelerator_id=acc, chips=1, input_tokens=100, output_tokens=100)
     assert est.source.value == ("calibrated" if acc == "h100" else "analytic")
+
+
+def test_fp4_weights_without_fp4_tensor_cores_run_bf16_math(catalog: Catalog) -> None:
+    # gpt-oss's MXFP4 experts on Hopper: 4-bit weights in memory, BF16 math (no FP4 path, and the
+    # kernels do not requantize to FP8); on Blackwell the FP4 tensor cores run them.
+    shape = catalog.shape(catalog.model("gpt-oss-120b"))
+    assert shape.expert_precision == Precision.FP4
+    for acc_id, math_precision in (("h100", Precision.BF16), ("b200", Precision.FP4), ("a100", Precision.BF16)):
+        acc = catalog.accelerator(acc_id)
+        replica = catalog.replica(shape, acc, 1)
+        mfu = catalog.efficiency(acc).efficiency.flops_utilization
+        assert replica.f_expert == pytest.approx(acc.dense_tflops[math_precision] * 1e12 * mfu)
+    fp8_on_a100 = catalog.replica(
+        catalog.shape(catalog.model("llama-3.1-8b"), Precision.FP8), CAT.accelerator("a100"), 1
+    )
+    assert fp8_on_a100.f_linear == pytest.approx(
+        CAT.accelerator("a100").dense_tflops[Precision.BF16]
+        * 1e12
+        * CAT.families["ampere"].efficiency.flops_utilization
+    )
+
+
+def test_prefill_beyond_the_token_budget_runs_as_more_steps(catalog: Catalog) -> None:
+    # A prefill-heavy workload keeps a large decode batch (the budget caps one step's tokens, not the
+    # running requests); the extra steps re-read the weights, so each one costs at least a weight read.
+    shape = catalog.shape(catalog.model("llama-3.1-8b"), Precision.FP8)
+    replica = catalog.replica(shape, catalog.accelerator("h100"), 1)
+    work = Workload(8000, 100)
+    budget = replica.token_budget
+    batch = budget // 2
+    steps = batch * (1 + 8000 / 100) / budget
+    step = replica.step(batch, work)
+    assert step.weight_bytes_read == pytest.approx(replica.linear_bytes_per_chip * steps)
+    assert step.total >= steps * replica.linear_bytes_per_chip / replica.bw
+    # The same work as one step per budget: doubling the batch doubles the steps and about the time.
+    assert replica.step(batch * 2, work).total == pytest.approx(2 * step.total, rel=0.1)
+    perf = replica.performance(work)
+    assert perf is not None and perf.batch > budget / (1 + 8000 / 100)

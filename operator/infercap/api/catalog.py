@@ -8,6 +8,7 @@ from typing import Annotated
 
 from pydantic import Field, model_validator
 
+from infercap.api.measured import MeasuredPoint
 from infercap.api.types import ApiModel, DecimalStr, Precision
 
 CatalogId = Annotated[
@@ -361,6 +362,11 @@ class ModelProfileSpec(Sourced):
         default=False, description="True when the architecture is an estimate, not a published config."
     )
     published: Published | None = Field(default=None, description="A public source's figures, kept apart.")
+    measured: list[MeasuredPoint] = Field(
+        default_factory=list,
+        max_length=512,
+        description="Benchmark runs of this model (infercap profile import); used where they cover a plan.",
+    )
 
     @model_validator(mode="after")
     def _params(self) -> ModelProfileSpec:

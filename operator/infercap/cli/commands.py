@@ -629,3 +629,40 @@ def _plot(path: Any, demand: list[float], outcomes: list[Any], capacity_per_repl
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+# --------------------------------------------------------------------------- profile
+
+
+def cmd_profile(args: argparse.Namespace) -> str:
+    """`infercap profile import`: the only subcommand so far."""
+    from infercap import profiles
+
+    if args.chips < 1 or args.pipeline_parallel < 1 or (args.tensor_parallel or 1) < 1:
+        raise ManifestError("--chips, --tensor-parallel and --pipeline-parallel must be at least 1")
+    cat = builtin_catalog()
+    if args.filename:
+        try:
+            with open(args.filename, encoding="utf-8") as f:
+                docs = list(yaml.safe_load_all(f))
+        except (OSError, yaml.YAMLError) as e:
+            raise ManifestError(f"cannot read {args.filename}: {getattr(e, 'strerror', None) or e}") from None
+        m = parse_documents(docs, args.filename)
+        if not m.models:
+            raise ManifestError(f"{args.filename}: no ModelProfile in it")
+        cat = cat.with_overrides(m.models)
+    model = cat.model(args.model, "--model")
+    cat.accelerator(args.accelerator, "--accelerator")
+    runs = [run for path in args.files for run in profiles.read_runs(path)]
+    points = profiles.to_points(
+        runs,
+        accelerator=args.accelerator,
+        chips=args.chips,
+        precision=Precision(args.precision) if args.precision else None,
+        tensor_parallel=args.tensor_parallel,
+        pipeline_parallel=args.pipeline_parallel,
+        engine=args.engine,
+        engine_version=args.engine_version,
+    )
+    doc = profiles.profile_document(model, points, args.name)
+    return yaml.safe_dump(doc, sort_keys=False).rstrip()

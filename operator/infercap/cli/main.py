@@ -210,6 +210,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
+    pr = sub.add_parser("profile", help="measured profiles: import benchmark results into a ModelProfile")
+    prs = pr.add_subparsers(dest="profile_command", metavar="SUBCOMMAND", parser_class=_Parser, required=True)
+    pi = prs.add_parser(
+        "import",
+        help="aiperf / GuideLLM / vllm bench serve JSON -> ModelProfile YAML with a measured block",
+        description="Reads benchmark result files of one replica configuration and prints a ModelProfile "
+        "(the model's catalog spec plus the measured points) to apply or pass to `infercap plan -f`.",
+    )
+    pi.add_argument("files", nargs="+", metavar="FILE", help="result JSON files (one or more runs each)")
+    pi.add_argument("--model", required=True, help="catalog model id the runs served")
+    pi.add_argument("--accelerator", required=True, help="catalog accelerator id the runs used")
+    pi.add_argument("--chips", required=True, type=int, help="chips in the benchmarked replica")
+    pi.add_argument("--precision", choices=[p.value for p in Precision], help="weight precision served")
+    pi.add_argument("--tensor-parallel", type=int, help="tensor-parallel size (default: chips / pipeline)")
+    pi.add_argument("--pipeline-parallel", type=int, default=1, help="pipeline-parallel size (default 1)")
+    pi.add_argument("--engine", default="", help="serving engine (vllm, sglang, trtllm)")
+    pi.add_argument("--engine-version", default="", help="serving engine version")
+    pi.add_argument("--name", help="ModelProfile name (default: the model id, overriding the built-in)")
+    pi.add_argument("-f", "--filename", help="add to this existing ModelProfile file instead of the catalog's")
+
     k = sub.add_parser("catalog", help="list built-in models or accelerators")
     k.add_argument("what", choices=["models", "accelerators"])
     _output(k)

@@ -13,6 +13,11 @@ max(bytes / bandwidth, FLOPs / peak), and the groups add up:
   scale-up domains, partly overlapped with compute;
 - a fixed per-layer step overhead (kernel launches, scheduling).
 
+When B x (1 + I/O) exceeds the engine's token budget per step, the engine cannot run it as one step:
+it runs the work as several steps of at most the budget (prefill chunks interleaved with the decode
+batch), each re-reading the weights and paying the fixed costs. The budget caps the decode batch itself
+only where B alone exceeds it; prefill-heavy workloads run large decode batches at the cost of more steps.
+
 Replica throughput is B / step time; the per-stream speed a user sees is 1 / step time. The largest
 B that fits the KV cache, the engine's caps and the speed SLO wins (throughput rises with B).
 """
@@ -20,7 +25,7 @@ B that fits the KV cache, the engine's caps and the speed SLO wins (throughput r
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from infercap.api.catalog import AcceleratorProfileSpec, Efficiency
@@ -122,6 +127,7 @@ class Performance:
 
     __slots__ = (
         "_input_tokens",
+        "_output_tokens",
         "_replica",
         "batch",
         "batch_limit",
@@ -137,6 +143,7 @@ class Performance:
     ) -> None:
         self._replica = replica
         self._input_tokens = input_tokens
+        self._output_tokens = output_tokens
         self.batch = batch
         self.batch_limit = batch_limit
         self.step = step
@@ -145,6 +152,22 @@ class Performance:
         self.requests_per_second = batch / t / output_tokens
         self.stream_tokens_per_second = 1 / t
         self.prefill_cache: float | None = None
+
+    def scaled(self, time_factor: float) -> Performance:
+        """The same batch with every step-time component multiplied by `time_factor` (a measured or
+        observed correction of the model): throughput divides by it."""
+        st = self.step
+        step = replace(
+            st,
+            linear=st.linear * time_factor,
+            experts=st.experts * time_factor,
+            attention=st.attention * time_factor,
+            communication=st.communication * time_factor,
+            overhead=st.overhead * time_factor,
+            memory_time=st.memory_time * time_factor,
+            compute_time=st.compute_time * time_factor,
+        )
+        return Performance(self._replica, self._input_tokens, self.batch, self.batch_limit, step, self._output_tokens)
 
     @property
     def prefill_s(self) -> float:
@@ -222,7 +245,10 @@ class Replica:
         self.bw_out = acc.scale_out_bandwidth_gbps * link
         self.latency = eff.comm_latency_us * 1e-6
         self.overhead = shape.layers * eff.step_overhead_us_per_layer * 1e-6
-        self.seconds_per_sequence = shape.layers / self.stages * eff.attention_us_per_sequence_layer * 1e-6
+        # Each chip walks the caches of its own attention group's sequences only.
+        self.seconds_per_sequence = (
+            shape.layers / self.stages * eff.attention_us_per_sequence_layer * 1e-6 / self.attention_groups
+        )
         # Per-token matmul seconds at full efficiency, and communication as fixed + per-token parts.
         self.linear_seconds_per_token = (shape.flops_linear - 2 * shape.lm_head) / chips / self.f_linear
         self.lm_head_seconds_per_token = 2 * shape.lm_head / chips / self.f_lm_head
@@ -230,6 +256,8 @@ class Replica:
         self.expert_bytes_per_covered = shape.moe_layers * shape.expert_bytes_each / chips
         self.comm_fixed = self.communication(0.0)
         self.comm_per_token = self.communication(1.0) - self.comm_fixed
+        # Tokens one engine step may carry (each attention data-parallel group schedules its own).
+        self.token_budget = eff.max_tokens_per_step * self.attention_groups
 
     # ------------------------------------------------------------------ memory
 
@@ -254,12 +282,8 @@ class Replica:
             BatchLimit.KV_CACHE: self.memory(work).max_sequences,
             # Engine caps apply per attention data-parallel group (each runs its own scheduler).
             BatchLimit.ENGINE_MAX_BATCH: self.eff.max_batch * self.attention_groups,
-            BatchLimit.TOKENS_PER_STEP: max(
-                1,
-                int(
-                    self.eff.max_tokens_per_step * self.attention_groups / (1 + work.input_tokens / work.output_tokens)
-                ),
-            ),
+            # The decode batch must fit one step's token budget; prefill beyond it runs as extra steps.
+            BatchLimit.TOKENS_PER_STEP: self.token_budget,
         }
         which = min(limits, key=lambda k: limits[k])
         return limits[which], which
@@ -287,12 +311,14 @@ class Replica:
         """`_step(batch, k).total` without the breakdown: the planner's inner loop."""
         s = self.shape
         per_seq_tokens, kv_read, kv_write, attn_flops_seq = k
-        tokens = batch * per_seq_tokens
+        all_tokens = batch * per_seq_tokens
+        steps = max(1.0, all_tokens / self.token_budget)
+        tokens = all_tokens / steps  # per engine step
         bw = self.bw
         half = self.eff.gemm_half_tiles
         tiles = max(tokens, _ROW_TILE) * self.linear_cols / _TILE_AREA
         eff = tokens / (tokens + _ROW_TILE_HALF) * tiles / (tiles + half)
-        t_cmp = (self.linear_seconds_per_token * tokens + self.lm_head_seconds_per_token * batch) / eff
+        t_cmp = (self.linear_seconds_per_token * tokens + self.lm_head_seconds_per_token * batch / steps) / eff
         total = max(self.linear_bytes_per_chip / bw, t_cmp)
         if self.expert_seconds_per_token:
             e, k_ = s.experts, s.experts_per_token
@@ -302,22 +328,26 @@ class Replica:
             tiles = max(1.0, covered / self.tp) * max(per_expert, _ROW_TILE) * self.expert_cols / _TILE_AREA
             eff = per_expert / (per_expert + _ROW_TILE_HALF) * tiles / (tiles + half)
             total += max(covered * self.expert_bytes_per_covered / bw, self.expert_seconds_per_token * tokens / eff)
+        total += (self.comm_fixed + self.comm_per_token * tokens) * (1 - self.eff.comm_overlap) + self.overhead
+        total *= steps
         total += max(batch * (kv_read + kv_write) / bw, batch * attn_flops_seq / self.f_attn)
-        total += (self.comm_fixed + self.comm_per_token * tokens) * (1 - self.eff.comm_overlap)
-        return total + self.overhead + batch * self.seconds_per_sequence
+        return total + batch * self.seconds_per_sequence
 
     def _step(self, batch: int, k: tuple[float, float, float, float]) -> Step:
         s = self.shape
         per_seq_tokens, kv_read, kv_write, attn_flops_seq = k
-        tokens = batch * per_seq_tokens
+        all_tokens = batch * per_seq_tokens
+        # Work past the token budget runs as more engine steps, each re-reading weights (see module doc).
+        steps = max(1.0, all_tokens / self.token_budget)
+        tokens = all_tokens / steps
         bw = self.bw
         mem = comp = 0.0
 
         # Linear layers other than routed experts (LM head only for decode tokens: prefill needs logits
         # of its last token alone).
-        lin_bytes = self.linear_bytes_per_chip
+        lin_bytes = self.linear_bytes_per_chip * steps
         t_mem = lin_bytes / bw
-        t_cmp = self.linear_seconds_per_token * tokens + self.lm_head_seconds_per_token * batch
+        t_cmp = self.linear_seconds_per_token * all_tokens + self.lm_head_seconds_per_token * batch
         t_cmp /= self.gemm_efficiency(tokens, self.linear_cols, 1.0)
         linear = max(t_mem, t_cmp)
         mem, comp = (mem + linear, comp) if t_mem >= t_cmp else (mem, comp + linear)
@@ -327,12 +357,12 @@ class Replica:
         exp_bytes = 0.0
         if s.is_moe:
             covered = s.covered_experts(tokens)
-            exp_bytes = covered * self.expert_bytes_per_covered
+            exp_bytes = covered * self.expert_bytes_per_covered * steps
             per_expert = tokens * s.experts_per_token / covered
             t_mem = exp_bytes / bw
             t_cmp = (
                 self.expert_seconds_per_token
-                * tokens
+                * all_tokens
                 / self.gemm_efficiency(per_expert, self.expert_cols, max(1.0, covered / self.tp))
             )
             experts = max(t_mem, t_cmp)
@@ -345,9 +375,9 @@ class Replica:
         attention = max(t_mem, t_cmp)
         mem, comp = (mem + attention, comp) if t_mem >= t_cmp else (mem, comp + attention)
 
-        comm = (self.comm_fixed + self.comm_per_token * tokens) * (1 - self.eff.comm_overlap)
+        comm = (self.comm_fixed * steps + self.comm_per_token * all_tokens) * (1 - self.eff.comm_overlap)
         # Per-sequence attention cost: each chip walks every sequence's cache for its heads.
-        overhead = self.overhead + batch * self.seconds_per_sequence
+        overhead = self.overhead * steps + batch * self.seconds_per_sequence
         return Step(
             batch=batch,
             linear=linear,

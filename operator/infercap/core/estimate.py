@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from infercap.api.catalog import AcceleratorProfileSpec, ModelProfileSpec
+from infercap.api.measured import MeasuredPoint
 from infercap.api.types import Precision
+from infercap.core import measured
 from infercap.core.catalog import Catalog
 from infercap.core.compute import Memory, Performance, Replica, Workload
 from infercap.core.errors import PlanError
@@ -34,6 +36,7 @@ class Estimate:
     performance: Performance | None
     source: Source
     replica: Replica
+    measured: measured.MeasuredFit | None = None  # set when the model profile has points for this size
 
     @property
     def fits(self) -> bool:
@@ -81,7 +84,36 @@ def evaluate(
     replica = catalog.replica(shape, acc, chips)
     memory = replica.memory(work)
     perf = replica.performance(work, min_stream_tokens_per_second) if memory.fits else None
-    return Estimate(model, acc, chips, shape, work, memory, perf, source_for(catalog, acc), replica)
+    source = source_for(catalog, acc)
+    points = measured.matching(model.measured, acc.id, chips, shape.precision) if model.measured else []
+    if not points or perf is None:
+        return Estimate(model, acc, chips, shape, work, memory, perf, source, replica)
+    m = _measured_fit(replica, points, work, perf.batch)
+    if m.covered and min_stream_tokens_per_second is not None:
+        # The measured level changes which batch meets the speed floor: search again at the corrected
+        # speed, and check the points still cover the batch found.
+        assert m.ratio is not None
+        again = replica.performance(work, min_stream_tokens_per_second / m.ratio)
+        if again is None:
+            return Estimate(model, acc, chips, shape, work, memory, None, Source.MEASURED, replica, m)
+        m_again = _measured_fit(replica, points, work, again.batch)
+        if not m_again.covered:
+            # The corrected batch falls outside the measured range: keep the model's own answer.
+            return Estimate(model, acc, chips, shape, work, memory, perf, source, replica, m_again)
+        perf, m = again, m_again
+    if m.covered:
+        assert m.ratio is not None
+        perf, source = perf.scaled(1 / m.ratio), Source.MEASURED
+    return Estimate(model, acc, chips, shape, work, memory, perf, source, replica, m)
+
+
+def _measured_fit(replica: Replica, points: list[MeasuredPoint], work: Workload, batch: int) -> measured.MeasuredFit:
+    def predict(input_tokens: float, output_tokens: float, concurrency: float) -> float:
+        b = max(1, round(concurrency))
+        w = Workload(max(1, round(input_tokens)), max(1, round(output_tokens)))
+        return b / replica.step(b, w).total
+
+    return measured.fit(points, work.input_tokens, work.output_tokens, batch, predict)
 
 
 def estimate_replica(

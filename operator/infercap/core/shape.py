@@ -19,23 +19,18 @@ BYTES_PER_ELEMENT: dict[Precision, float] = {
     Precision.FP4: 0.5625,
 }
 
-# Order from narrow to wide, to fall back when a chip lacks a format.
-_WIDER = {Precision.FP4: Precision.FP8, Precision.FP8: Precision.BF16}
-
 GIB = 1024**3
 
 
 def compute_precision(weights: Precision, supported: set[Precision]) -> Precision:
     """The matmul precision a chip runs weights of this precision at.
 
-    A chip without the weight format runs it as weight-only quantization (e.g. FP8 weights on an
-    A100 are dequantized and multiplied in BF16): memory traffic stays small, FLOPs run at the wider
-    rate.
+    A chip without the weight format runs it as weight-only quantization: the kernels dequantize the
+    weights to the activations' type and multiply in BF16 (FP8 weights on an A100; MXFP4 or NVFP4
+    weights on Hopper, which has FP8 tensor cores but no FP4 path: gpt-oss there is W4A16, not FP8
+    math). Memory traffic stays small; FLOPs run at the BF16 rate.
     """
-    p = weights
-    while p not in supported:
-        p = _WIDER[p]
-    return p
+    return weights if weights in supported else Precision.BF16
 
 
 @dataclass(frozen=True, slots=True, eq=False)

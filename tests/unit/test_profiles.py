@@ -1,0 +1,154 @@
+"""Measured profiles: benchmark files -> ModelProfile `measured` block -> plans that say `source: measured`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from infercap import profiles
+from infercap.api.manifests import parse_documents
+from infercap.api.measured import MeasuredPoint
+from infercap.api.types import Precision
+from infercap.cli.main import main
+from infercap.core import measured
+from infercap.core.catalog import Catalog
+from infercap.core.estimate import Source, estimate_replica
+
+FIX = Path(__file__).resolve().parents[1] / "fixtures" / "profiles"
+FILES = sorted(str(p) for p in FIX.glob("*.json"))
+
+
+def test_each_tool_is_read() -> None:
+    vllm = json.loads((FIX / "vllm-bench-serve-c16.json").read_text())
+    [run] = profiles.read_runs(str(FIX / "vllm-bench-serve-c16.json"))
+    assert run.tool == "vllm bench serve"
+    assert run.concurrency == vllm["max_concurrency"] == 16
+    assert run.input_tokens == vllm["total_input_tokens"] / vllm["completed"]
+    assert run.output_tokens_per_second == vllm["output_throughput"]
+    assert run.tpot_ms == vllm["mean_tpot_ms"]
+
+    guide = json.loads((FIX / "guidellm-benchmarks.json").read_text())
+    runs = profiles.read_runs(str(FIX / "guidellm-benchmarks.json"))
+    assert [r.tool for r in runs] == ["guidellm"] * len(guide["benchmarks"])
+    assert [r.concurrency for r in runs] == [8, 32, 128, 256]
+    first = guide["benchmarks"][0]["metrics"]
+    assert runs[0].output_tokens_per_second == first["output_tokens_per_second"]["successful"]["mean"]
+    assert runs[0].input_tokens == 2000 and runs[0].output_tokens == 400
+
+    aiperf = json.loads((FIX / "aiperf-profile_export_aiperf.json").read_text())
+    [run] = profiles.read_runs(str(FIX / "aiperf-profile_export_aiperf.json"))
+    assert run.tool == "aiperf"
+    assert run.concurrency == aiperf["input_config"]["loadgen"]["concurrency"]
+    assert run.output_tokens_per_second == aiperf["output_token_throughput"]["avg"]
+    assert run.ttft_ms == aiperf["time_to_first_token"]["avg"]
+
+
+def test_vllm_rate_run_without_max_concurrency_uses_littles_law() -> None:
+    doc = json.loads((FIX / "vllm-bench-serve-c16.json").read_text())
+    doc["max_concurrency"] = None
+    [run] = profiles.detect(doc, "x")
+    assert run.concurrency == pytest.approx(doc["request_throughput"] * doc["mean_e2el_ms"] / 1000)
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [{"a": 1}, [], {"benchmarks": []}, {"output_throughput": 1, "completed": 0}],
+)
+def test_unreadable_files_are_refused_with_a_line(doc: object) -> None:
+    with pytest.raises(profiles.ProfileError):
+        profiles.detect(doc, "f.json")
+
+
+def _import(capsys: pytest.CaptureFixture[str], *extra: str) -> str:
+    base = ["profile", "import", *FILES, "--model", "llama-3.1-8b", "--accelerator", "h100", "--chips", "1"]
+    rc = main([*base, "--precision", "fp8", "--engine", "vllm", "--engine-version", "0.11.0", *extra])
+    assert rc == 0
+    return capsys.readouterr().out
+
+
+def test_round_trip_into_the_planner(capsys: pytest.CaptureFixture[str], catalog: Catalog) -> None:
+    text = _import(capsys)
+    m = parse_documents(list(yaml.safe_load_all(text)), "profile.yaml")
+    [model] = m.models
+    assert model.id == "llama-3.1-8b" and len(model.measured) == 7
+    assert {p.tool for p in model.measured} == {"aiperf", "guidellm", "vllm bench serve"}
+    cat = catalog.with_overrides(m.models)
+    kwargs = {"model_id": "llama-3.1-8b", "accelerator_id": "h100", "chips": 1, "precision": Precision.FP8}
+    inside = estimate_replica(cat, input_tokens=1500, output_tokens=300, min_stream_tokens_per_second=60, **kwargs)
+    assert inside.source == Source.MEASURED and inside.measured is not None and inside.measured.covered
+    model_only = estimate_replica(
+        catalog, input_tokens=1500, output_tokens=300, min_stream_tokens_per_second=60, **kwargs
+    )
+    assert model_only.source == Source.CALIBRATED
+    assert inside.performance is not None and model_only.performance is not None
+    assert inside.performance.stream_tokens_per_second >= 60
+    # Outside the measured lengths the points are not used, and the estimate says why.
+    outside = estimate_replica(cat, input_tokens=8000, output_tokens=300, min_stream_tokens_per_second=60, **kwargs)
+    assert outside.source == Source.CALIBRATED
+    assert outside.measured is not None and "not extrapolated" in outside.measured.reason
+    # Another size or accelerator has no points.
+    other = estimate_replica(cat, input_tokens=1500, output_tokens=300, **{**kwargs, "chips": 2})
+    assert other.source == Source.CALIBRATED and other.measured is None
+
+
+def test_import_adds_to_an_existing_profile(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text(_import(capsys))
+    one = str(FIX / "aiperf-profile_export_aiperf.json")
+    rc = main(
+        ["profile", "import", one, "--model", "llama-3.1-8b", "--accelerator", "h200", "--chips", "1", "-f", str(path)]
+    )
+    assert rc == 0
+    doc = yaml.safe_load(capsys.readouterr().out)
+    assert sorted({(p["accelerator"], p["tool"]) for p in doc["spec"]["measured"]}) == [
+        ("h100", "aiperf"),
+        ("h100", "guidellm"),
+        ("h100", "vllm bench serve"),
+        ("h200", "aiperf"),
+    ]
+
+
+def test_cli_errors_are_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    for args in (
+        [str(bad), "--model", "llama-3.1-8b", "--accelerator", "h100", "--chips", "1"],
+        [FILES[0], "--model", "no-such-model", "--accelerator", "h100", "--chips", "1"],
+        [FILES[0], "--model", "llama-3.1-8b", "--accelerator", "h100", "--chips", "0"],
+    ):
+        with pytest.raises(SystemExit) as e:
+            main(["profile", "import", *args])
+        assert e.value.code == 2
+        err = capsys.readouterr().err
+        assert err.startswith("infercap: error:") and err.count("\n") == 1 and "Traceback" not in err
+
+
+def _pt(i: float, o: float, c: float, tps: float) -> MeasuredPoint:
+    return MeasuredPoint(accelerator="h100", chips=1, input_tokens=i, output_tokens=o, concurrency=c,
+                         output_tokens_per_second=tps)  # fmt: skip
+
+
+def test_fit_is_exact_at_points_between_them_and_refuses_outside() -> None:
+    pts = [_pt(1000, 200, 16, 2000.0), _pt(1000, 200, 64, 6000.0)]
+
+    def predict(i: float, o: float, c: float) -> float:
+        return 100.0 * c  # the model: 1,600 and 6,400 at the points
+
+    at = measured.fit(pts, 1000, 200, 16, predict)
+    assert at.ratio == pytest.approx(2000 / 1600)
+    mid = measured.fit(pts, 1000, 200, 32, predict)
+    assert mid.ratio is not None and 6000 / 6400 < mid.ratio < 2000 / 1600
+    for args in ((1000, 200, 128), (1000, 200, 8), (5000, 200, 32), (1000, 900, 32)):
+        out = measured.fit(pts, *args, predict)
+        assert not out.covered and "not extrapolated" in out.reason
+    assert measured.fit(pts, 1050, 210, 32, predict).covered  # 10 % slack on lengths
+
+
+def test_matching_filters_accelerator_size_and_precision() -> None:
+    pts = [_pt(1000, 200, 16, 1.0), _pt(1000, 200, 16, 1.0).model_copy(update={"precision": Precision.BF16})]
+    assert len(measured.matching(pts, "h100", 1, Precision.FP8)) == 1
+    assert len(measured.matching(pts, "h100", 1, Precision.BF16)) == 2
+    assert measured.matching(pts, "h200", 1, Precision.FP8) == []
