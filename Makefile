@@ -24,6 +24,7 @@ venv: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check operator tests hack
 	$(BIN)/ruff format --check operator tests hack
+	$(BIN)/lint-imports --no-logo
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
