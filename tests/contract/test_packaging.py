@@ -22,16 +22,31 @@ def test_chart_readme_is_generated_from_values() -> None:
     assert proc.returncode == 0, proc.stderr
 
 
-def test_lock_pins_every_runtime_dependency() -> None:
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    pinned = {}
+def lock() -> dict[str, tuple[str, list[str]]]:
+    """requirements.lock as name -> (version, sha256 hashes)."""
+    pinned: dict[str, tuple[str, list[str]]] = {}
+    name = ""
     for line in (ROOT / "requirements.lock").read_text().splitlines():
-        if line and not line.startswith("#"):
-            name, _, version = line.partition("==")
-            pinned[name.lower().replace("_", "-")] = version
+        if line and not line[0].isspace() and not line.startswith("#"):
+            assert "==" in line, f"requirements.lock holds only exact pins, not {line!r}"
+            name, _, version = line.rstrip(" \\").partition("==")
+            name = name.lower().replace("_", "-")
+            pinned[name] = (version, [])
+        elif line.strip().startswith("--hash=sha256:"):
+            pinned[name][1].append(line.strip().rstrip(" \\").removeprefix("--hash=sha256:"))
+    return pinned
+
+
+def test_lock_pins_every_runtime_dependency_with_hashes() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    pinned = lock()
     for dep in project["dependencies"]:
         name = re.split(r"[<>=!~ \[]", dep, maxsplit=1)[0].lower().replace("_", "-")
-        assert pinned.get(name), f"{name} is not pinned in requirements.lock"
+        assert name in pinned, f"{name} is not pinned in requirements.lock (run hack/lock.sh)"
+    # The build backend is pinned too: the image builds infercap's wheel offline, without isolation.
+    assert {"setuptools", "wheel"} <= set(pinned)
+    for name, (_, hashes) in pinned.items():
+        assert hashes and all(re.fullmatch(r"[0-9a-f]{64}", h) for h in hashes), f"{name} has no sha256 hash"
 
 
 def test_values_validate_against_the_schema() -> None:
@@ -43,4 +58,6 @@ def test_values_validate_against_the_schema() -> None:
 
 def test_dockerfile_runs_as_non_root_with_pinned_dependencies() -> None:
     text = (ROOT / "Dockerfile").read_text()
-    assert "USER 65532" in text and "-r /tmp/requirements.lock" in text and "--no-deps" in text
+    assert "USER 65532" in text and "--require-hashes" in text and "-r requirements.lock" in text
+    assert "--no-build-isolation --no-index" in text, "infercap's own wheel resolves nothing new"
+    assert re.search(r"^ARG BASE=", text, re.M) and "FROM ${BASE}" in text, "the base image is a build argument"
