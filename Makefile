@@ -46,7 +46,7 @@ clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
 
 crds: $(STAMP)
-	$(BIN)/python -m infercap.api.crd crds charts/infercap/crds
+	$(BIN)/python -m infercap.api.crd crds charts/infercap/files/crds
 
 demo: $(STAMP)
 	VENV=$(VENV) hack/demo.sh

@@ -27,11 +27,33 @@ helm install infercap charts/infercap -n infercap-system --create-namespace
 kubectl get mdep -A -o wide
 ```
 
-The chart installs the CRDs (`crds/`, generated from the operator's models), a ServiceAccount with a
-least-privilege ClusterRole (explicit resources and verbs, no Secrets), the operator Deployment (non-root,
-read-only root file system, no capabilities, RuntimeDefault seccomp), its configuration, a metrics
-Service and, optionally, a ServiceMonitor, a Grafana dashboard, Kopf peering for high availability and
-catalog entries as ModelProfile/AcceleratorProfile objects.
+The chart installs the CRDs (generated from the operator's models into `files/crds/`), a ServiceAccount
+with a least-privilege ClusterRole (explicit resources and verbs, no Secrets), aggregated ClusterRoles that
+let namespace admins edit and viewers read ModelDeployments, the operator Deployment (non-root, read-only
+root file system, no capabilities, RuntimeDefault seccomp, liveness and readiness probes, optional
+priority class and topology spread), a PodDisruptionBudget, its configuration, a metrics Service and,
+optionally, a ServiceMonitor (relabelings, TLS), a PrometheusRule with alerts, a Grafana dashboard, Kopf
+peering for high availability and catalog entries as ModelProfile/AcceleratorProfile objects.
+
+### CRD upgrades
+
+Helm installs files under a chart's `crds/` once and never upgrades them, so infercap's CRDs are
+templates (as KEDA does): `helm upgrade` applies CRD changes. They carry `helm.sh/resource-policy: keep`
+(`crds.keep`), so `helm uninstall` leaves the CRDs and every ModelDeployment in place. To manage CRDs
+yourself (GitOps, `kubectl apply --server-side -f crds/`), set `crds.install=false`. CRDs applied before
+the chart managed them are adopted after labelling them for the release:
+
+```sh
+for crd in modeldeployments modelprofiles acceleratorprofiles; do
+  kubectl label crd $crd.infercap.dev app.kubernetes.io/managed-by=Helm --overwrite
+  kubectl annotate crd $crd.infercap.dev meta.helm.sh/release-name=infercap meta.helm.sh/release-namespace=infercap-system --overwrite
+done
+```
+
+### As a subchart
+
+The values schema admits `global`, and `nameOverride`/`fullnameOverride` set the resource names: list
+infercap under `dependencies` in the parent's Chart.yaml and put its values under `infercap:`.
 
 Delete ModelDeployments before uninstalling: their finalizer needs the operator to clean up node pools.
 

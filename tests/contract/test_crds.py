@@ -22,10 +22,10 @@ def test_committed_crds_match_the_models(name: str) -> None:
 
 def test_chart_copy_is_identical() -> None:
     ours = sorted(p.name for p in (ROOT / "crds").glob("*.yaml"))
-    chart = sorted(p.name for p in (ROOT / "charts" / "infercap" / "crds").glob("*.yaml"))
+    chart = sorted(p.name for p in (ROOT / "charts" / "infercap" / "files" / "crds").glob("*.yaml"))
     assert ours == chart
     for name in ours:
-        assert (ROOT / "crds" / name).read_bytes() == (ROOT / "charts" / "infercap" / "crds" / name).read_bytes()
+        assert (ROOT / "crds" / name).read_bytes() == (ROOT / "charts" / "infercap" / "files" / "crds" / name).read_bytes()
 
 
 def _walk(node: dict[str, Any], path: str, missing: list[str]) -> None:
