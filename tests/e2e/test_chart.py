@@ -388,7 +388,12 @@ def test_works_as_a_subchart(cluster: Cluster, tmp_path: Path) -> None:
     """A platform chart that depends on infercap: lint, render with `global` and the subchart's values
     under `infercap:`, and a server-side dry-run of what it renders."""
     parent = tmp_path / "platform"
-    (parent / "charts").mkdir(parents=True)
+    (parent / "templates").mkdir(parents=True)
+    # The parent's own template reads a global value, as platform charts do.
+    (parent / "templates" / "cluster.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: platform-cluster\n"
+        "data:\n  cluster: {{ .Values.global.clusterName | quote }}\n"
+    )
     (parent / "Chart.yaml").write_text(
         yaml.safe_dump(
             {
