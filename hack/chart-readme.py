@@ -46,7 +46,8 @@ the chart managed them are adopted after labelling them for the release:
 ```sh
 for crd in modeldeployments modelprofiles acceleratorprofiles; do
   kubectl label crd $crd.infercap.dev app.kubernetes.io/managed-by=Helm --overwrite
-  kubectl annotate crd $crd.infercap.dev meta.helm.sh/release-name=infercap meta.helm.sh/release-namespace=infercap-system --overwrite
+  kubectl annotate crd $crd.infercap.dev --overwrite \\
+    meta.helm.sh/release-name=infercap meta.helm.sh/release-namespace=infercap-system
 done
 ```
 
