@@ -61,3 +61,23 @@ def test_dockerfile_runs_as_non_root_with_pinned_dependencies() -> None:
     assert "USER 65532" in text and "--require-hashes" in text and "-r requirements.lock" in text
     assert "--no-build-isolation --no-index" in text, "infercap's own wheel resolves nothing new"
     assert re.search(r"^ARG BASE=", text, re.M) and "FROM ${BASE}" in text, "the base image is a build argument"
+
+
+def test_krew_manifest_matches_the_reproducible_archive() -> None:
+    proc = subprocess.run([str(ROOT / "hack" / "krew.sh"), "--check"], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    manifest = yaml.safe_load((ROOT / "plugins" / "infercap.yaml").read_text())
+    assert manifest["kind"] == "Plugin" and manifest["metadata"]["name"] == "infercap"
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert manifest["spec"]["version"] == f"v{version}"
+    (platform,) = manifest["spec"]["platforms"]
+    assert platform["bin"] == "kubectl-infercap" and re.fullmatch(r"[0-9a-f]{64}", platform["sha256"])
+
+
+def test_krew_launcher_runs_the_plugin() -> None:
+    import os
+
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    launcher = ROOT / "hack" / "krew" / "kubectl-infercap"
+    proc = subprocess.run([str(launcher), "--help"], capture_output=True, text=True, env=env, check=False)
+    assert proc.returncode == 0 and "kubectl infercap" in proc.stdout, proc.stderr
