@@ -55,4 +55,4 @@ demo-down:
 	VENV=$(VENV) hack/demo.sh down
 
 chart-readme: $(STAMP)
-	$(BIN)/python hack/chart-readme.py
+	hack/chart-readme.sh
