@@ -25,6 +25,7 @@ venv: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check operator tests hack
 	$(BIN)/ruff format --check operator tests hack
+	$(BIN)/lint-imports --no-logo
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -50,7 +51,7 @@ clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
 
 crds: $(STAMP)
-	$(BIN)/python -m infercap.api.crd crds charts/infercap/crds
+	$(BIN)/python -m infercap.api.crd crds charts/infercap/files/crds
 
 demo: $(STAMP)
 	VENV=$(VENV) hack/demo.sh
@@ -59,4 +60,4 @@ demo-down:
 	VENV=$(VENV) hack/demo.sh down
 
 chart-readme: $(STAMP)
-	$(BIN)/python hack/chart-readme.py
+	hack/chart-readme.sh

@@ -22,6 +22,7 @@ from infercap.api.deployment import Autoscaling, ModelDeploymentSpec
 from infercap.core.autoscale import PolicyConfig, Sample, State, decide
 from infercap.demand import DemandError, query
 from infercap.kube.client import Kube, KubeError
+from infercap.kube.events import REPORTING_CONTROLLER, Recorder
 from infercap.providers.quota import Share
 from infercap.reconcile import Autoscale, Result, World, apply_quota, finalize, reconcile, share_from_status
 from infercap.reconcile.status import Verdict
@@ -166,15 +167,16 @@ class Operator:
                 result = await reconcile(self.api, self.cfg, fresh, now(), autoscale, world=self.world(kwargs))
             except KubeError as e:
                 metrics.ERRORS.labels(e.reason or "ApiError").inc()
+                metrics.reconciled("error", time.monotonic() - started)
                 raise kopf.TemporaryError(f"{e.reason}: {e.message}", delay=retry_delay(e)) from None
-        metrics.RECONCILE_SECONDS.observe(time.monotonic() - started)
+        metrics.reconciled(metrics.result_of(result.status, result.retry), time.monotonic() - started)
         if result.written:
             self.schedule_quota_refresh(fresh["metadata"]["namespace"], kwargs)
         meta = fresh["metadata"]
         metrics.observe(meta["namespace"], meta["name"], str((fresh.get("spec") or {}).get("model", "")), result.status)
         metrics.count_problems(result.status)
         for ev in result.events:
-            kopf.event(body, type=ev.type, reason=ev.reason, message=ev.message[:1024])
+            await Recorder(self.api).record(fresh, ev.type, ev.reason, ev.action, ev.message)
             (logger.warning if ev.type == "Warning" else logger.info)(f"{ev.reason}: {ev.message}")
         if result.retry:
             raise kopf.TemporaryError(result.retry, delay=30)
@@ -224,6 +226,7 @@ def build_registry(cfg: OperatorConfig) -> tuple[kopf.OperatorRegistry, Operator
         settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
         settings.persistence.finalizer = f"{GROUP}/cleanup"
         settings.posting.level = logging.WARNING  # our Events are posted explicitly, on change only
+        settings.posting.reporting_component = REPORTING_CONTROLLER  # Kopf's own (handler errors) too
         settings.watching.server_timeout = 300
         settings.networking.request_timeout = 60
 

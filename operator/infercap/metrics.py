@@ -1,15 +1,37 @@
 """The operator's Prometheus metrics (prometheus-client), one series set per ModelDeployment plus
-reconcile timing and errors. Served by `infercap run --metrics-port`."""
+reconcile totals, timing and errors, build info and the process and platform collectors. Served by
+`infercap run --metrics-port`."""
 
 from __future__ import annotations
 
 import contextlib
+import platform
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import (
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    start_http_server,
+)
+
+from infercap import __version__
 
 REGISTRY = CollectorRegistry()
+# process_* (CPU, memory, open files, start time), python_info and python_gc_*: the default registry's
+# collectors, registered on ours, which serves only infercap's metrics otherwise.
+for _collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+    REGISTRY.register(_collector)
 LABELS = ("namespace", "name")
+
+BUILD_INFO = Gauge(
+    "infercap_build_info", "The running operator's version (value 1).", ("version", "python"), registry=REGISTRY
+)
+BUILD_INFO.labels(__version__, platform.python_version()).set(1)
 
 DEMAND = Gauge(
     "infercap_demand_requests_per_second", "Demand the plan serves (spec or metric).", LABELS, registry=REGISTRY
@@ -31,12 +53,26 @@ INFO = Gauge(
     registry=REGISTRY,
 )
 READY = Gauge("infercap_ready", "1 when the ModelDeployment is Ready.", LABELS, registry=REGISTRY)
+CONDITION = Gauge(
+    "infercap_condition",
+    "Each condition of a ModelDeployment: 1 True, 0 False (absent while Unknown).",
+    (*LABELS, "type"),
+    registry=REGISTRY,
+)
+# result: success (Ready), problem (reconciled, but a condition says what is wrong), retry (to be
+# retried: a transient failure), error (the API call failed). Failed reconciles are timed too.
+RESULTS = ("success", "problem", "retry", "error")
 RECONCILE_SECONDS = Histogram(
     "infercap_reconcile_duration_seconds",
-    "Time of one reconcile.",
+    "Time of one reconcile, by result.",
+    ("result",),
     registry=REGISTRY,
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+RECONCILES = Counter("infercap_reconciles_total", "Reconciles, by result.", ("result",), registry=REGISTRY)
+for _result in RESULTS:  # every series exists from the start, so rate() sees the first one
+    RECONCILES.labels(_result)
+    RECONCILE_SECONDS.labels(_result)
 ERRORS = Counter(
     "infercap_reconcile_errors_total", "Reconciles that ended in a problem, by reason.", ("reason",), registry=REGISTRY
 )
@@ -44,6 +80,21 @@ ERRORS = Counter(
 _GAUGES_BY_NAME = (DEMAND, OBSERVED, REPLICAS, NODES, CHIPS, READY)
 _info_labels: dict[tuple[str, str], tuple[str, ...]] = {}
 _cost_labels: dict[tuple[str, str], str] = {}
+_condition_types: dict[tuple[str, str], set[str]] = {}
+
+
+def result_of(status: dict[str, Any], retry: str | None) -> str:
+    """The result label of a reconcile that returned `status` (see RESULTS)."""
+    if retry:
+        return "retry"
+    ready = next((c for c in status.get("conditions", []) if c.get("type") == "Ready"), None)
+    return "success" if ready is not None and ready.get("status") == "True" else "problem"
+
+
+def reconciled(result: str, seconds: float) -> None:
+    """Count and time one reconcile."""
+    RECONCILES.labels(result).inc()
+    RECONCILE_SECONDS.labels(result).observe(seconds)
 
 
 def serve(port: int, address: str = "0.0.0.0") -> None:
@@ -78,6 +129,14 @@ def observe(namespace: str, name: str, model: str, status: dict[str, Any]) -> No
         COST.labels(*key, currency).set(float(cost["hourly"]))
     ready = next((c for c in status.get("conditions", []) if c.get("type") == "Ready"), None)
     READY.labels(*key).set(1 if ready and ready.get("status") == "True" else 0)
+    seen = set()
+    for cond in status.get("conditions", []):
+        if cond.get("status") in ("True", "False"):
+            CONDITION.labels(*key, cond["type"]).set(1 if cond["status"] == "True" else 0)
+            seen.add(cond["type"])
+    for gone in _condition_types.get(key, set()) - seen:
+        CONDITION.remove(*key, gone)
+    _condition_types[key] = seen
 
 
 def count_problems(status: dict[str, Any]) -> None:
@@ -97,3 +156,5 @@ def forget(namespace: str, name: str) -> None:
         INFO.remove(*key, *_info_labels.pop(key))
     if key in _cost_labels:
         COST.remove(*key, _cost_labels.pop(key))
+    for ctype in _condition_types.pop(key, set()):
+        CONDITION.remove(*key, ctype)

@@ -20,12 +20,16 @@ def test_committed_crds_match_the_models(name: str) -> None:
     assert committed == render(all_crds()[name]), f"crds/{name} is stale: run `make crds`"
 
 
+CHART_CRDS = ROOT / "charts" / "infercap" / "files" / "crds"  # templated by the chart's templates/crds.yaml
+
+
 def test_chart_copy_is_identical() -> None:
     ours = sorted(p.name for p in (ROOT / "crds").glob("*.yaml"))
-    chart = sorted(p.name for p in (ROOT / "charts" / "infercap" / "crds").glob("*.yaml"))
+    chart = sorted(p.name for p in CHART_CRDS.glob("*.yaml"))
     assert ours == chart
     for name in ours:
-        assert (ROOT / "crds" / name).read_bytes() == (ROOT / "charts" / "infercap" / "crds" / name).read_bytes()
+        assert (ROOT / "crds" / name).read_bytes() == (CHART_CRDS / name).read_bytes()
+    assert not (ROOT / "charts" / "infercap" / "crds").exists(), "Helm would install (and never upgrade) a crds/"
 
 
 def _walk(node: dict[str, Any], path: str, missing: list[str]) -> None:
@@ -45,3 +49,14 @@ def test_every_field_is_described(name: str) -> None:
     missing: list[str] = []
     _walk(schema, "", missing)
     assert not missing, f"fields without a description: {missing}"
+
+
+def test_conditions_are_a_map_list_keyed_by_type_with_date_times() -> None:
+    crd = yaml.safe_load((ROOT / "crds" / "infercap.dev_modeldeployments.yaml").read_text())
+    status = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"]
+    conditions = status["properties"]["conditions"]
+    assert conditions["x-kubernetes-list-type"] == "map"
+    assert conditions["x-kubernetes-list-map-keys"] == ["type"]
+    item = conditions["items"]
+    assert "type" in item["required"], "a map key must be required"
+    assert item["properties"]["lastTransitionTime"]["format"] == "date-time"

@@ -31,3 +31,25 @@ def test_dashboard_queries_exported_metrics() -> None:
     assert used, "the dashboard queries infercap metrics"
     missing = used - exported()
     assert not missing, f"dashboard queries unknown metrics: {missing}"
+
+
+def dashboard_exprs() -> list[str]:
+    dash = json.loads((ROOT / "charts/infercap/dashboards/infercap.json").read_text())
+    return [t["expr"] for p in dash["panels"] for t in p.get("targets", [])]
+
+
+def test_rates_use_the_rate_interval() -> None:
+    windows = {w for e in dashboard_exprs() for w in re.findall(r"\[([^\]]+)\]", e)}
+    assert windows == {"$__rate_interval"}, windows
+
+
+def test_costs_are_never_summed_across_currencies() -> None:
+    for e in dashboard_exprs():
+        if "infercap_cost_hourly" in e and re.search(r"\b(sum|avg|max|min)\b", e):
+            assert "by (currency)" in e, e
+
+
+def test_every_query_selects_the_cluster() -> None:
+    for e in dashboard_exprs():
+        for selector in re.findall(r"infercap_[a-z_]+(\{[^}]*\})?", e):
+            assert 'cluster=~"$cluster"' in selector, e

@@ -1,102 +1,81 @@
-"""Architecture rules (DESIGN.md section 2), checked on the source's import statements:
+"""Architecture rules (DESIGN.md section 2), enforced by import-linter's contracts in pyproject.toml:
 
-- layers import only lower layers: api < core < (kube | providers | metrics | calibration | config)
-  < reconcile < handlers < cli;
-- core is pure: no clock, environment, logging, processes or network;
-- only kube/ talks to the API server (lightkube, kubernetes); only handlers import kopf;
-- operator/ is a source root, never a package (it would shadow the standard library's `operator`).
+- layers import only lower layers: api < core < (kube | providers | metrics | calibration | config | ...)
+  < reconcile < handlers < cli < __main__;
+- the node-pool providers do not import each other;
+- only handlers import kopf; only kube/ imports the API client;
+- core and api are pure: no clock, environment, logging, processes or network.
+
+These tests run the real contracts on the real tree, then on copies of the tree with one forbidden
+import planted, to prove each contract can fail. What import-linter cannot express stays here: operator/
+is a source root, never a package (it would shadow the standard library's `operator`).
 """
 
 from __future__ import annotations
 
-import ast
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-SRC = Path(__file__).resolve().parents[2] / "operator"
-PKG = SRC / "infercap"
-
-LAYERS: dict[str, float] = {
-    "api": 0,
-    "core": 1,
-    "kube": 2,
-    "providers": 2,
-    "metrics": 2,
-    "calibration": 2,
-    # Dev-time fitting and cross-validation on top of calibration (no runtime caller).
-    "fit": 2.1,
-    "crossval": 2.2,
-    "profiles": 2,
-    "traces": 2,
-    "reconcile": 3,
-    "config": 2,
-    "demand": 2,
-    "handlers": 4,
-    "cli": 5,
-    "__main__": 6,
-    "__init__": 0,
-}
-IMPURE = {"os", "time", "datetime", "logging", "random", "subprocess", "socket", "threading", "asyncio"}
-CLUSTER_CLIENTS = {"lightkube", "kubernetes", "kubernetes_asyncio"}
+ROOT = Path(__file__).resolve().parents[2]
+SRC = ROOT / "operator"
+LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 
-def modules() -> list[Path]:
-    return sorted(PKG.rglob("*.py"))
+def lint_imports(src: Path, cwd: Path, *contracts: str) -> subprocess.CompletedProcess[str]:
+    """Runs import-linter with the project's contracts (all, or those named) over `infercap` under `src`."""
+    env = {**os.environ, "PYTHONPATH": str(src)}
+    only = [arg for c in contracts for arg in ("--contract", c)]
+    return subprocess.run(
+        [str(LINT_IMPORTS), "--no-cache", "--no-logo", *only, str(ROOT / "pyproject.toml")],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
-def unit_of(path: Path) -> str:
-    rel = path.relative_to(PKG)
-    return rel.parts[0].removesuffix(".py")
+def test_the_tree_keeps_every_contract(tmp_path: Path) -> None:
+    result = lint_imports(SRC, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 broken" in result.stdout
 
 
-def imports(path: Path) -> list[str]:
-    tree = ast.parse(path.read_text(), str(path))
-    out = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            out += [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            out.append(node.module)
-    return out
+PLANTED = [
+    # (module that gets the import, the line, the contract that must break)
+    ("core/planner.py", "from infercap import handlers", "layers"),
+    ("core/planner.py", "import infercap.reconcile", "layers"),
+    ("api/types.py", "from infercap.core import planner", "layers"),
+    ("providers/quota.py", "from infercap.reconcile import status", "layers"),
+    ("providers/gke.py", "from infercap.providers import karpenter", "providers-independent"),
+    ("reconcile/status.py", "import kopf", "kopf-only-in-handlers"),
+    ("providers/karpenter.py", "import lightkube", "cluster-client-only-in-kube"),
+    ("core/compute.py", "import time", "core-pure"),
+    ("core/sizes.py", "from os import environ", "core-pure"),
+    ("api/status.py", "import logging", "core-pure"),
+]
 
 
-def test_every_unit_has_a_layer() -> None:
-    assert {unit_of(p) for p in modules()} <= set(LAYERS)
-
-
-@pytest.mark.parametrize("path", modules(), ids=lambda p: str(p.relative_to(SRC)))
-def test_imports_respect_layers(path: Path) -> None:
-    me = unit_of(path)
-    for name in imports(path):
-        parts = name.split(".")
-        if parts[0] != "infercap" or len(parts) < 2:
-            continue
-        other = parts[1]
-        if other in (me, "__init__"):
-            continue
-        assert LAYERS[other] < LAYERS[me], f"{path.relative_to(SRC)} ({me}) imports {name} ({other})"
-
-
-@pytest.mark.parametrize(
-    "path", [p for p in modules() if unit_of(p) in ("core", "api")], ids=lambda p: str(p.relative_to(SRC))
-)
-def test_core_and_api_are_pure(path: Path) -> None:
-    for name in imports(path):
-        root = name.split(".")[0]
-        assert root not in IMPURE, f"{path.relative_to(SRC)} imports {name}: core/api take values, not the world"
-        assert root not in CLUSTER_CLIENTS | {"kopf", "prometheus_client"}
-
-
-@pytest.mark.parametrize("path", modules(), ids=lambda p: str(p.relative_to(SRC)))
-def test_only_kube_talks_to_the_cluster_and_only_handlers_use_kopf(path: Path) -> None:
-    me = unit_of(path)
-    for name in imports(path):
-        root = name.split(".")[0]
-        if root in CLUSTER_CLIENTS:
-            assert me == "kube", f"{path.relative_to(SRC)} imports {name}"
-        if root == "kopf":
-            assert me == "handlers", f"{path.relative_to(SRC)} imports kopf"
+@pytest.mark.parametrize(("module", "line", "contract"), PLANTED, ids=[f"{m}:{c}" for m, _, c in PLANTED])
+def test_a_planted_import_breaks_its_contract(tmp_path: Path, module: str, line: str, contract: str) -> None:
+    src = tmp_path / "src"
+    shutil.copytree(SRC / "infercap", src / "infercap", ignore=shutil.ignore_patterns("__pycache__"))
+    target = src / "infercap" / module
+    # After the docstring and `from __future__` (which must stay first), like any other import.
+    text = target.read_text()
+    head, sep, rest = text.partition("from __future__ import annotations\n")
+    assert sep, f"{module} has no `from __future__ import annotations` to anchor the planted import"
+    target.write_text(head + sep + line + "  # noqa\n" + rest)
+    result = lint_imports(src, tmp_path, contract)
+    assert result.returncode != 0, result.stdout
+    # Only the planted line differs from the tree that keeps every contract (the test above).
+    assert "1 broken" in result.stdout, result.stdout
 
 
 def test_operator_dir_is_not_a_package() -> None:

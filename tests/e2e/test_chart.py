@@ -67,8 +67,9 @@ def test_rendered_manifests_pass_server_side_dry_run(cluster: Cluster, values: l
     rest = [d for d in docs if d["kind"] != "CustomResourceDefinition"]
     kinds = {d["kind"] for d in docs}
     assert {"Deployment", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "ConfigMap"} <= kinds
+    assert {"PodDisruptionBudget", "CustomResourceDefinition"} <= kinds
     if values:
-        assert {"ServiceMonitor", "KopfPeering", "ModelProfile", "AcceleratorProfile"} <= kinds
+        assert {"ServiceMonitor", "PrometheusRule", "KopfPeering", "ModelProfile", "AcceleratorProfile"} <= kinds
         deployment = next(d for d in docs if d["kind"] == "Deployment")
         assert deployment["spec"]["replicas"] == 2
         assert "--peering=infercap-test" in deployment["spec"]["template"]["spec"]["containers"][0]["args"]
@@ -80,6 +81,51 @@ def test_rendered_manifests_pass_server_side_dry_run(cluster: Cluster, values: l
         if cluster.kubectl("get", "namespace", ns, check=False).returncode != 0:
             cluster.kubectl("create", "namespace", ns)
     cluster.kubectl("apply", "--dry-run=server", "-f", "-", input=yaml.safe_dump_all(rest))
+
+
+def test_every_production_option_renders(cluster: Cluster, tmp_path: Path) -> None:
+    docs = render(cluster, FULL_VALUES)
+    by_kind: dict[str, list[dict[str, Any]]] = {}
+    for d in docs:
+        by_kind.setdefault(d["kind"], []).append(d)
+    deployment = by_kind["Deployment"][0]
+    pod = deployment["spec"]["template"]
+    assert deployment["metadata"]["name"] == "infercap-full", "fullnameOverride names the resources"
+    assert pod["metadata"]["labels"]["team"] == "platform"
+    assert pod["metadata"]["annotations"]["example.com/scrape"] == "false"
+    assert pod["spec"]["priorityClassName"] == "system-cluster-critical"
+    (spread,) = pod["spec"]["topologySpreadConstraints"]
+    assert spread["topologyKey"] == "topology.kubernetes.io/zone"
+    assert spread["labelSelector"]["matchLabels"] == deployment["spec"]["selector"]["matchLabels"]
+    readiness = pod["spec"]["containers"][0]["readinessProbe"]
+    assert readiness["httpGet"]["path"] == "/healthz" and readiness["periodSeconds"] == 5
+    (pdb,) = by_kind["PodDisruptionBudget"]
+    assert pdb["spec"]["minAvailable"] == 1
+    assert pdb["spec"]["selector"]["matchLabels"] == deployment["spec"]["selector"]["matchLabels"]
+    roles = {r["metadata"]["name"]: r for r in by_kind["ClusterRole"]}
+    assert roles["infercap-full-edit"]["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-edit"] == "true"
+    assert roles["infercap-full-view"]["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-view"] == "true"
+    (endpoint,) = by_kind["ServiceMonitor"][0]["spec"]["endpoints"]
+    assert endpoint["scheme"] == "https" and endpoint["tlsConfig"]["serverName"] == "infercap-full-metrics"
+    assert endpoint["relabelings"][0]["targetLabel"] == "cluster" and endpoint["metricRelabelings"]
+    assert endpoint["honorLabels"] is True, "the ModelDeployment's namespace label must survive the scrape"
+    alerts = [r["alert"] for g in by_kind["PrometheusRule"][0]["spec"]["groups"] for r in g["rules"]]
+    for alert in ("InfercapReconcileErrors", "InfercapOverBudget", "InfercapCapacityBelowPlan", "InfercapTest"):
+        assert alert in alerts
+    infercap_crds = [c for c in by_kind["CustomResourceDefinition"] if c["spec"]["group"] == "infercap.dev"]
+    assert len(infercap_crds) == 3
+    for crd in infercap_crds:
+        assert crd["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+        assert crd["metadata"]["annotations"]["example.com/owner"] == "platform"
+    no_crds = tmp_path / "no-crds.yaml"
+    no_crds.write_text("crds: {install: false}\n")
+    docs = render(cluster, no_crds)
+    assert not [d for d in docs if d["kind"] == "CustomResourceDefinition"], "crds.install=false renders none"
+
+
+def test_the_schema_rejects_unknown_values(cluster: Cluster) -> None:
+    proc = helm(cluster, "template", RELEASE, str(CHART), "--set", "pdb.enabeld=true", check=False)
+    assert proc.returncode != 0 and "enabeld" in proc.stderr
 
 
 def test_pod_security(cluster: Cluster) -> None:
@@ -108,6 +154,9 @@ def installed(cluster: Cluster, crds_installed: None) -> Iterator[None]:
         "--create-namespace",
         "--set",
         "operator.resyncSeconds=5",
+        # The session's CRDs are applied by crds_installed; test_crd_lifecycle has the chart own them.
+        "--set",
+        "crds.install=false",
         "--force-conflicts",
     )
     yield
@@ -273,3 +322,103 @@ def test_ha_peering_namespace_scope_and_json_logs(
             check=False,
         )
         cluster.kubectl("delete", "namespace", other, "--wait=false", check=False)
+
+
+INFERCAP_CRDS = ("modeldeployments", "modelprofiles", "acceleratorprofiles")
+
+
+def test_crd_lifecycle_install_upgrade_uninstall(cluster: Cluster, crds_installed: None, tmp_path: Path) -> None:
+    """The chart owns the CRDs: it adopts the ones already applied, `helm upgrade` applies a CRD change
+    (Helm never upgrades a chart's crds/ directory; templated CRDs it does), and uninstalling keeps them."""
+    import shutil
+
+    release, ns = "infercap-lifecycle", "infercap-lifecycle"
+    names = [f"{c}.infercap.dev" for c in INFERCAP_CRDS]
+    # Adoption, as a platform team moving CRDs applied by hand under the chart would do it.
+    for crd in names:
+        cluster.kubectl("label", "crd", crd, "app.kubernetes.io/managed-by=Helm", "--overwrite")
+        cluster.kubectl(
+            "annotate",
+            "crd",
+            crd,
+            f"meta.helm.sh/release-name={release}",
+            f"meta.helm.sh/release-namespace={ns}",
+            "--overwrite",
+        )
+    changed = tmp_path / "infercap"
+    shutil.copytree(CHART, changed)
+    crd_file = changed / "files" / "crds" / "infercap.dev_modeldeployments.yaml"
+    crd = yaml.safe_load(crd_file.read_text())
+    column = {"name": "Lifecycle", "type": "string", "jsonPath": ".metadata.uid", "priority": 1}
+    for version in crd["spec"]["versions"]:
+        version["additionalPrinterColumns"] = [*version.get("additionalPrinterColumns", []), column]
+    crd_file.write_text(yaml.safe_dump(crd, sort_keys=False))
+
+    def columns() -> list[str]:
+        got = cluster.get_json("crd", "modeldeployments.infercap.dev")
+        return [c["name"] for c in got["spec"]["versions"][0].get("additionalPrinterColumns", [])]
+
+    # Server-side apply takes the fields kubectl applied: --force-conflicts.
+    common = ["--namespace", ns, "--set", "metrics.service.enabled=false", "--force-conflicts"]
+    try:
+        helm(cluster, "upgrade", "--install", release, str(CHART), "--create-namespace", *common)
+        owned = cluster.get_json("crd", names[0])["metadata"]
+        assert owned["annotations"]["meta.helm.sh/release-name"] == release
+        assert owned["annotations"]["helm.sh/resource-policy"] == "keep"
+        assert "Lifecycle" not in columns()
+        helm(cluster, "upgrade", release, str(changed), *common)
+        assert "Lifecycle" in columns(), "helm upgrade applied the CRD change"
+        helm(cluster, "upgrade", release, str(CHART), *common)
+        assert "Lifecycle" not in columns(), "and the next upgrade takes it back"
+        helm(cluster, "uninstall", release, "--namespace", ns)
+        for crd in names:
+            assert cluster.kubectl("get", "crd", crd, check=False).returncode == 0, f"{crd} kept on uninstall"
+        assert cluster.kubectl("get", "deployment", release, "-n", ns, check=False).returncode != 0
+    finally:
+        helm(cluster, "uninstall", release, "--namespace", ns, check=False)
+        for crd in names:
+            for key in ("meta.helm.sh/release-name", "meta.helm.sh/release-namespace", "helm.sh/resource-policy"):
+                cluster.kubectl("annotate", "crd", crd, f"{key}-", check=False)
+        # Back to exactly what the rest of the session applied.
+        cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"))
+        cluster.kubectl("delete", "namespace", ns, "--wait=false", check=False)
+
+
+def test_works_as_a_subchart(cluster: Cluster, tmp_path: Path) -> None:
+    """A platform chart that depends on infercap: lint, render with `global` and the subchart's values
+    under `infercap:`, and a server-side dry-run of what it renders."""
+    parent = tmp_path / "platform"
+    (parent / "templates").mkdir(parents=True)
+    # The parent's own template reads a global value, as platform charts do.
+    (parent / "templates" / "cluster.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: platform-cluster\n"
+        "data:\n  cluster: {{ .Values.global.clusterName | quote }}\n"
+    )
+    (parent / "Chart.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v2",
+                "name": "platform",
+                "version": "1.0.0",
+                "dependencies": [{"name": "infercap", "version": "0.1.0", "repository": f"file://{CHART}"}],
+            }
+        )
+    )
+    (parent / "values.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "global": {"imageRegistry": "registry.example.com", "clusterName": "prod-eu"},
+                "infercap": {"fullnameOverride": "platform-infercap", "crds": {"install": False}},
+            }
+        )
+    )
+    helm(cluster, "dependency", "build", str(parent))
+    helm(cluster, "lint", "--strict", str(parent))
+    proc = helm(cluster, "template", "platform", str(parent), "--namespace", NS)
+    docs = [d for d in yaml.safe_load_all(proc.stdout) if d]
+    deployment = next(d for d in docs if d["kind"] == "Deployment")
+    assert deployment["metadata"]["name"] == "platform-infercap"
+    assert not [d for d in docs if d["kind"] == "CustomResourceDefinition"]
+    if cluster.kubectl("get", "namespace", NS, check=False).returncode != 0:
+        cluster.kubectl("create", "namespace", NS)
+    cluster.kubectl("apply", "--dry-run=server", "-f", "-", input=yaml.safe_dump_all(docs))

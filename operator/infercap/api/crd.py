@@ -43,6 +43,7 @@ _KEEP = {
     "x-kubernetes-preserve-unknown-fields",
     "x-kubernetes-validations",
     "x-kubernetes-list-type",
+    "x-kubernetes-list-map-keys",
     "nullable",
 }
 

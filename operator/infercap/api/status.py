@@ -14,11 +14,13 @@ CONDITION_TYPES = ("Ready", "Planned", "NodePoolsReady", "QuotaApplied", "Within
 class Condition(ApiModel):
     """A Kubernetes-style condition; lastTransitionTime moves only when status changes."""
 
-    type: str = Field(description="Ready, Planned, NodePoolsReady, QuotaApplied or WithinBudget.")
+    type: str = Field(description="Ready, Planned, NodePoolsReady, QuotaApplied, WithinBudget or DemandObserved.")
     status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
     reason: str = Field(pattern=r"^[A-Z][A-Za-z0-9]*$", description="PascalCase reason.")
     message: str = Field(default="", description="What happened and, for problems, how to fix it.")
-    last_transition_time: str = Field(description="When status last changed (RFC 3339).")
+    last_transition_time: str = Field(
+        description="When status last changed (RFC 3339).", json_schema_extra={"format": "date-time"}
+    )
     observed_generation: int | None = Field(default=None, description="Spec generation the condition is for.")
 
 
@@ -104,8 +106,12 @@ class ModelDeploymentStatus(ApiModel):
     """What infercap planned and applied for this ModelDeployment."""
 
     observed_generation: int | None = Field(default=None, description="Spec generation last reconciled.")
+    # A map list keyed by type (the Kubernetes API conventions): one condition per type, and server-side
+    # apply merges conditions by type instead of replacing the list.
     conditions: list[Condition] = Field(
-        default_factory=list, description="Ready, Planned, NodePoolsReady, QuotaApplied, WithinBudget."
+        default_factory=list,
+        description="Ready, Planned, NodePoolsReady, QuotaApplied, WithinBudget, DemandObserved: one per type.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )
     demand: Demand | None = Field(default=None, description="The demand planned for.")
     plan: PlanStatus | None = Field(default=None, description="The applied plan.")

@@ -26,6 +26,16 @@ class Event:
     type: str  # Normal | Warning
     reason: str
     message: str
+    action: str = "Reconcile"  # what infercap was doing (events.k8s.io/v1 `action`)
+
+
+# The action each condition's events report.
+ACTIONS = {
+    "Planned": "Plan",
+    "NodePoolsReady": "ApplyNodePools",
+    "QuotaApplied": "ApplyQuota",
+    "WithinBudget": "Budget",
+}
 
 
 def merge_conditions(
@@ -123,10 +133,10 @@ def events(old: dict[str, Any], new: dict[str, Any]) -> list[Event]:
         prev = before.get("Planned")
         if planned["status"] == "False":
             if prev is None or prev["status"] != "False" or prev["reason"] != planned["reason"]:
-                out.append(Event("Warning", planned["reason"], planned["message"]))
+                out.append(Event("Warning", planned["reason"], planned["message"], ACTIONS["Planned"]))
         elif plan_changed(old, new):
             reason = "Replanned" if _plan_key(old) is not None else "Planned"
-            out.append(Event("Normal", reason, planned["message"]))
+            out.append(Event("Normal", reason, planned["message"], ACTIONS["Planned"]))
     for ctype in ("NodePoolsReady", "QuotaApplied", "WithinBudget"):
         cond, prev = after.get(ctype), before.get(ctype)
         if cond is None:
@@ -134,7 +144,7 @@ def events(old: dict[str, Any], new: dict[str, Any]) -> list[Event]:
         if cond["status"] == "False" and (
             prev is None or (prev["status"], prev["reason"]) != ("False", cond["reason"])
         ):
-            out.append(Event("Warning", cond["reason"], cond["message"]))
+            out.append(Event("Warning", cond["reason"], cond["message"], ACTIONS[ctype]))
         elif cond["status"] == "True" and prev is not None and prev["status"] == "False":
-            out.append(Event("Normal", cond["reason"], cond["message"]))
+            out.append(Event("Normal", cond["reason"], cond["message"], ACTIONS[ctype]))
     return out
