@@ -71,6 +71,9 @@ class OperatorConfig(ApiModel):
         default_factory=dict, description="Price per chip-hour by accelerator id, overriding the catalog."
     )
     resync_seconds: float = Field(default=60, gt=0, description="Re-plan every ModelDeployment this often.")
+    plan_timeout_seconds: float = Field(
+        default=10, gt=0, le=300, description="Abandon a plan that takes longer (PlanTimeout); plans take ms."
+    )
     autoscale_poll_seconds: float = Field(
         default=15, gt=0, description="Poll the demand metric of autoscaled ModelDeployments this often."
     )

@@ -8,6 +8,7 @@ planned changes nothing already applied: the last good node pools stay until a g
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +40,7 @@ from infercap.providers import (
     render_node_pools,
 )
 from infercap.providers.quota import Share, resource_quota
+from infercap.reconcile.guard import plan_guarded
 from infercap.reconcile.status import (
     Event,
     Verdict,
@@ -339,13 +341,13 @@ async def reconcile(
     if spec is not None:
         catalog, problems = await load_catalog(world, cfg)
         demand_rps, bounds = _autoscaled_demand(spec, old, autoscale, verdicts, new)
+        planned_spec = candidates(spec, catalog, provider_for(spec.node_pool, cfg))
         try:
-            p = plan(
-                catalog,
-                candidates(spec, catalog, provider_for(spec.node_pool, cfg)),
-                demand_rps=demand_rps,
-                min_replicas=bounds[0],
-                max_replicas=bounds[1],
+            p = await plan_guarded(
+                functools.partial(
+                    plan, catalog, planned_spec, demand_rps=demand_rps, min_replicas=bounds[0], max_replicas=bounds[1]
+                ),
+                cfg.plan_timeout_seconds,
             )
         except PlanError as e:
             message = str(e) + ("" if not problems else " (" + "; ".join(problems) + ")")
