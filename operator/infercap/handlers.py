@@ -233,16 +233,19 @@ def build_registry(cfg: OperatorConfig) -> tuple[kopf.OperatorRegistry, Operator
         if op.kube is not None:
             await op.kube.close()
 
-    @kopf.index(*MDEP, registry=registry)
+    # Explicit ids: Kopf passes each index to handlers as a keyword named after the handler id, which for a
+    # function defined in here would be "build_registry.<locals>.quota_shares"; World then found no index
+    # and every reconcile listed ModelDeployments and profiles from the API server.
+    @kopf.index(*MDEP, id="quota_shares", registry=registry)
     def quota_shares(namespace: str | None, body: kopf.Body, **_: Any) -> dict[str | None, Share] | None:
         share = share_from_status(dict(body))
         return {namespace: share} if share is not None else None
 
-    @kopf.index(GROUP, VERSION, "modelprofiles", registry=registry)
+    @kopf.index(GROUP, VERSION, "modelprofiles", id="model_profiles", registry=registry)
     def model_profiles(body: kopf.Body, **_: Any) -> dict[None, dict[str, Any]]:
         return {None: dict(body)}
 
-    @kopf.index(GROUP, VERSION, "acceleratorprofiles", registry=registry)
+    @kopf.index(GROUP, VERSION, "acceleratorprofiles", id="accelerator_profiles", registry=registry)
     def accelerator_profiles(body: kopf.Body, **_: Any) -> dict[None, dict[str, Any]]:
         return {None: dict(body)}
 

@@ -11,6 +11,7 @@ import asyncio
 import functools
 from collections import defaultdict
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from pydantic import ValidationError
@@ -176,6 +177,8 @@ async def _apply_node_pools(
         desired = render_node_pools(req, cfg)
     except ProviderError as e:
         return Verdict("False", e.reason, e.message), [], None
+    if option.placement.replicas == 0:
+        desired = []  # capped to nothing: no pool at all (an empty one would still be a target to drift to)
     refs: list[dict[str, Any]] = []
     for manifest in desired:
         meta = manifest["metadata"]
@@ -211,26 +214,64 @@ async def _apply_node_pools(
         obj = await kube.get(ref["apiVersion"], ref["kind"], ref["name"], ref.get("namespace"))
         if obj is not None and _ours(obj, owner.uid):
             await kube.delete(ref["apiVersion"], ref["kind"], ref["name"], ref.get("namespace"))
+    if option.placement.replicas == 0:
+        return Verdict("False", NOTHING_AFFORDABLE, capped_to_nothing(p)), refs, None
     if provider == Provider.NONE:
         return Verdict("True", "NoProvider", "spec.nodePool.provider is none: plan and status only"), refs, None
     names = ", ".join(f"{r['kind']}/{r['name']}" for r in refs)
     return Verdict("True", "Applied", f"{provider.value}: {names}"), refs, None
 
 
+# NodePoolsReady reasons for a plan that infercap refused to apply (not a transient failure): such a plan
+# gets no quota, so a namespace can never hold quota for capacity it was not given.
+NOTHING_AFFORDABLE = "NothingAffordable"
+NOT_APPLIED = {NOTHING_AFFORDABLE, "NameConflict", "ProviderUnsupported", "TargetNotAllowed"}
+
+
+def capped_to_nothing(p: Plan) -> str:
+    b = p.budget
+    if b is not None and b.affordable_replicas == 0:
+        return (
+            f"spec.budget.maxMonthlyCost {b.max_monthly} {b.currency} affords no replica (one costs more): "
+            f"nothing is applied. Raise the budget or choose a smaller model"
+        )
+    return "the plan was capped to no replica: nothing is applied"
+
+
+def applied_share(owner: Owner, p: Plan, pools: Verdict) -> Share | None:
+    """This plan's part of the namespace quota: None when nothing of it was applied."""
+    applied = p.applied
+    if applied.placement.replicas == 0 or (pools.status == "False" and pools.reason in NOT_APPLIED):
+        return None
+    return Share(
+        owner.name,
+        owner.uid,
+        applied.accelerator.resource_name,
+        applied.placement.replicas * applied.placement.chips_per_replica,
+        applied.cost.hourly,
+        applied.cost.currency,
+    )
+
+
 def share_from_status(obj: dict[str, Any]) -> Share | None:
-    """A ModelDeployment's quota share as its status records it (None while unplanned or deleting)."""
+    """A ModelDeployment's quota share as its status records it (None while unplanned, deleting, or when
+    its plan was not applied)."""
     status = obj.get("status") or {}
     plan_ = status.get("plan") or {}
     cost = status.get("cost") or {}
     if not plan_.get("resourceName") or obj["metadata"].get("deletionTimestamp"):
         return None
-    from decimal import Decimal
-
+    pools = next((c for c in status.get("conditions", []) if c.get("type") == "NodePoolsReady"), None)
+    if pools is not None and pools.get("status") == "False" and pools.get("reason") in NOT_APPLIED:
+        return None
+    chips = int(plan_.get("replicas", 0)) * int(plan_.get("chipsPerReplica", 0))
+    if chips == 0:
+        return None
     return Share(
         obj["metadata"]["name"],
         obj["metadata"]["uid"],
         plan_["resourceName"],
-        int(plan_["replicas"]) * int(plan_["chipsPerReplica"]),
+        chips,
         Decimal(cost.get("hourly", "0")),
         cost.get("currency", "USD"),
     )
@@ -305,6 +346,13 @@ def _budget_verdict(p: Plan) -> Verdict:
         return Verdict("True", "NoBudget", "spec.budget is not set")
     if b.within:
         return Verdict("True", "WithinBudget", f"{p.chosen.cost.monthly} of {b.max_monthly} {b.currency}/month")
+    if b.affordable_replicas == 0:
+        return Verdict(
+            "False",
+            "OverBudget",
+            f"the traffic needs {p.chosen.cost.monthly} {b.currency}/month and one replica costs more than the "
+            f"budget of {b.max_monthly}: nothing is applied. Raise spec.budget.maxMonthlyCost",
+        )
     return Verdict(
         "False",
         "OverBudget",
@@ -362,16 +410,10 @@ async def reconcile(
         verdicts["NodePoolsReady"], refs, retry = await _apply_node_pools(
             kube, cfg, spec, owner, p, list(old.get("children", []))
         )
-        applied = p.applied
-        share = Share(
-            owner.name,
-            owner.uid,
-            applied.accelerator.resource_name,
-            applied.placement.replicas * applied.placement.chips_per_replica,
-            applied.cost.hourly,
-            applied.cost.currency,
+        share = applied_share(owner, p, verdicts["NodePoolsReady"])
+        verdicts["QuotaApplied"], quota_ref = await apply_quota(
+            kube, world, cfg, owner.namespace, share, exclude_uid=None if share else owner.uid
         )
-        verdicts["QuotaApplied"], quota_ref = await apply_quota(kube, world, cfg, owner.namespace, share)
         new["children"] = refs + ([quota_ref] if quota_ref else [])
         verdicts["WithinBudget"] = _budget_verdict(p)
         if plan_changed(old, new) or "lastPlanTime" not in old:
