@@ -15,7 +15,7 @@ from typing import Any, cast
 
 import kopf
 
-from infercap import metrics
+from infercap import egress, metrics
 from infercap.api import GROUP, VERSION
 from infercap.api.config import OperatorConfig
 from infercap.api.deployment import Autoscaling, ModelDeploymentSpec
@@ -68,6 +68,16 @@ class Operator:
         self.pending_refresh: set[str] = set()
         self.background: set[asyncio.Task[None]] = set()
         self.policy: dict[str, State] = {}
+        self.secrets = egress.SecretCache(self.read_secret)
+        self.secrets_ns = egress.operator_namespace(cfg.prometheus)
+
+    async def read_secret(self, namespace: str, name: str) -> dict[str, str] | None:
+        try:
+            obj = await self.api.get("v1", "Secret", name, namespace)
+        except KubeError as e:
+            log.warning(f"cannot read Secret {namespace}/{name} of a Prometheus source: {e.reason}")
+            return None
+        return egress.decode_secret(obj) if obj is not None else None
 
     async def autoscale(self, body: kopf.Body, logger: Any, kwargs: dict[str, Any]) -> None:
         """Poll the demand metric, decide, and reconcile with the decided demand."""
@@ -84,16 +94,22 @@ class Operator:
         status = dict(body.get("status") or {})
         previous = dict(status.get("autoscaling") or {})
         try:
-            reading = await query(a.metric.prometheus)
+            target = await egress.endpoint(a.metric.prometheus, self.cfg.prometheus, self.secrets, self.secrets_ns)
+            reading = await query(
+                target,
+                a.metric.prometheus.query,
+                self.cfg.prometheus.timeout_seconds,
+                self.cfg.prometheus.max_response_bytes,
+            )
             rps = (
                 reading.value / spec.traffic.output_tokens
                 if a.metric.prometheus.unit.value == ("outputTokensPerSecond")
                 else reading.value
             )
             self.samples[uid].append(Sample(t, rps))
-            verdict = Verdict("True", "Observed", f"{rps:.4g} req/s from {a.metric.prometheus.url}")
+            verdict = Verdict("True", "Observed", f"{rps:.4g} req/s from {target.label}")
             observed: dict[str, Any] = {"observedRequestsPerSecond": f"{rps:.6g}", "observedTime": now()}
-        except DemandError as e:
+        except (DemandError, egress.EgressDenied) as e:
             verdict = Verdict("False", e.reason, f"{e.message}; holding the last plan")
             observed = {k: previous[k] for k in ("observedRequestsPerSecond", "observedTime") if k in previous}
         horizon = t - a.scale_down_stabilization_seconds - 600

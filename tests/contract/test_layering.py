@@ -28,6 +28,7 @@ LAYERS = {
     "reconcile": 3,
     "config": 2,
     "demand": 2,
+    "egress": 3,
     "handlers": 4,
     "cli": 5,
     "__main__": 6,

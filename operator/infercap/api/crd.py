@@ -173,6 +173,10 @@ def model_deployment_crd() -> dict[str, Any]:
             "message": "maxReplicas must be at least minReplicas",
         }
     ]
+    prometheus = spec["properties"]["autoscaling"]["properties"]["metric"]["properties"]["prometheus"]
+    prometheus["x-kubernetes-validations"] = [
+        {"rule": "has(self.source) != has(self.url)", "message": "set exactly one of source or url"}
+    ]
     spec["properties"]["kvCachePrecision"]["enum"] = ["bf16", "fp8"]
     status = schema_of(ModelDeploymentStatus)
     status["description"] = ModelDeploymentStatus.__doc__

@@ -114,12 +114,20 @@ class DemandUnit(StrEnum):
 
 
 class PrometheusMetric(ApiModel):
-    """A PromQL query whose single value is the current demand."""
+    """A PromQL query whose single value is the current demand, sent to a Prometheus the admin allowed."""
 
-    url: str = Field(
-        pattern=r"^https?://[^\s]+$",
+    source: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+        max_length=63,
+        description="Name of a Prometheus source in the operator configuration (prometheus.sources).",
+    )
+    url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s/?#@]+(/[^\s?#]*)?$",
         max_length=2048,
-        description="Prometheus base URL, e.g. http://prometheus.monitoring:9090.",
+        description="Prometheus base URL on a host the operator configuration allows (prometheus.allowedHosts); "
+        "prefer source.",
     )
     query: str = Field(
         min_length=1,
@@ -130,6 +138,12 @@ class PrometheusMetric(ApiModel):
         default=DemandUnit.REQUESTS_PER_SECOND,
         description="What the query measures: requestsPerSecond or outputTokensPerSecond.",
     )
+
+    @model_validator(mode="after")
+    def _one_target(self) -> PrometheusMetric:
+        if (self.source is None) == (self.url is None):
+            raise ValueError("set exactly one of source or url")
+        return self
 
 
 class MetricSource(ApiModel):

@@ -10,7 +10,7 @@ import httpx2
 from lightkube import ApiError, AsyncClient, codecs
 from lightkube.core.resource import NamespacedResource, Resource
 from lightkube.generic_resource import create_global_resource, create_namespaced_resource
-from lightkube.resources.core_v1 import ResourceQuota
+from lightkube.resources.core_v1 import ResourceQuota, Secret
 from lightkube.types import PatchType
 
 from infercap.api.errors import ReasonedError
@@ -21,6 +21,7 @@ FIELD_MANAGER = "infercap"
 # codecs.from_dict understands manifests of these kinds.
 _KINDS: dict[tuple[str, str], type[Resource]] = {
     ("v1", "ResourceQuota"): ResourceQuota,
+    ("v1", "Secret"): Secret,  # read only: auth of the configured Prometheus sources
     ("infercap.dev/v1alpha1", "ModelDeployment"): create_namespaced_resource(
         "infercap.dev", "v1alpha1", "ModelDeployment", "modeldeployments"
     ),
