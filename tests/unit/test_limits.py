@@ -226,3 +226,17 @@ def test_the_largest_accepted_traffic_plans_or_is_refused_with_a_reason() -> Non
         assert e.reason in ("PlanTooLarge", "DemandTooHigh"), e
     else:
         assert p.applied.placement.replicas <= planner.MAX_REPLICAS
+
+
+def test_pool_names_keep_namespace_and_name_apart() -> None:
+    from infercap.providers import Owner, deployment_label, pool_name
+
+    a, b = Owner("x-y", "team", "u1"), Owner("y", "team-x", "u2")
+    assert pool_name(a, "h100") != pool_name(b, "h100")
+    assert deployment_label(a) != deployment_label(b)
+    long = Owner("m" * 200, "n" * 63, "u3")
+    for limit in (63, 56):
+        name = pool_name(long, "h100", limit=limit)
+        assert len(name) <= limit and name == pool_name(long, "h100", limit=limit)
+    assert len(deployment_label(long)) <= 63
+    assert pool_name(a, "h100").startswith("infercap-team-x-y-h100-")

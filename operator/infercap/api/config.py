@@ -6,6 +6,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from infercap.api.deployment import Provider
+from infercap.api.policy import Limits
 from infercap.api.types import ApiModel, PositiveDecimal
 
 
@@ -103,6 +104,12 @@ class OperatorConfig(ApiModel):
     gke: GkeConfig = Field(default_factory=GkeConfig)
     quota: QuotaConfig = Field(default_factory=QuotaConfig)
     prometheus: EgressConfig = Field(default_factory=EgressConfig)
+    limits: Limits = Field(
+        default_factory=Limits, description="Ceilings for every namespace; CapacityPolicy objects add more."
+    )
+    policy_required: bool = Field(
+        default=False, description="Apply nothing new unless at least one CapacityPolicy covers the namespace."
+    )
     prices: dict[str, PositiveDecimal] = Field(
         default_factory=dict, description="Price per chip-hour by accelerator id, overriding the catalog."
     )

@@ -112,11 +112,15 @@ def _plain(value: Decimal) -> str:
     return f"{value:,f}" if value == value.to_integral() else str(value)
 
 
-def _check_bounds(gt: Decimal | int | None, le: Decimal | int, places: int, hint: str) -> Callable[[Decimal], Decimal]:
+def _check_bounds(
+    gt: Decimal | int | None, ge: Decimal | int | None, le: Decimal | int, places: int, hint: str
+) -> Callable[[Decimal], Decimal]:
     # The same words as the CRD's CEL messages, so the CLI and kubectl say the same thing.
     def check(value: Decimal) -> Decimal:
         if gt is not None and not value > gt:
             raise ValueError(f"must be greater than {_plain(Decimal(gt))}")
+        if ge is not None and not value >= ge:
+            raise ValueError(f"must be at least {_plain(Decimal(ge))}")
         if value > le:
             raise ValueError(f"must be at most {_plain(Decimal(le))}" + (f"; {hint}" if hint else ""))
         exponent = value.normalize().as_tuple().exponent
@@ -136,13 +140,14 @@ class Bounded(GroupedMetadata):
     le: Decimal | int
     places: int
     gt: Decimal | int | None = None
+    ge: Decimal | int | None = None
     hint: str = ""
 
     def __iter__(self) -> Iterator[Any]:
         yield BeforeValidator(to_decimal)
-        yield AfterValidator(_check_bounds(self.gt, self.le, self.places, self.hint))
+        yield AfterValidator(_check_bounds(self.gt, self.ge, self.le, self.places, self.hint))
         yield PlainSerializer(decimal_json, return_type=str)
-        yield WithJsonSchema(decimal_schema(gt=self.gt, le=self.le, places=self.places, hint=self.hint))
+        yield WithJsonSchema(decimal_schema(gt=self.gt, ge=self.ge, le=self.le, places=self.places, hint=self.hint))
 
 
 PositiveDecimal = Annotated[

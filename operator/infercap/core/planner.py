@@ -4,6 +4,7 @@ node count that serve the traffic within the SLO, with ranked alternatives and a
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
@@ -14,6 +15,7 @@ from infercap.core.compute import Workload
 from infercap.core.cost import HOURS_PER_MONTH, Cost, plan_cost
 from infercap.core.errors import PlanError
 from infercap.core.estimate import Estimate, Source, check_workload, evaluate
+from infercap.core.limits import Ceiling, allowed_replicas
 from infercap.core.shape import GIB, ModelShape
 from infercap.core.sizes import Placement, largest_true, place, replicas_for
 
@@ -81,6 +83,14 @@ class BudgetCheck:
 
 
 @dataclass(frozen=True)
+class LimitCheck:
+    """The admin ceilings that cut the plan (after the budget): what binds and what is left."""
+
+    binding: list[str]  # scopes of the ceilings that bind
+    capped: Option  # the plan cut to the ceilings (0 replicas: nothing may be applied)
+
+
+@dataclass(frozen=True)
 class Plan:
     """The planner's answer."""
 
@@ -93,6 +103,7 @@ class Plan:
     rejections: list[Rejection]
     budget: BudgetCheck | None
     explanation: list[str] = field(default_factory=list)
+    limit: LimitCheck | None = None
 
     @property
     def source(self) -> Source:
@@ -100,7 +111,9 @@ class Plan:
 
     @property
     def applied(self) -> Option:
-        """What to provision: the chosen option, or its budget-capped version."""
+        """What to provision: the chosen option, cut to the budget, then to the admin ceilings."""
+        if self.limit is not None:
+            return self.limit.capped
         if self.budget is not None and not self.budget.within and self.budget.capped is not None:
             return self.budget.capped
         return self.chosen
@@ -116,9 +129,10 @@ def plan(
     demand_rps: float | None = None,
     min_replicas: int = 1,
     max_replicas: int | None = None,
+    ceilings: Sequence[Ceiling] = (),
 ) -> Plan:
     """Plan `spec`. `demand_rps` overrides the spec's traffic (the autoscaler passes observed demand);
-    replicas stay within [min_replicas, max_replicas]."""
+    replicas stay within [min_replicas, max_replicas]; the applied plan stays under `ceilings`."""
     model = catalog.model(spec.model)
     work = check_workload(
         model,
@@ -173,6 +187,12 @@ def plan(
     chosen, alternatives = best_per_acc[0], best_per_acc[1:]
     budget = _budget(spec, chosen, catalog)
     result = Plan(model, shape, work, demand, chosen, alternatives, rejections, budget)
+    if ceilings:
+        base = result.applied
+        pl = base.placement
+        n, binding = allowed_replicas(base.accelerator, pl.chips_per_replica, pl.slice, pl.replicas, ceilings)
+        if binding:
+            result = replace(result, limit=LimitCheck(binding, _at_replicas(base, n)))
     return replace(result, explanation=explain(result))
 
 
@@ -302,21 +322,26 @@ def _budget(spec: ModelDeploymentSpec, chosen: Option, catalog: Catalog) -> Budg
     def fits(replicas: int) -> bool:
         return per_chip_month * place(acc, size, slice_, replicas).chips <= limit
 
-    replicas = largest_true(fits, chosen.placement.replicas)
-    capped_placement = place(acc, size, slice_, replicas)
-    perf = chosen.estimate.performance
+    capped = _at_replicas(chosen, largest_true(fits, chosen.placement.replicas))
+    return BudgetCheck(limit, spec.budget.currency, False, capped.placement.replicas, capped)
+
+
+def _at_replicas(option: Option, replicas: int) -> Option:
+    """The same option with fewer replicas, repacked and repriced (what it serves of the demand)."""
+    acc = option.accelerator
+    placement = place(acc, option.placement.chips_per_replica, option.placement.slice, replicas)
+    perf = option.estimate.performance
     assert perf is not None
-    served = min(chosen.demand_rps, perf.requests_per_second * capped_placement.replicas)
-    work = chosen.estimate.workload
+    served = min(option.demand_rps, perf.requests_per_second * placement.replicas)
+    work = option.estimate.workload
     cost = plan_cost(
-        capped_placement.chips,
+        placement.chips,
         acc.price,
         served * work.output_tokens,
         served * work.input_tokens,
-        chosen.estimate.model.api_price,
+        option.estimate.model.api_price,
     )
-    capped = Option(acc, chosen.estimate, capped_placement, cost, chosen.demand_rps, chosen.headroom)
-    return BudgetCheck(limit, spec.budget.currency, False, capped_placement.replicas, capped)
+    return Option(acc, option.estimate, placement, cost, option.demand_rps, option.headroom)
 
 
 # --------------------------------------------------------------------------- explanation
@@ -379,4 +404,10 @@ def explain(p: Plan) -> list[str]:
                 f"Over budget: {o.cost.monthly} > {p.budget.max_monthly} {p.budget.currency}/month; capped at "
                 f"{p.budget.affordable_replicas} replica(s), serving {p.budget.coverage:.0%} of demand."
             )
+    if p.limit is not None:
+        capped = p.limit.capped.placement
+        lines.append(
+            f"Admin ceiling: {'; '.join(p.limit.binding)} allows {capped.replicas} replica(s) on {capped.nodes} "
+            f"node(s) ({capped.chips} chips)" + ("; nothing is applied." if capped.replicas == 0 else ".")
+        )
     return lines

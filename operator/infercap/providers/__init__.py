@@ -81,8 +81,22 @@ def cost_annotations(chips: int, price: Decimal, currency: str, owner: Owner | N
     return out
 
 
+def pool_name(owner: Owner, accelerator: str, limit: int = 63) -> str:
+    """The node-pool name of one ModelDeployment and accelerator: readable, and unique because it ends in a
+    hash of namespace, name and accelerator kept apart (team/x-y and team-x/y join to the same words)."""
+    digest = hashlib.sha256(f"{owner.namespace}/{owner.name}/{accelerator}".encode()).hexdigest()[:8]
+    words = dns_name("infercap", owner.namespace, owner.name, accelerator, limit=10_000)
+    return f"{words[: limit - 9].rstrip('-')}-{digest}"
+
+
 def deployment_label(owner: Owner) -> str:
-    return dns_name(owner.namespace, owner.name)
+    """Node label value naming the ModelDeployment: namespace.name (a namespace has no dot, so the two
+    stay apart), hashed where longer than a label value may be."""
+    value = f"{owner.namespace}.{owner.name}"
+    if len(value) <= 63:
+        return value
+    digest = hashlib.sha256(value.encode()).hexdigest()[:8]
+    return f"{value[:54].rstrip('-.')}-{digest}"
 
 
 def provider_for(override: NodePoolSpec, cfg: OperatorConfig) -> Provider:
