@@ -27,7 +27,7 @@ from infercap.reconcile import Autoscale, Result, World, apply_quota, finalize, 
 from infercap.reconcile.status import Verdict
 
 MDEP = (GROUP, VERSION, "modeldeployments")
-PROFILES = ("modelprofiles", "acceleratorprofiles")
+PROFILES = ("modelprofiles", "acceleratorprofiles", "capacitypolicies")  # a change re-plans every object
 log = logging.getLogger("infercap")
 
 
@@ -51,8 +51,11 @@ class IndexedWorld(World):
     async def shares(self, namespace: str) -> list[Share]:
         return list(self.indexes["quota_shares"].get(namespace, []))
 
+    async def policies(self) -> list[dict[str, Any]]:
+        return list(self.indexes["capacity_policies"].get(None, []))
 
-INDEXES = ("model_profiles", "accelerator_profiles", "quota_shares")
+
+INDEXES = ("model_profiles", "accelerator_profiles", "quota_shares", "capacity_policies")
 QUOTA_REFRESH_DELAY = 1.0  # seconds after a plan change
 
 
@@ -263,6 +266,10 @@ def build_registry(cfg: OperatorConfig) -> tuple[kopf.OperatorRegistry, Operator
 
     @kopf.index(GROUP, VERSION, "acceleratorprofiles", id="accelerator_profiles", registry=registry)
     def accelerator_profiles(body: kopf.Body, **_: Any) -> dict[None, dict[str, Any]]:
+        return {None: dict(body)}
+
+    @kopf.index(GROUP, VERSION, "capacitypolicies", id="capacity_policies", registry=registry)
+    def capacity_policies(body: kopf.Body, **_: Any) -> dict[None, dict[str, Any]]:
         return {None: dict(body)}
 
     @kopf.on.create(*MDEP, registry=registry)

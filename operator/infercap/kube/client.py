@@ -31,6 +31,9 @@ _KINDS: dict[tuple[str, str], type[Resource]] = {
     ("infercap.dev/v1alpha1", "AcceleratorProfile"): create_global_resource(
         "infercap.dev", "v1alpha1", "AcceleratorProfile", "acceleratorprofiles"
     ),
+    ("infercap.dev/v1alpha1", "CapacityPolicy"): create_global_resource(
+        "infercap.dev", "v1alpha1", "CapacityPolicy", "capacitypolicies"
+    ),
     ("karpenter.sh/v1", "NodePool"): create_global_resource("karpenter.sh", "v1", "NodePool", "nodepools"),
     ("cluster.x-k8s.io/v1beta2", "MachineDeployment"): create_namespaced_resource(
         "cluster.x-k8s.io", "v1beta2", "MachineDeployment", "machinedeployments"

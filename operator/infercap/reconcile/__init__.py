@@ -21,6 +21,7 @@ from infercap.api.catalog import AcceleratorProfileSpec, ModelProfileSpec
 from infercap.api.config import OperatorConfig
 from infercap.api.deployment import ModelDeploymentSpec, Provider
 from infercap.api.manifests import ManifestError, profile_spec
+from infercap.api.policy import Targets
 from infercap.api.validation import describe
 from infercap.core.catalog import Catalog, builtin_catalog
 from infercap.core.errors import PlanError
@@ -41,6 +42,8 @@ from infercap.providers import (
     render_node_pools,
 )
 from infercap.providers.quota import Share, resource_quota
+from infercap.providers.targets import resolve as resolve_targets
+from infercap.reconcile.admission import admit, limits_verdict
 from infercap.reconcile.guard import plan_guarded
 from infercap.reconcile.status import (
     Event,
@@ -73,6 +76,10 @@ class World:
             await self.kube.list(API_VERSION, "ModelProfile"),
             await self.kube.list(API_VERSION, "AcceleratorProfile"),
         )
+
+    async def policies(self) -> list[dict[str, Any]]:
+        """CapacityPolicy objects (cluster-scoped, the admin's)."""
+        return await self.kube.list(API_VERSION, "CapacityPolicy")
 
     async def shares(self, namespace: str) -> list[Share]:
         out = []
@@ -161,19 +168,20 @@ async def _apply_node_pools(
     owner: Owner,
     p: Plan,
     previous: list[dict[str, Any]],
+    targets: Targets,
 ) -> tuple[Verdict, list[dict[str, Any]], str | None]:
     """Apply this plan's node pools and remove the ones it no longer needs."""
     option = p.applied
     provider = provider_for(spec.node_pool, cfg)
-    req = PoolRequest(
-        owner,
-        option.accelerator,
-        option.placement,
-        option.accelerator.price.per_chip_hour,
-        option.cost.currency,
-        spec.node_pool,
-    )
     try:
+        req = PoolRequest(
+            owner,
+            option.accelerator,
+            option.placement,
+            option.accelerator.price.per_chip_hour,
+            option.cost.currency,
+            resolve_targets(spec.node_pool, provider, cfg, targets),
+        )
         desired = render_node_pools(req, cfg)
     except ProviderError as e:
         return Verdict("False", e.reason, e.message), [], None
@@ -230,6 +238,8 @@ NOT_APPLIED = {NOTHING_AFFORDABLE, "NameConflict", "ProviderUnsupported", "Targe
 
 def capped_to_nothing(p: Plan) -> str:
     b = p.budget
+    if p.limit is not None and p.limit.capped.placement.replicas == 0:
+        return f"the admin ceilings allow no replica ({'; '.join(p.limit.binding)}): nothing is applied"
     if b is not None and b.affordable_replicas == 0:
         return (
             f"spec.budget.maxMonthlyCost {b.max_monthly} {b.currency} affords no replica (one costs more): "
@@ -250,6 +260,7 @@ def applied_share(owner: Owner, p: Plan, pools: Verdict) -> Share | None:
         applied.placement.replicas * applied.placement.chips_per_replica,
         applied.cost.hourly,
         applied.cost.currency,
+        applied.placement.nodes,
     )
 
 
@@ -274,6 +285,7 @@ def share_from_status(obj: dict[str, Any]) -> Share | None:
         chips,
         Decimal(cost.get("hourly", "0")),
         cost.get("currency", "USD"),
+        int(plan_.get("nodes", 0)),
     )
 
 
@@ -386,14 +398,26 @@ async def reconcile(
         verdicts["Planned"] = Verdict("False", "InvalidSpec", describe(e, "spec"))
         spec = None
     p: Plan | None = None
+    admission = None
     if spec is not None:
+        admission = admit(cfg, owner.namespace, owner.uid, await world.policies(), await world.shares(owner.namespace))
+        if admission.refused is not None:
+            verdicts["Planned"] = admission.refused
+            spec = None
+    if spec is not None and admission is not None:
         catalog, problems = await load_catalog(world, cfg)
         demand_rps, bounds = _autoscaled_demand(spec, old, autoscale, verdicts, new)
         planned_spec = candidates(spec, catalog, provider_for(spec.node_pool, cfg))
         try:
             p = await plan_guarded(
                 functools.partial(
-                    plan, catalog, planned_spec, demand_rps=demand_rps, min_replicas=bounds[0], max_replicas=bounds[1]
+                    plan,
+                    catalog,
+                    planned_spec,
+                    demand_rps=demand_rps,
+                    min_replicas=bounds[0],
+                    max_replicas=bounds[1],
+                    ceilings=admission.ceilings,
                 ),
                 cfg.plan_timeout_seconds,
             )
@@ -401,14 +425,14 @@ async def reconcile(
             message = str(e) + ("" if not problems else " (" + "; ".join(problems) + ")")
             verdicts["Planned"] = Verdict("False", e.reason, message)
 
-    if p is not None and spec is not None:
+    if p is not None and spec is not None and admission is not None:
         verdicts["Planned"] = Verdict("True", "Planned", summary(p))
         new.update(plan_status(p))
         if demand_rps is not None:
             new["demand"]["source"] = "metric"
             new["demand"]["display"] = f"{demand_rps:.3g} req/s (metric)"
         verdicts["NodePoolsReady"], refs, retry = await _apply_node_pools(
-            kube, cfg, spec, owner, p, list(old.get("children", []))
+            kube, cfg, spec, owner, p, list(old.get("children", [])), admission.targets
         )
         share = applied_share(owner, p, verdicts["NodePoolsReady"])
         verdicts["QuotaApplied"], quota_ref = await apply_quota(
@@ -416,11 +440,12 @@ async def reconcile(
         )
         new["children"] = refs + ([quota_ref] if quota_ref else [])
         verdicts["WithinBudget"] = _budget_verdict(p)
+        verdicts["WithinLimits"] = limits_verdict(p, admission)
         if plan_changed(old, new) or "lastPlanTime" not in old:
             new["lastPlanTime"] = now
     else:
         # Keep what was applied before; only the conditions say what is wrong.
-        for ctype in ("NodePoolsReady", "QuotaApplied", "WithinBudget"):
+        for ctype in ("NodePoolsReady", "QuotaApplied", "WithinBudget", "WithinLimits"):
             prev = next((c for c in old.get("conditions", []) if c["type"] == ctype), None)
             if prev is not None:
                 verdicts[ctype] = Verdict(prev["status"], prev["reason"], prev["message"])

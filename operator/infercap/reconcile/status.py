@@ -127,7 +127,7 @@ def events(old: dict[str, Any], new: dict[str, Any]) -> list[Event]:
         elif plan_changed(old, new):
             reason = "Replanned" if _plan_key(old) is not None else "Planned"
             out.append(Event("Normal", reason, planned["message"]))
-    for ctype in ("NodePoolsReady", "QuotaApplied", "WithinBudget"):
+    for ctype in ("NodePoolsReady", "QuotaApplied", "WithinBudget", "WithinLimits"):
         cond, prev = after.get(ctype), before.get(ctype)
         if cond is None:
             continue
