@@ -21,7 +21,8 @@ from infercap.api.config import OperatorConfig
 from infercap.api.deployment import Autoscaling, ModelDeploymentSpec
 from infercap.core.autoscale import PolicyConfig, Sample, State, decide
 from infercap.demand import DemandError, query
-from infercap.kube.client import Kube, KubeError
+from infercap.kube.client import NODE_POOL_KINDS, Kube, KubeError
+from infercap.providers import OWNER, OWNER_UID
 from infercap.providers.quota import Share
 from infercap.reconcile import Autoscale, Result, World, apply_quota, finalize, reconcile, share_from_status
 from infercap.reconcile.status import Verdict
@@ -54,8 +55,16 @@ class IndexedWorld(World):
     async def policies(self) -> list[dict[str, Any]]:
         return list(self.indexes["capacity_policies"].get(None, []))
 
+    async def owned(self, uid: str) -> list[dict[str, Any]]:
+        return [obj for name in OWNED_INDEXES for obj in self.indexes[name].get(uid, [])]
 
-INDEXES = ("model_profiles", "accelerator_profiles", "quota_shares", "capacity_policies")
+
+# Node-pool kinds whose objects infercap labels with an owner uid: indexed (stale pools are found by label
+# without a LIST) and watched (a foreign edit or a deletion is corrected in about a second, not at resync).
+OWNED = {f"owned_{kind.lower()}s": (api_version, kind) for api_version, kind in NODE_POOL_KINDS}
+OWNED_INDEXES = tuple(OWNED)
+INDEXES = ("model_profiles", "accelerator_profiles", "quota_shares", "capacity_policies", *OWNED_INDEXES)
+DRIFT_DELAY = 0.5  # seconds: one reconcile for a burst of events on one owner's pools
 QUOTA_REFRESH_DELAY = 1.0  # seconds after a plan change
 
 
@@ -69,6 +78,8 @@ class Operator:
         self.quota_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self.samples: defaultdict[str, list[Sample]] = defaultdict(list)
         self.pending_refresh: set[str] = set()
+        self.pending_drift: set[str] = set()
+        self.generations: dict[str, int | None] = {}  # owned pools' last seen metadata.generation
         self.background: set[asyncio.Task[None]] = set()
         self.policy: dict[str, State] = {}
         self.secrets = egress.SecretCache(self.read_secret)
@@ -161,6 +172,27 @@ class Operator:
                 log.warning(f"quota refresh of namespace {namespace} failed: {e.message}")
 
         task = asyncio.get_running_loop().create_task(refresh())
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+
+    def schedule_drift(self, owner: str, kwargs: dict[str, Any]) -> None:
+        """Reconcile the ModelDeployment `owner` (namespace/name) shortly: one of its pools changed or went."""
+        if owner in self.pending_drift or "/" not in owner:
+            return
+        self.pending_drift.add(owner)
+        namespace, name = owner.split("/", 1)
+
+        async def correct() -> None:
+            await asyncio.sleep(DRIFT_DELAY)
+            self.pending_drift.discard(owner)
+            try:
+                body = await self.api.get(f"{GROUP}/{VERSION}", "ModelDeployment", name, namespace)
+                if body is not None and not body["metadata"].get("deletionTimestamp"):
+                    await self.run_reconcile(kopf.Body(cast(Any, body)), log, kwargs)
+            except (KubeError, kopf.TemporaryError) as e:
+                log.warning(f"drift correction of {owner} deferred to the next resync: {e}")
+
+        task = asyncio.get_running_loop().create_task(correct())
         self.background.add(task)
         task.add_done_callback(self.background.discard)
 
@@ -272,6 +304,33 @@ def build_registry(cfg: OperatorConfig) -> tuple[kopf.OperatorRegistry, Operator
     def capacity_policies(body: kopf.Body, **_: Any) -> dict[None, dict[str, Any]]:
         return {None: dict(body)}
 
+    for index_id, (api_version, kind) in OWNED.items():
+        group, version = api_version.split("/")
+        plural = f"{kind.lower()}s"
+
+        @kopf.index(group, version, plural, labels={OWNER_UID: kopf.PRESENT}, id=index_id, registry=registry)
+        def owned_pool(body: kopf.Body, **_: Any) -> dict[str, dict[str, Any]]:
+            meta = body["metadata"]
+            ref = {"apiVersion": body["apiVersion"], "kind": body["kind"], "metadata": {"name": meta["name"]}}
+            if meta.get("namespace"):
+                ref["metadata"]["namespace"] = meta["namespace"]
+            return {meta["labels"][OWNER_UID]: ref}
+
+        @kopf.on.event(
+            group, version, plural, labels={OWNER_UID: kopf.PRESENT}, id=f"drift_{plural}", registry=registry
+        )
+        async def pool_changed(type: str | None, body: kopf.Body, **kwargs: Any) -> None:
+            meta = body["metadata"]
+            key = f"{body['kind']}/{meta.get('namespace', '')}/{meta['name']}"
+            generation = meta.get("generation")
+            if type == "DELETED":
+                op.generations.pop(key, None)
+            elif op.generations.setdefault(key, generation) == generation:
+                return  # a status update (Karpenter's resource counts) or the listing: nothing to correct
+            op.generations[key] = generation
+            if type in ("MODIFIED", "DELETED"):
+                op.schedule_drift(str((meta.get("annotations") or {}).get(OWNER, "")), kwargs)
+
     @kopf.on.create(*MDEP, registry=registry)
     @kopf.on.update(*MDEP, field="spec", registry=registry)  # our own annotations must not re-trigger
     @kopf.on.resume(*MDEP, registry=registry)
@@ -313,7 +372,11 @@ def build_registry(cfg: OperatorConfig) -> tuple[kopf.OperatorRegistry, Operator
             # A catalog change can move any plan: re-plan every ModelDeployment now, not at next resync.
             if type is None:
                 return  # the initial listing at startup; resume handlers cover it
-            for obj in await op.api.list(f"{GROUP}/{VERSION}", "ModelDeployment"):
+            try:
+                objs = await op.api.list(f"{GROUP}/{VERSION}", "ModelDeployment")
+            except KubeError as e:
+                raise kopf.TemporaryError(f"{e.reason}: {e.message}", delay=retry_delay(e)) from None
+            for obj in objs:
                 await op.run_reconcile(kopf.Body(cast(Any, obj)), logger, kwargs)
 
     @kopf.on.probe(id="catalog", registry=registry)

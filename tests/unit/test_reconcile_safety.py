@@ -113,3 +113,76 @@ def test_a_reconcile_lists_nothing_when_kopf_passes_its_indexes() -> None:
         run(reconcile(kube, op.cfg, body, NOW, world=world))  # type: ignore[arg-type]
         assert kube.calls["list"] == 0, kube.calls
         assert kube.calls["apply"] >= 1
+
+
+def _pool(name: str, uid: str, managed: bool = True) -> dict[str, Any]:
+    labels = {"infercap.dev/owner-uid": uid}
+    if managed:
+        labels["app.kubernetes.io/managed-by"] = "infercap"
+    return {
+        "apiVersion": "karpenter.sh/v1",
+        "kind": "NodePool",
+        "metadata": {"name": name, "labels": labels, "annotations": {"infercap.dev/owner": "team/m"}},
+        "spec": {},
+    }
+
+
+def test_stale_pools_are_found_by_label_not_by_status_children() -> None:
+    """A kill -9 between applying a new pool and writing status leaves a pool status.children does not list."""
+    kube = FakeKube()
+    body = kube.put(mdep("m", "team", dict(BASE)))
+    uid = body["metadata"]["uid"]
+    run(reconcile(kube, OperatorConfig(), body, NOW))  # type: ignore[arg-type]
+    (wanted,) = kube.of_kind("NodePool")
+    kube.put(_pool("infercap-team-m-b200-leftover", uid))
+    kube.put(_pool("someone-elses", "another-uid"))
+    body = kube.objects[("infercap.dev/v1alpha1", "ModelDeployment", "team", "m")]
+    assert all("leftover" not in c["name"] for c in body["status"]["children"])
+    run(reconcile(kube, OperatorConfig(), body, NOW))  # type: ignore[arg-type]
+    names = {p["metadata"]["name"] for p in kube.of_kind("NodePool")}
+    assert names == {wanted["metadata"]["name"], "someone-elses"}
+
+
+def test_a_pool_whose_managed_by_label_was_removed_is_still_cleaned_up() -> None:
+    from infercap.reconcile import finalize
+
+    kube = FakeKube()
+    body = kube.put(mdep("m", "team", dict(BASE)))
+    run(reconcile(kube, OperatorConfig(), body, NOW))  # type: ignore[arg-type]
+    (pool,) = kube.of_kind("NodePool")
+    del pool["metadata"]["labels"]["app.kubernetes.io/managed-by"]
+    body = kube.objects[("infercap.dev/v1alpha1", "ModelDeployment", "team", "m")]
+    run(reconcile(kube, OperatorConfig(), body, NOW))  # type: ignore[arg-type]
+    c = conditions(kube, "m")["NodePoolsReady"]
+    assert c["status"] == "True", "our own pool, relabelled, not a NameConflict"
+    removed = run(finalize(kube, OperatorConfig(), body))  # type: ignore[arg-type]
+    assert removed and kube.of_kind("NodePool") == []
+
+
+def test_transport_errors_become_kube_errors_that_retry_in_seconds() -> None:
+    from lightkube import AsyncClient, KubeConfig
+
+    from infercap.handlers import retry_delay
+    from infercap.kube.client import Kube, KubeError
+
+    async def call() -> KubeError:
+        config = KubeConfig.from_dict(
+            {
+                "clusters": [{"name": "c", "cluster": {"server": "http://127.0.0.1:9"}}],
+                "users": [{"name": "u", "user": {"token": "t"}}],
+                "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+                "current-context": "x",
+            }
+        )
+        kube = Kube(AsyncClient(config=config))
+        try:
+            await kube.get("infercap.dev/v1alpha1", "ModelDeployment", "m", "team")
+        except KubeError as e:
+            return e
+        finally:
+            await kube.close()
+        raise AssertionError("no error from a closed port")
+
+    err = run(call())
+    assert err.code == 0 and err.reason == "ServiceUnavailable"
+    assert retry_delay(err) <= 2

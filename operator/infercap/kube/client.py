@@ -79,6 +79,12 @@ def _error(e: ApiError) -> KubeError:
     return KubeError(status.reason or "ApiError", status.message or str(e), status.code or 0)
 
 
+def _transport(e: httpx2.HTTPError) -> KubeError:
+    # The API server restarting or unreachable: a KubeError like any other (code 0, retried in seconds by
+    # the handlers), not a traceback from deep inside the HTTP client.
+    return KubeError("ServiceUnavailable", f"API server unreachable ({type(e).__name__})", 0)
+
+
 class Kube:
     """Async API access for the operator. One instance per process."""
 
@@ -95,6 +101,8 @@ class Kube:
             if e.status.code == 404:
                 return None
             raise _error(e) from None
+        except httpx2.TransportError as e:
+            raise _transport(e) from None
 
     async def list(
         self, api_version: str, kind: str, namespace: str | None = None, labels: Mapping[str, str] | None = None
@@ -109,6 +117,8 @@ class Kube:
             if e.status.code == 404:  # the CRD is not installed
                 return []
             raise _error(e) from None
+        except httpx2.TransportError as e:
+            raise _transport(e) from None
 
     async def apply(self, manifest: dict[str, Any]) -> dict[str, Any]:
         """Server-side apply under infercap's field manager (only the fields in `manifest`)."""
@@ -118,6 +128,8 @@ class Kube:
             return _dict(await self.client.apply(obj, field_manager=FIELD_MANAGER, force=True))
         except ApiError as e:
             raise _error(e) from None
+        except httpx2.TransportError as e:
+            raise _transport(e) from None
 
     async def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> bool:
         try:
@@ -127,6 +139,8 @@ class Kube:
             if e.status.code == 404:
                 return False
             raise _error(e) from None
+        except httpx2.TransportError as e:
+            raise _transport(e) from None
 
     async def annotate(
         self, api_version: str, kind: str, name: str, namespace: str | None, annotations: dict[str, str | None]
@@ -142,6 +156,8 @@ class Kube:
             )
         except ApiError as e:
             raise _error(e) from None
+        except httpx2.TransportError as e:
+            raise _transport(e) from None
 
     async def patch_status(
         self, api_version: str, kind: str, name: str, namespace: str | None, status: dict[str, Any]
@@ -158,3 +174,5 @@ class Kube:
             )
         except ApiError as e:
             raise _error(e) from None
+        except httpx2.TransportError as e:
+            raise _transport(e) from None

@@ -77,6 +77,10 @@ class World:
             await self.kube.list(API_VERSION, "AcceleratorProfile"),
         )
 
+    async def owned(self, uid: str) -> list[dict[str, Any]]:
+        """Node pools labelled as this ModelDeployment's."""
+        return await _owned(self.kube, uid)
+
     async def policies(self) -> list[dict[str, Any]]:
         """CapacityPolicy objects (cluster-scoped, the admin's)."""
         return await self.kube.list(API_VERSION, "CapacityPolicy")
@@ -157,8 +161,13 @@ def _key(obj: dict[str, Any]) -> tuple[str, str, str | None]:
 
 
 def _ours(obj: dict[str, Any], uid: str | None) -> bool:
+    """Whether infercap made `obj` (for this ModelDeployment, with `uid`). A node pool is this
+    ModelDeployment's by its owner-uid label alone (a random id nobody else writes), so one whose
+    managed-by label someone removed is still updated and cleaned up; the quota carries only managed-by."""
     labels = obj.get("metadata", {}).get("labels") or {}
-    return labels.get(MANAGED_BY) == MANAGER and (uid is None or labels.get(OWNER_UID) == uid)
+    if uid is not None:
+        return labels.get(OWNER_UID) == uid
+    return labels.get(MANAGED_BY) == MANAGER
 
 
 async def _apply_node_pools(
@@ -169,6 +178,7 @@ async def _apply_node_pools(
     p: Plan,
     previous: list[dict[str, Any]],
     targets: Targets,
+    owned: list[dict[str, Any]] | None = None,
 ) -> tuple[Verdict, list[dict[str, Any]], str | None]:
     """Apply this plan's node pools and remove the ones it no longer needs."""
     option = p.applied
@@ -212,11 +222,15 @@ async def _apply_node_pools(
                 "apply failed",
             )
         refs.append(_ref(manifest))
-    # Node pools of an earlier plan (another accelerator or provider) that this plan no longer needs.
+    # Node pools of an earlier plan (another accelerator or provider) that this plan no longer needs: those
+    # status.children lists and, since a crash can come between an apply and the status write, every pool
+    # labelled with this owner's uid.
     wanted = {(r["kind"], r["name"], r.get("namespace")) for r in refs}
     pool_kinds = {kind for _, kind in NODE_POOL_KINDS}
-    for ref in previous:
-        key = (ref["kind"], ref["name"], ref.get("namespace"))
+    stale: dict[tuple[str, str, str | None], dict[str, Any]] = {}
+    for ref in [*previous, *(_ref(o) for o in owned or [])]:
+        stale.setdefault((ref["kind"], ref["name"], ref.get("namespace")), ref)
+    for key, ref in stale.items():
         if ref["kind"] not in pool_kinds or key in wanted:
             continue
         obj = await kube.get(ref["apiVersion"], ref["kind"], ref["name"], ref.get("namespace"))
@@ -432,7 +446,7 @@ async def reconcile(
             new["demand"]["source"] = "metric"
             new["demand"]["display"] = f"{demand_rps:.3g} req/s (metric)"
         verdicts["NodePoolsReady"], refs, retry = await _apply_node_pools(
-            kube, cfg, spec, owner, p, list(old.get("children", [])), admission.targets
+            kube, cfg, spec, owner, p, list(old.get("children", [])), admission.targets, await world.owned(owner.uid)
         )
         share = applied_share(owner, p, verdicts["NodePoolsReady"])
         verdicts["QuotaApplied"], quota_ref = await apply_quota(
