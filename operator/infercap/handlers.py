@@ -71,8 +71,9 @@ QUOTA_REFRESH_DELAY = 1.0  # seconds after a plan change
 class Operator:
     """Shared state of the handlers: the API client, the configuration, per-object locks."""
 
-    def __init__(self, cfg: OperatorConfig) -> None:
+    def __init__(self, cfg: OperatorConfig, namespaces: Sequence[str] = ()) -> None:
         self.cfg = cfg
+        self.namespaces = set(namespaces)  # empty: every namespace
         self.kube: Kube | None = None
         self.locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self.quota_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
@@ -175,6 +176,28 @@ class Operator:
         self.background.add(task)
         task.add_done_callback(self.background.discard)
 
+    @staticmethod
+    def owner_of(body: kopf.Body) -> str:
+        return str((body["metadata"].get("annotations") or {}).get(OWNER, ""))
+
+    def drifted(self, body: kopf.Body, kwargs: dict[str, Any]) -> bool:
+        """Whether an event on an owned pool needs its owner reconciled: a spec change (generation) or a
+        deletion, of a pool whose owner this operator serves. Status updates (Karpenter's counts), the
+        initial listing and pools of namespaces served by another operator are skipped (and not logged)."""
+        meta = body["metadata"]
+        key = f"{body['kind']}/{meta.get('namespace') or ''}/{meta['name']}"
+        kind = kwargs.get("type") or (kwargs.get("event") or {}).get("type")
+        generation = meta.get("generation")
+        if kind == "DELETED":
+            self.generations.pop(key, None)
+        else:
+            seen = self.generations.get(key)
+            self.generations[key] = generation
+            if seen is None or seen == generation:
+                return False
+        owner = self.owner_of(body)
+        return "/" in owner and (not self.namespaces or owner.split("/", 1)[0] in self.namespaces)
+
     def schedule_drift(self, owner: str, kwargs: dict[str, Any]) -> None:
         """Reconcile the ModelDeployment `owner` (namespace/name) shortly: one of its pools changed or went."""
         if owner in self.pending_drift or "/" not in owner:
@@ -259,10 +282,10 @@ def policy_config(a: Autoscaling) -> PolicyConfig:
     )
 
 
-def build_registry(cfg: OperatorConfig) -> tuple[kopf.OperatorRegistry, Operator]:
+def build_registry(cfg: OperatorConfig, namespaces: Sequence[str] = ()) -> tuple[kopf.OperatorRegistry, Operator]:
     """All handlers, bound to one Operator, in a registry of their own (no import-time side effects)."""
     registry = kopf.OperatorRegistry()
-    op = Operator(cfg)
+    op = Operator(cfg, namespaces)
 
     @kopf.on.startup(registry=registry)
     async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
@@ -317,19 +340,16 @@ def build_registry(cfg: OperatorConfig) -> tuple[kopf.OperatorRegistry, Operator
             return {meta["labels"][OWNER_UID]: ref}
 
         @kopf.on.event(
-            group, version, plural, labels={OWNER_UID: kopf.PRESENT}, id=f"drift_{plural}", registry=registry
+            group,
+            version,
+            plural,
+            labels={OWNER_UID: kopf.PRESENT},
+            id=f"drift_{plural}",
+            when=lambda body, **kw: op.drifted(body, kw),
+            registry=registry,
         )
-        async def pool_changed(type: str | None, body: kopf.Body, **kwargs: Any) -> None:
-            meta = body["metadata"]
-            key = f"{body['kind']}/{meta.get('namespace', '')}/{meta['name']}"
-            generation = meta.get("generation")
-            if type == "DELETED":
-                op.generations.pop(key, None)
-            elif op.generations.setdefault(key, generation) == generation:
-                return  # a status update (Karpenter's resource counts) or the listing: nothing to correct
-            op.generations[key] = generation
-            if type in ("MODIFIED", "DELETED"):
-                op.schedule_drift(str((meta.get("annotations") or {}).get(OWNER, "")), kwargs)
+        async def pool_changed(body: kopf.Body, **kwargs: Any) -> None:
+            op.schedule_drift(op.owner_of(body), kwargs)
 
     @kopf.on.create(*MDEP, registry=registry)
     @kopf.on.update(*MDEP, field="spec", registry=registry)  # our own annotations must not re-trigger
@@ -401,7 +421,7 @@ def run(
     kopf.configure(verbose=verbose, log_format=formats[log_format])
     for noisy in ("httpx", "httpx2", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if verbose else logging.WARNING)
-    registry, _ = build_registry(cfg)
+    registry, _ = build_registry(cfg, namespaces)
     if metrics_port:
         metrics.serve(metrics_port)
     kopf.run(

@@ -186,3 +186,21 @@ def test_transport_errors_become_kube_errors_that_retry_in_seconds() -> None:
     err = run(call())
     assert err.code == 0 and err.reason == "ServiceUnavailable"
     assert retry_delay(err) <= 2
+
+
+def test_only_spec_changes_and_deletions_of_pools_we_serve_are_drift() -> None:
+    from infercap.handlers import Operator
+
+    op = Operator(OperatorConfig(), namespaces=["team"])
+
+    def pool(generation: int, owner: str = "team/m") -> Any:
+        return {
+            "kind": "NodePool",
+            "metadata": {"name": "p", "generation": generation, "annotations": {"infercap.dev/owner": owner}},
+        }
+
+    assert not op.drifted(pool(1), {"type": None})  # the initial listing
+    assert not op.drifted(pool(1), {"type": "MODIFIED"})  # a status update: same generation
+    assert op.drifted(pool(2), {"type": "MODIFIED"})  # someone changed the spec
+    assert op.drifted(pool(2), {"type": "DELETED"})
+    assert not op.drifted(pool(1, "other/m"), {"type": "DELETED"}), "another operator's namespace"
