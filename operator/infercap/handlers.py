@@ -21,8 +21,8 @@ from infercap.api.config import OperatorConfig
 from infercap.api.deployment import Autoscaling, ModelDeploymentSpec
 from infercap.core.autoscale import PolicyConfig, Sample, State, decide
 from infercap.demand import DemandError, query
-from infercap.kube.client import NODE_POOL_KINDS, Kube, KubeError
-from infercap.providers import OWNER, OWNER_UID
+from infercap.kube.client import Kube, KubeError
+from infercap.providers import OWNER, OWNER_UID, POOL_KINDS
 from infercap.providers.quota import Share
 from infercap.reconcile import Autoscale, Result, World, apply_quota, finalize, reconcile, share_from_status
 from infercap.reconcile.status import Verdict
@@ -55,15 +55,17 @@ class IndexedWorld(World):
     async def policies(self) -> list[dict[str, Any]]:
         return list(self.indexes["capacity_policies"].get(None, []))
 
-    async def owned(self, uid: str) -> list[dict[str, Any]]:
-        return [obj for name in OWNED_INDEXES for obj in self.indexes[name].get(uid, [])]
+    async def owned(self, uid: str, cfg: OperatorConfig) -> list[dict[str, Any]]:
+        return [obj for name in OWNED_INDEXES if name in self.indexes for obj in self.indexes[name].get(uid, [])]
 
 
 # Node-pool kinds whose objects infercap labels with an owner uid: indexed (stale pools are found by label
 # without a LIST) and watched (a foreign edit or a deletion is corrected in about a second, not at resync).
-OWNED = {f"owned_{kind.lower()}s": (api_version, kind) for api_version, kind in NODE_POOL_KINDS}
+OWNED = {
+    f"owned_{kind.lower()}s": (provider, api_version, kind) for provider, (api_version, kind) in POOL_KINDS.items()
+}
 OWNED_INDEXES = tuple(OWNED)
-INDEXES = ("model_profiles", "accelerator_profiles", "quota_shares", "capacity_policies", *OWNED_INDEXES)
+INDEXES = ("model_profiles", "accelerator_profiles", "quota_shares", "capacity_policies")  # always registered
 DRIFT_DELAY = 0.5  # seconds: one reconcile for a burst of events on one owner's pools
 QUOTA_REFRESH_DELAY = 1.0  # seconds after a plan change
 
@@ -74,6 +76,8 @@ class Operator:
     def __init__(self, cfg: OperatorConfig, namespaces: Sequence[str] = ()) -> None:
         self.cfg = cfg
         self.namespaces = set(namespaces)  # empty: every namespace
+        # Indexes of the enabled providers' pools (the others are neither watched nor readable).
+        self.owned_indexes = [i for i, (provider, _, _) in OWNED.items() if provider in cfg.enabled_providers]
         self.kube: Kube | None = None
         self.locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self.quota_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
@@ -220,8 +224,9 @@ class Operator:
         task.add_done_callback(self.background.discard)
 
     def world(self, kwargs: dict[str, Any]) -> World:
-        if all(name in kwargs for name in INDEXES):
-            return IndexedWorld(self.api, {name: kwargs[name] for name in INDEXES}, self.quota_locks)
+        names = (*INDEXES, *self.owned_indexes)
+        if all(name in kwargs for name in names):
+            return IndexedWorld(self.api, {name: kwargs[name] for name in names}, self.quota_locks)
         return World(self.api, self.quota_locks)
 
     async def run_reconcile(
@@ -327,7 +332,9 @@ def build_registry(cfg: OperatorConfig, namespaces: Sequence[str] = ()) -> tuple
     def capacity_policies(body: kopf.Body, **_: Any) -> dict[None, dict[str, Any]]:
         return {None: dict(body)}
 
-    for index_id, (api_version, kind) in OWNED.items():
+    for index_id, (provider, api_version, kind) in OWNED.items():
+        if provider not in cfg.enabled_providers:
+            continue
         group, version = api_version.split("/")
         plural = f"{kind.lower()}s"
 

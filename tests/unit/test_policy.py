@@ -156,3 +156,12 @@ def test_targets_come_from_the_policy_of_the_namespace() -> None:
     apply(kube, "m", "team-b", {**SPEC, "nodePool": {"nodeClass": "team-a-gpu"}})
     b = kube.objects[(*MD, "team-b", "m")]
     assert cond(b, "NodePoolsReady")["reason"] == "TargetNotAllowed"
+
+
+def test_a_provider_that_is_not_enabled_is_refused() -> None:
+    kube = FakeKube()
+    cfg = OperatorConfig.model_validate({"enabledProviders": ["karpenter"]})
+    obj = apply(kube, "m", "team", {**SPEC, "nodePool": {"provider": "clusterapi"}}, cfg)
+    c = cond(obj, "NodePoolsReady")
+    assert c["reason"] == "ProviderDisabled" and "enabled: karpenter" in c["message"]
+    assert kube.of_kind("MachineDeployment") == [] and kube.of_kind("ResourceQuota") == []

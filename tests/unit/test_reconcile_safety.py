@@ -95,9 +95,14 @@ def test_lowering_the_budget_to_nothing_removes_the_pool_and_the_quota() -> None
 
 
 def test_index_handlers_are_registered_under_the_names_the_reconcile_looks_up() -> None:
-    registry, _ = build_registry(OperatorConfig())
+    registry, op = build_registry(OperatorConfig())
     ids = {h.id for h in registry._indexing.get_all_handlers()}
-    assert ids == set(INDEXES)
+    assert ids == set(INDEXES) | set(op.owned_indexes)
+    assert len(op.owned_indexes) == 3
+    # A provider that is not enabled is neither indexed nor watched (the chart grants it no RBAC).
+    registry, op = build_registry(OperatorConfig.model_validate({"enabledProviders": ["karpenter"]}))
+    ids = {h.id for h in registry._indexing.get_all_handlers()}
+    assert ids == set(INDEXES) | {"owned_nodepools"}
 
 
 def test_a_reconcile_lists_nothing_when_kopf_passes_its_indexes() -> None:

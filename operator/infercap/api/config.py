@@ -99,6 +99,10 @@ class OperatorConfig(ApiModel):
     """infercap operator settings."""
 
     default_provider: Provider = Field(default=Provider.KARPENTER, description="Node-pool provider by default.")
+    enabled_providers: list[Provider] = Field(
+        default_factory=lambda: [Provider.KARPENTER, Provider.CLUSTERAPI, Provider.GKE],
+        description="Providers whose node pools infercap may write (the chart grants RBAC for these only).",
+    )
     karpenter: KarpenterConfig = Field(default_factory=KarpenterConfig)
     clusterapi: ClusterApiConfig = Field(default_factory=ClusterApiConfig)
     gke: GkeConfig = Field(default_factory=GkeConfig)

@@ -99,6 +99,19 @@ def deployment_label(owner: Owner) -> str:
     return f"{value[:54].rstrip('-.')}-{digest}"
 
 
+# The node-pool kind each provider writes.
+POOL_KINDS = {
+    Provider.KARPENTER: ("karpenter.sh/v1", "NodePool"),
+    Provider.CLUSTERAPI: ("cluster.x-k8s.io/v1beta2", "MachineDeployment"),
+    Provider.GKE: ("container.cnrm.cloud.google.com/v1beta1", "ContainerNodePool"),
+}
+
+
+def pool_kinds(enabled: list[Provider] | None = None) -> list[tuple[str, str]]:
+    """(apiVersion, kind) of the node pools of these providers (default: all)."""
+    return [kind for provider, kind in POOL_KINDS.items() if enabled is None or provider in enabled]
+
+
 def provider_for(override: NodePoolSpec, cfg: OperatorConfig) -> Provider:
     return override.provider or cfg.default_provider
 

@@ -51,7 +51,15 @@ def _cluster(pool: NodePoolSpec, allowed: list[ClusterTarget]) -> ClusterTarget:
 
 
 def resolve(pool: NodePoolSpec, provider: Provider, cfg: OperatorConfig, targets: Targets) -> NodePoolSpec:
-    """spec.nodePool with every target filled from what is allowed, or ProviderError(TargetNotAllowed)."""
+    """spec.nodePool with every target filled from what is allowed, or ProviderError(TargetNotAllowed,
+    ProviderDisabled)."""
+    if provider != Provider.NONE and provider not in cfg.enabled_providers:
+        enabled = ", ".join(p.value for p in cfg.enabled_providers) or "none"
+        raise ProviderError(
+            "ProviderDisabled",
+            f"node-pool provider {provider.value} is not enabled in the operator configuration (enabled: {enabled}); "
+            f"set spec.nodePool.provider to an enabled one",
+        )
     if provider == Provider.KARPENTER:
         if pool.namespace is not None or pool.cluster_name is not None:
             raise ProviderError(

@@ -38,6 +38,7 @@ from infercap.providers import (
     PoolRequest,
     ProviderError,
     candidates,
+    pool_kinds,
     provider_for,
     render_node_pools,
 )
@@ -77,9 +78,9 @@ class World:
             await self.kube.list(API_VERSION, "AcceleratorProfile"),
         )
 
-    async def owned(self, uid: str) -> list[dict[str, Any]]:
+    async def owned(self, uid: str, cfg: OperatorConfig) -> list[dict[str, Any]]:
         """Node pools labelled as this ModelDeployment's."""
-        return await _owned(self.kube, uid)
+        return await _owned(self.kube, uid, cfg)
 
     async def policies(self) -> list[dict[str, Any]]:
         """CapacityPolicy objects (cluster-scoped, the admin's)."""
@@ -140,10 +141,11 @@ async def load_catalog(world: World, cfg: OperatorConfig) -> tuple[Catalog, list
     return catalog, problems
 
 
-async def _owned(kube: Kube, uid: str) -> list[dict[str, Any]]:
-    """Every node-pool object labelled as this ModelDeployment's."""
+async def _owned(kube: Kube, uid: str, cfg: OperatorConfig | None = None) -> list[dict[str, Any]]:
+    """Every node-pool object labelled as this ModelDeployment's (of the enabled providers' kinds: the
+    others are neither written nor readable under the chart's RBAC)."""
     out = []
-    for api_version, kind in NODE_POOL_KINDS:
+    for api_version, kind in pool_kinds(cfg.enabled_providers if cfg else None):
         out += await kube.list(api_version, kind, labels={OWNER_UID: uid})
     return out
 
@@ -247,7 +249,7 @@ async def _apply_node_pools(
 # NodePoolsReady reasons for a plan that infercap refused to apply (not a transient failure): such a plan
 # gets no quota, so a namespace can never hold quota for capacity it was not given.
 NOTHING_AFFORDABLE = "NothingAffordable"
-NOT_APPLIED = {NOTHING_AFFORDABLE, "NameConflict", "ProviderUnsupported", "TargetNotAllowed"}
+NOT_APPLIED = {NOTHING_AFFORDABLE, "NameConflict", "ProviderUnsupported", "TargetNotAllowed", "ProviderDisabled"}
 
 
 def capped_to_nothing(p: Plan) -> str:
@@ -446,7 +448,14 @@ async def reconcile(
             new["demand"]["source"] = "metric"
             new["demand"]["display"] = f"{demand_rps:.3g} req/s (metric)"
         verdicts["NodePoolsReady"], refs, retry = await _apply_node_pools(
-            kube, cfg, spec, owner, p, list(old.get("children", [])), admission.targets, await world.owned(owner.uid)
+            kube,
+            cfg,
+            spec,
+            owner,
+            p,
+            list(old.get("children", [])),
+            admission.targets,
+            await world.owned(owner.uid, cfg),
         )
         share = applied_share(owner, p, verdicts["NodePoolsReady"])
         verdicts["QuotaApplied"], quota_ref = await apply_quota(
@@ -529,7 +538,7 @@ async def finalize(kube: Kube, cfg: OperatorConfig, body: dict[str, Any], world:
     meta = body["metadata"]
     uid = meta["uid"]
     deleted = []
-    for obj in await _owned(kube, uid):
+    for obj in await _owned(kube, uid, cfg):
         if _ours(obj, uid) and await kube.delete(
             obj["apiVersion"], obj["kind"], obj["metadata"]["name"], obj["metadata"].get("namespace")
         ):
