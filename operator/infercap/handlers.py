@@ -309,6 +309,10 @@ def build_registry(cfg: OperatorConfig, namespaces: Sequence[str] = ()) -> tuple
 
     @kopf.on.cleanup(registry=registry)
     async def close(**_: Any) -> None:
+        # Pending quota refreshes and drift corrections first: none may reach a closed client.
+        for task in list(op.background):
+            task.cancel()
+        await asyncio.gather(*op.background, return_exceptions=True)
         if op.kube is not None:
             await op.kube.close()
 

@@ -62,6 +62,8 @@ def fault_operator(
         op.stop()
         print(f"\nfault operator log: {op.log}")
         operator.start()
+    # Through every fault and its own shutdown (SIGTERM with corrections pending), not one traceback.
+    assert tracebacks(op) == 0, f"uncaught exception in {op.log}"
 
 
 def base(name: str, namespace: str, **spec: Any) -> dict[str, Any]:
