@@ -22,9 +22,10 @@ from infercap.api.deployment import Autoscaling, ModelDeploymentSpec
 from infercap.core.autoscale import PolicyConfig, Sample, State, decide
 from infercap.demand import DemandError, query
 from infercap.kube.client import Kube, KubeError
-from infercap.providers import OWNER, OWNER_UID, POOL_KINDS
+from infercap.providers import MANAGED_BY, MANAGER, OWNER, OWNER_UID, POOL_KINDS
 from infercap.providers.quota import Share
 from infercap.reconcile import Autoscale, Result, World, apply_quota, finalize, reconcile, share_from_status
+from infercap.reconcile.quotabook import QuotaBook
 from infercap.reconcile.status import Verdict
 
 MDEP = (GROUP, VERSION, "modeldeployments")
@@ -39,8 +40,10 @@ def now() -> str:
 class IndexedWorld(World):
     """The World as Kopf's in-memory indexes see it: no API listing during a reconcile."""
 
-    def __init__(self, kube: Kube, indexes: dict[str, Any], quota_locks: dict[str, asyncio.Lock]) -> None:
-        super().__init__(kube, quota_locks)
+    def __init__(
+        self, kube: Kube, indexes: dict[str, Any], quota_locks: dict[str, asyncio.Lock], quota_book: QuotaBook
+    ) -> None:
+        super().__init__(kube, quota_locks, quota_book)
         self.indexes = indexes
 
     async def profiles(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -81,10 +84,12 @@ class Operator:
         self.kube: Kube | None = None
         self.locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self.quota_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self.quota_book = QuotaBook()
         self.samples: defaultdict[str, list[Sample]] = defaultdict(list)
         self.pending_refresh: set[str] = set()
         self.pending_drift: set[str] = set()
         self.generations: dict[str, int | None] = {}  # owned pools' last seen metadata.generation
+        self.quota_hard: dict[str, dict[str, Any]] = {}  # infercap quotas' last seen spec.hard
         self.background: set[asyncio.Task[None]] = set()
         self.policy: dict[str, State] = {}
         self.secrets = egress.SecretCache(self.read_secret)
@@ -202,6 +207,24 @@ class Operator:
         owner = self.owner_of(body)
         return "/" in owner and (not self.namespaces or owner.split("/", 1)[0] in self.namespaces)
 
+    def quota_drifted(self, body: kopf.Body, kwargs: dict[str, Any]) -> bool:
+        """Whether an event on infercap's quota needs the namespace's quota recomputed: spec.hard changed
+        (a foreign edit, or our own write, which the recompute finds already right) or it was deleted. The
+        quota controller's status updates are skipped."""
+        meta = body["metadata"]
+        namespace = meta.get("namespace") or ""
+        if meta.get("name") != self.cfg.quota.name or (self.namespaces and namespace not in self.namespaces):
+            return False
+        key = f"{namespace}/{meta['name']}"
+        kind = kwargs.get("type") or (kwargs.get("event") or {}).get("type")
+        hard = dict((body.get("spec") or {}).get("hard") or {})
+        if kind == "DELETED":
+            self.quota_hard.pop(key, None)
+            return True
+        seen = self.quota_hard.get(key)
+        self.quota_hard[key] = hard
+        return seen is not None and seen != hard
+
     def schedule_drift(self, owner: str, kwargs: dict[str, Any]) -> None:
         """Reconcile the ModelDeployment `owner` (namespace/name) shortly: one of its pools changed or went."""
         if owner in self.pending_drift or "/" not in owner:
@@ -226,8 +249,8 @@ class Operator:
     def world(self, kwargs: dict[str, Any]) -> World:
         names = (*INDEXES, *self.owned_indexes)
         if all(name in kwargs for name in names):
-            return IndexedWorld(self.api, {name: kwargs[name] for name in names}, self.quota_locks)
-        return World(self.api, self.quota_locks)
+            return IndexedWorld(self.api, {name: kwargs[name] for name in names}, self.quota_locks, self.quota_book)
+        return World(self.api, self.quota_locks, self.quota_book)
 
     async def run_reconcile(
         self, body: kopf.Body, logger: Any, kwargs: dict[str, Any], autoscale: Autoscale | None = None
@@ -361,6 +384,20 @@ def build_registry(cfg: OperatorConfig, namespaces: Sequence[str] = ()) -> tuple
         )
         async def pool_changed(body: kopf.Body, **kwargs: Any) -> None:
             op.schedule_drift(op.owner_of(body), kwargs)
+
+    @kopf.on.event(
+        "",
+        "v1",
+        "resourcequotas",
+        labels={MANAGED_BY: MANAGER},
+        id="quota_drift",
+        when=lambda body, **kw: op.quota_drifted(body, kw),
+        registry=registry,
+    )
+    async def quota_changed(body: kopf.Body, **kwargs: Any) -> None:
+        namespace = str(body["metadata"].get("namespace"))
+        op.quota_book.forget(namespace)
+        op.schedule_quota_refresh(namespace, kwargs)
 
     @kopf.on.create(*MDEP, registry=registry)
     @kopf.on.update(*MDEP, field="spec", registry=registry)  # our own annotations must not re-trigger

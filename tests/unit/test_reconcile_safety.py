@@ -209,3 +209,39 @@ def test_only_spec_changes_and_deletions_of_pools_we_serve_are_drift() -> None:
     assert op.drifted(pool(2), {"type": "MODIFIED"})  # someone changed the spec
     assert op.drifted(pool(2), {"type": "DELETED"})
     assert not op.drifted(pool(1, "other/m"), {"type": "DELETED"}), "another operator's namespace"
+
+
+def test_only_foreign_quota_changes_and_deletions_are_drift() -> None:
+    from infercap.handlers import Operator
+
+    op = Operator(OperatorConfig(), namespaces=["team"])
+
+    def quota(hard: dict[str, str], name: str = "infercap", namespace: str = "team") -> Any:
+        return {"metadata": {"name": name, "namespace": namespace}, "spec": {"hard": hard}}
+
+    gpus = {"requests.nvidia.com/gpu": "8"}
+    assert not op.quota_drifted(quota(gpus), {"type": None})  # the listing
+    assert not op.quota_drifted(quota(gpus), {"type": "MODIFIED"})  # the quota controller's status update
+    assert op.quota_drifted(quota({"requests.nvidia.com/gpu": "9999"}), {"type": "MODIFIED"})
+    assert op.quota_drifted(quota(gpus), {"type": "DELETED"})
+    assert not op.quota_drifted(quota(gpus, name="team-quota"), {"type": "DELETED"}), "not infercap's"
+    assert not op.quota_drifted(quota(gpus, namespace="other"), {"type": "DELETED"}), "not served here"
+
+
+def test_an_unchanged_quota_costs_no_round_trip_and_a_foreign_edit_is_rewritten() -> None:
+    from infercap.reconcile import World, apply_quota
+
+    kube = FakeKube()
+    world = World(kube)  # type: ignore[arg-type]
+    body = kube.put(mdep("m", "team", dict(BASE)))
+    run(reconcile(kube, OperatorConfig(), body, NOW, world=world))  # type: ignore[arg-type]
+    (q,) = kube.of_kind("ResourceQuota")
+    hard = dict(q["spec"]["hard"])
+    body = kube.objects[("infercap.dev/v1alpha1", "ModelDeployment", "team", "m")]
+    kube.calls.clear()
+    run(apply_quota(kube, world, OperatorConfig(), "team", None))  # type: ignore[arg-type]
+    assert kube.calls["get"] == 0 and kube.calls["apply"] == 0, kube.calls  # (the list: World without indexes)
+    q["spec"]["hard"] = dict.fromkeys(hard, "99999")  # someone edits it; the watch tells the book
+    world.quota_book.forget("team")
+    run(apply_quota(kube, world, OperatorConfig(), "team", None))  # type: ignore[arg-type]
+    assert kube.of_kind("ResourceQuota")[0]["spec"]["hard"] == hard

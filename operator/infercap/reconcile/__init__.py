@@ -46,6 +46,7 @@ from infercap.providers.quota import Share, resource_quota
 from infercap.providers.targets import resolve as resolve_targets
 from infercap.reconcile.admission import admit, limits_verdict
 from infercap.reconcile.guard import plan_guarded
+from infercap.reconcile.quotabook import QuotaBook
 from infercap.reconcile.status import (
     Event,
     Verdict,
@@ -66,11 +67,14 @@ class World:
     in-memory indexes, so a reconcile lists nothing (200 ModelDeployments would otherwise make each
     reconcile read all 200)."""
 
-    def __init__(self, kube: Kube, quota_locks: dict[str, asyncio.Lock] | None = None) -> None:
+    def __init__(
+        self, kube: Kube, quota_locks: dict[str, asyncio.Lock] | None = None, quota_book: QuotaBook | None = None
+    ) -> None:
         self.kube = kube
         # One quota write per namespace at a time: 200 concurrent applies to one object make the API
         # server retry them into timeouts, one after the other costs a few ms each.
         self.quota_locks = quota_locks if quota_locks is not None else defaultdict(asyncio.Lock)
+        self.quota_book = quota_book if quota_book is not None else QuotaBook()
 
     async def profiles(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         return (
@@ -324,12 +328,19 @@ async def apply_quota(
 async def _apply_quota(
     kube: Kube, world: World, cfg: OperatorConfig, namespace: str, current: Share | None, exclude_uid: str | None
 ) -> tuple[Verdict, dict[str, Any] | None]:
-    shares = [current] if current is not None else []
-    for share in await world.shares(namespace):
-        if share.uid == exclude_uid or (current is not None and share.uid == current.uid):
-            continue
-        shares.append(share)
+    book = world.quota_book
+    if current is not None:
+        book.note(namespace, current.uid, current)
+    if exclude_uid is not None:
+        book.note(namespace, exclude_uid, None)
+    shares = book.merged(namespace, await world.shares(namespace))
     name = cfg.quota.name
+    manifest = resource_quota(namespace, name, shares, API_VERSION)
+    if namespace in book.applied and book.applied[namespace] == manifest:
+        # What this process last applied, unchanged since (the watch clears it on a foreign edit).
+        if manifest is None:
+            return Verdict("True", "Applied", "no plans left in the namespace: quota removed"), None
+        return _quota_verdict(manifest), _ref(manifest)
     existing = await kube.get("v1", "ResourceQuota", name, namespace)
     if existing is not None and not _ours(existing, None):
         return Verdict(
@@ -338,17 +349,20 @@ async def _apply_quota(
             f"ResourceQuota {name} exists and was not created by infercap; "
             f"infercap leaves it alone (rename it or set quota.name in the operator configuration)",
         ), None
-    manifest = resource_quota(namespace, name, shares, API_VERSION)
     if manifest is not None and existing is not None and _same(existing, manifest):
+        book.applied[namespace] = manifest
         return _quota_verdict(manifest), _ref(manifest)
     try:
         if manifest is None:
             if existing is not None:
                 await kube.delete("v1", "ResourceQuota", name, namespace)
+            book.applied[namespace] = None
             return Verdict("True", "Applied", "no plans left in the namespace: quota removed"), None
         await kube.apply(manifest)
     except KubeError as e:
+        book.forget(namespace)
         return Verdict("False", "ApplyFailed", f"applying ResourceQuota {name}: {e.message}"), None
+    book.applied[namespace] = manifest
     return _quota_verdict(manifest), _ref(manifest)
 
 
