@@ -232,12 +232,12 @@ async def _apply_node_pools(
     # status.children lists and, since a crash can come between an apply and the status write, every pool
     # labelled with this owner's uid.
     wanted = {(r["kind"], r["name"], r.get("namespace")) for r in refs}
-    pool_kinds = {kind for _, kind in NODE_POOL_KINDS}
+    kinds = {kind for _, kind in NODE_POOL_KINDS}
     stale: dict[tuple[str, str, str | None], dict[str, Any]] = {}
     for ref in [*previous, *(_ref(o) for o in owned or [])]:
         stale.setdefault((ref["kind"], ref["name"], ref.get("namespace")), ref)
     for key, ref in stale.items():
-        if ref["kind"] not in pool_kinds or key in wanted:
+        if ref["kind"] not in kinds or key in wanted:
             continue
         obj = await kube.get(ref["apiVersion"], ref["kind"], ref["name"], ref.get("namespace"))
         if obj is not None and _ours(obj, owner.uid):
