@@ -321,18 +321,21 @@ async def apply_quota(
     their status says)."""
     if not cfg.quota.enabled:
         return Verdict("True", "Disabled", "quota management is disabled in the operator configuration"), None
-    async with world.quota_locks[namespace]:
-        return await _apply_quota(kube, world, cfg, namespace, current, exclude_uid)
-
-
-async def _apply_quota(
-    kube: Kube, world: World, cfg: OperatorConfig, namespace: str, current: Share | None, exclude_uid: str | None
-) -> tuple[Verdict, dict[str, Any] | None]:
+    # Noted before the wait: the reconcile whose turn it is writes the waiting ones' shares as well, and
+    # their turns then find the quota already right (one write for a burst, not one per object).
     book = world.quota_book
     if current is not None:
         book.note(namespace, current.uid, current)
     if exclude_uid is not None:
         book.note(namespace, exclude_uid, None)
+    async with world.quota_locks[namespace]:
+        return await _apply_quota(kube, world, cfg, namespace)
+
+
+async def _apply_quota(
+    kube: Kube, world: World, cfg: OperatorConfig, namespace: str
+) -> tuple[Verdict, dict[str, Any] | None]:
+    book = world.quota_book
     shares = book.merged(namespace, await world.shares(namespace))
     name = cfg.quota.name
     manifest = resource_quota(namespace, name, shares, API_VERSION)
