@@ -119,7 +119,8 @@ async def write_floor(writes: int) -> float:
 
     async def one(i: int) -> None:
         async with sem:
-            await client.create(ConfigMap(metadata=ObjectMeta(name=f"floor-{i}", namespace=NS), data={"i": str(i)}))
+            meta = ObjectMeta(name=f"floor-{i}", namespace=NS, labels={"infercap.dev/bench": "floor"})
+            await client.create(ConfigMap(metadata=meta, data={"i": str(i)}))
 
     t = time.monotonic()
     await asyncio.gather(*(one(i) for i in range(writes)))
@@ -209,13 +210,18 @@ def main() -> None:
             writes = int(sum(delta.get(v, 0) for v in WRITE_VERBS)) - count
             floor = asyncio.run(write_floor(max(writes, 1)))
             print(f"  the operator's {writes} writes sent straight to the API server take {floor:.1f} s (the floor)")
-            for kind in ("modeldeployments", "configmaps"):
-                subprocess.run(
-                    [*kubectl, "delete", kind, "--all", "-n", NS, "--wait=true", "--timeout=600s"],
-                    check=False,
-                    env=env,
-                    capture_output=True,
-                )
+            subprocess.run(
+                [*kubectl, "delete", "modeldeployments", "--all", "-n", NS, "--wait=true", "--timeout=600s"],
+                check=False,
+                env=env,
+                capture_output=True,
+            )
+            subprocess.run(
+                [*kubectl, "delete", "configmaps", "-l", "infercap.dev/bench=floor", "-n", NS, "--wait=false"],
+                check=False,
+                env=env,
+                capture_output=True,
+            )
     finally:
         subprocess.run(
             [*kubectl, "delete", "modeldeployments", "--all", "-n", NS, "--wait=true", "--timeout=300s"],
