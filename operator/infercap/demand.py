@@ -1,15 +1,35 @@
-"""Live demand: runs a ModelDeployment's Prometheus query and reads its value."""
+"""Live demand: runs a ModelDeployment's Prometheus query against an endpoint infercap.egress allowed,
+and reads its value.
+
+Errors are uniform: whatever went wrong (no connection, a status code, a body that is not a Prometheus
+answer, an error the server reports) the message says only that the source gave no usable answer, so
+status never carries a response body and cannot be used to map ports or read internal services. The
+detail goes to the operator's log, which only the admin reads."""
 
 from __future__ import annotations
 
+import json
+import logging
 import math
-from dataclasses import dataclass
+import ssl
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx2
 
-from infercap.api.deployment import PrometheusMetric
 from infercap.api.errors import ReasonedError
+
+log = logging.getLogger("infercap")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where and how to send one query."""
+
+    label: str  # for messages: the source name, or the host; never a response
+    url: str  # base URL, possibly with the host replaced by the checked address
+    headers: dict[str, str] = field(default_factory=dict)
+    verify: ssl.SSLContext | bool = True
 
 
 class DemandError(ReasonedError):
@@ -25,8 +45,7 @@ class Reading:
 def parse_response(doc: Any) -> Reading:
     """The value of an instant query's answer: a scalar, or the sum of a vector's samples."""
     if not isinstance(doc, dict) or doc.get("status") != "success":
-        error = doc.get("error", "unknown error") if isinstance(doc, dict) else "not JSON"
-        raise DemandError("QueryFailed", f"Prometheus answered an error: {error}")
+        raise DemandError("QueryFailed", "Prometheus answered an error")
     data = doc.get("data") or {}
     kind: Any = data.get("resultType")
     result: Any = data.get("result") or []
@@ -40,24 +59,46 @@ def parse_response(doc: Any) -> Reading:
             value = sum(float(r["value"][1]) for r in result)
         else:
             raise DemandError("QueryFailed", f"the query must return a scalar or an instant vector, not {kind}")
-    except (TypeError, ValueError, KeyError, IndexError) as e:
-        raise DemandError("QueryFailed", f"unexpected Prometheus answer: {e}") from None
+    except (TypeError, ValueError, KeyError, IndexError):
+        raise DemandError("QueryFailed", "the answer is not a Prometheus instant-query result") from None
     if not math.isfinite(value) or value < 0:
         raise DemandError("MetricUnavailable", f"the query returned {value}, not a demand")
     return Reading(value, ts)
 
 
-async def query(metric: PrometheusMetric, timeout: float = 10.0) -> Reading:
-    url = metric.url.rstrip("/") + "/api/v1/query"
+async def query(target: Endpoint, promql: str, timeout: float = 5.0, max_bytes: int = 1_048_576) -> Reading:
+    """Run an instant query; DemandError with one uniform message on any failure."""
+    url = target.url + "/api/v1/query"
+    failed = DemandError(
+        "QueryFailed", f"Prometheus source {target.label} gave no usable answer (see the operator log)"
+    )
     try:
-        async with httpx2.AsyncClient(timeout=timeout) as client:
-            response = await client.get(url, params={"query": metric.query})
-    except httpx2.HTTPError as e:
-        raise DemandError("QueryFailed", f"cannot reach Prometheus at {metric.url}: {e}") from None
+        async with (
+            httpx2.AsyncClient(timeout=timeout, verify=target.verify, follow_redirects=False) as client,
+            client.stream("GET", url, params={"query": promql}, headers=target.headers) as response,
+        ):
+            body = bytearray()
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) > max_bytes:
+                    log.warning(f"demand query to {target.label}: answer larger than {max_bytes} bytes")
+                    raise failed
+            status = response.status_code
+    except (httpx2.HTTPError, httpx2.InvalidURL, OSError, ValueError) as e:
+        log.warning(f"demand query to {target.label} failed: {type(e).__name__}")
+        raise failed from None
+    if status != 200:
+        log.warning(f"demand query to {target.label}: HTTP {status}")
+        raise failed
     try:
-        doc = response.json()
+        doc = json.loads(body)
     except ValueError:
-        raise DemandError(
-            "QueryFailed", f"Prometheus at {metric.url} answered HTTP {response.status_code}, not JSON"
-        ) from None
-    return parse_response(doc)
+        log.warning(f"demand query to {target.label}: the answer is not JSON")
+        raise failed from None
+    try:
+        return parse_response(doc)
+    except DemandError as e:
+        if e.reason == "QueryFailed":
+            log.warning(f"demand query to {target.label}: {e.message}")
+            raise failed from None
+        raise

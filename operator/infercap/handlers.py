@@ -15,7 +15,7 @@ from typing import Any, cast
 
 import kopf
 
-from infercap import metrics
+from infercap import egress, metrics
 from infercap.api import GROUP, VERSION
 from infercap.api.config import OperatorConfig
 from infercap.api.deployment import Autoscaling, ModelDeploymentSpec
@@ -23,12 +23,14 @@ from infercap.core.autoscale import PolicyConfig, Sample, State, decide
 from infercap.demand import DemandError, query
 from infercap.kube.client import Kube, KubeError
 from infercap.kube.events import REPORTING_CONTROLLER, Recorder
+from infercap.providers import MANAGED_BY, MANAGER, OWNER, OWNER_UID, POOL_KINDS
 from infercap.providers.quota import Share
 from infercap.reconcile import Autoscale, Result, World, apply_quota, finalize, reconcile, share_from_status
+from infercap.reconcile.quotabook import QuotaBook
 from infercap.reconcile.status import Verdict
 
 MDEP = (GROUP, VERSION, "modeldeployments")
-PROFILES = ("modelprofiles", "acceleratorprofiles")
+PROFILES = ("modelprofiles", "acceleratorprofiles", "capacitypolicies")  # a change re-plans every object
 log = logging.getLogger("infercap")
 
 
@@ -39,8 +41,10 @@ def now() -> str:
 class IndexedWorld(World):
     """The World as Kopf's in-memory indexes see it: no API listing during a reconcile."""
 
-    def __init__(self, kube: Kube, indexes: dict[str, Any], quota_locks: dict[str, asyncio.Lock]) -> None:
-        super().__init__(kube, quota_locks)
+    def __init__(
+        self, kube: Kube, indexes: dict[str, Any], quota_locks: dict[str, asyncio.Lock], quota_book: QuotaBook
+    ) -> None:
+        super().__init__(kube, quota_locks, quota_book)
         self.indexes = indexes
 
     async def profiles(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -52,23 +56,53 @@ class IndexedWorld(World):
     async def shares(self, namespace: str) -> list[Share]:
         return list(self.indexes["quota_shares"].get(namespace, []))
 
+    async def policies(self) -> list[dict[str, Any]]:
+        return list(self.indexes["capacity_policies"].get(None, []))
 
-INDEXES = ("model_profiles", "accelerator_profiles", "quota_shares")
+    async def owned(self, uid: str, cfg: OperatorConfig) -> list[dict[str, Any]]:
+        return [obj for name in OWNED_INDEXES if name in self.indexes for obj in self.indexes[name].get(uid, [])]
+
+
+# Node-pool kinds whose objects infercap labels with an owner uid: indexed (stale pools are found by label
+# without a LIST) and watched (a foreign edit or a deletion is corrected in about a second, not at resync).
+OWNED = {
+    f"owned_{kind.lower()}s": (provider, api_version, kind) for provider, (api_version, kind) in POOL_KINDS.items()
+}
+OWNED_INDEXES = tuple(OWNED)
+INDEXES = ("model_profiles", "accelerator_profiles", "quota_shares", "capacity_policies")  # always registered
+DRIFT_DELAY = 0.5  # seconds: one reconcile for a burst of events on one owner's pools
 QUOTA_REFRESH_DELAY = 1.0  # seconds after a plan change
 
 
 class Operator:
     """Shared state of the handlers: the API client, the configuration, per-object locks."""
 
-    def __init__(self, cfg: OperatorConfig) -> None:
+    def __init__(self, cfg: OperatorConfig, namespaces: Sequence[str] = ()) -> None:
         self.cfg = cfg
+        self.namespaces = set(namespaces)  # empty: every namespace
+        # Indexes of the enabled providers' pools (the others are neither watched nor readable).
+        self.owned_indexes = [i for i, (provider, _, _) in OWNED.items() if provider in cfg.enabled_providers]
         self.kube: Kube | None = None
         self.locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self.quota_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self.quota_book = QuotaBook()
         self.samples: defaultdict[str, list[Sample]] = defaultdict(list)
         self.pending_refresh: set[str] = set()
+        self.pending_drift: set[str] = set()
+        self.generations: dict[str, int | None] = {}  # owned pools' last seen metadata.generation
+        self.quota_hard: dict[str, dict[str, Any]] = {}  # infercap quotas' last seen spec.hard
         self.background: set[asyncio.Task[None]] = set()
         self.policy: dict[str, State] = {}
+        self.secrets = egress.SecretCache(self.read_secret)
+        self.secrets_ns = egress.operator_namespace(cfg.prometheus)
+
+    async def read_secret(self, namespace: str, name: str) -> dict[str, str] | None:
+        try:
+            obj = await self.api.get("v1", "Secret", name, namespace)
+        except KubeError as e:
+            log.warning(f"cannot read Secret {namespace}/{name} of a Prometheus source: {e.reason}")
+            return None
+        return egress.decode_secret(obj) if obj is not None else None
 
     async def autoscale(self, body: kopf.Body, logger: Any, kwargs: dict[str, Any]) -> None:
         """Poll the demand metric, decide, and reconcile with the decided demand."""
@@ -85,16 +119,22 @@ class Operator:
         status = dict(body.get("status") or {})
         previous = dict(status.get("autoscaling") or {})
         try:
-            reading = await query(a.metric.prometheus)
+            target = await egress.endpoint(a.metric.prometheus, self.cfg.prometheus, self.secrets, self.secrets_ns)
+            reading = await query(
+                target,
+                a.metric.prometheus.query,
+                self.cfg.prometheus.timeout_seconds,
+                self.cfg.prometheus.max_response_bytes,
+            )
             rps = (
                 reading.value / spec.traffic.output_tokens
                 if a.metric.prometheus.unit.value == ("outputTokensPerSecond")
                 else reading.value
             )
             self.samples[uid].append(Sample(t, rps))
-            verdict = Verdict("True", "Observed", f"{rps:.4g} req/s from {a.metric.prometheus.url}")
+            verdict = Verdict("True", "Observed", f"{rps:.4g} req/s from {target.label}")
             observed: dict[str, Any] = {"observedRequestsPerSecond": f"{rps:.6g}", "observedTime": now()}
-        except DemandError as e:
+        except (DemandError, egress.EgressDenied) as e:
             verdict = Verdict("False", e.reason, f"{e.message}; holding the last plan")
             observed = {k: previous[k] for k in ("observedRequestsPerSecond", "observedTime") if k in previous}
         horizon = t - policy_config(a).history_seconds - 60
@@ -146,10 +186,72 @@ class Operator:
         self.background.add(task)
         task.add_done_callback(self.background.discard)
 
+    @staticmethod
+    def owner_of(body: kopf.Body) -> str:
+        return str((body["metadata"].get("annotations") or {}).get(OWNER, ""))
+
+    def drifted(self, body: kopf.Body, kwargs: dict[str, Any]) -> bool:
+        """Whether an event on an owned pool needs its owner reconciled: a spec change (generation) or a
+        deletion, of a pool whose owner this operator serves. Status updates (Karpenter's counts), the
+        initial listing and pools of namespaces served by another operator are skipped (and not logged)."""
+        meta = body["metadata"]
+        key = f"{body['kind']}/{meta.get('namespace') or ''}/{meta['name']}"
+        kind = kwargs.get("type") or (kwargs.get("event") or {}).get("type")
+        generation = meta.get("generation")
+        if kind == "DELETED":
+            self.generations.pop(key, None)
+        else:
+            seen = self.generations.get(key)
+            self.generations[key] = generation
+            if seen is None or seen == generation:
+                return False
+        owner = self.owner_of(body)
+        return "/" in owner and (not self.namespaces or owner.split("/", 1)[0] in self.namespaces)
+
+    def quota_drifted(self, body: kopf.Body, kwargs: dict[str, Any]) -> bool:
+        """Whether an event on infercap's quota needs the namespace's quota recomputed: spec.hard changed
+        (a foreign edit, or our own write, which the recompute finds already right) or it was deleted. The
+        quota controller's status updates are skipped."""
+        meta = body["metadata"]
+        namespace = meta.get("namespace") or ""
+        if meta.get("name") != self.cfg.quota.name or (self.namespaces and namespace not in self.namespaces):
+            return False
+        key = f"{namespace}/{meta['name']}"
+        kind = kwargs.get("type") or (kwargs.get("event") or {}).get("type")
+        hard = dict((body.get("spec") or {}).get("hard") or {})
+        if kind == "DELETED":
+            self.quota_hard.pop(key, None)
+            return True
+        seen = self.quota_hard.get(key)
+        self.quota_hard[key] = hard
+        return seen is not None and seen != hard
+
+    def schedule_drift(self, owner: str, kwargs: dict[str, Any]) -> None:
+        """Reconcile the ModelDeployment `owner` (namespace/name) shortly: one of its pools changed or went."""
+        if owner in self.pending_drift or "/" not in owner:
+            return
+        self.pending_drift.add(owner)
+        namespace, name = owner.split("/", 1)
+
+        async def correct() -> None:
+            await asyncio.sleep(DRIFT_DELAY)
+            self.pending_drift.discard(owner)
+            try:
+                body = await self.api.get(f"{GROUP}/{VERSION}", "ModelDeployment", name, namespace)
+                if body is not None and not body["metadata"].get("deletionTimestamp"):
+                    await self.run_reconcile(kopf.Body(cast(Any, body)), log, kwargs)
+            except (KubeError, kopf.TemporaryError) as e:
+                log.warning(f"drift correction of {owner} deferred to the next resync: {e}")
+
+        task = asyncio.get_running_loop().create_task(correct())
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+
     def world(self, kwargs: dict[str, Any]) -> World:
-        if all(name in kwargs for name in INDEXES):
-            return IndexedWorld(self.api, {name: kwargs[name] for name in INDEXES}, self.quota_locks)
-        return World(self.api, self.quota_locks)
+        names = (*INDEXES, *self.owned_indexes)
+        if all(name in kwargs for name in names):
+            return IndexedWorld(self.api, {name: kwargs[name] for name in names}, self.quota_locks, self.quota_book)
+        return World(self.api, self.quota_locks, self.quota_book)
 
     async def run_reconcile(
         self, body: kopf.Body, logger: Any, kwargs: dict[str, Any], autoscale: Autoscale | None = None
@@ -214,10 +316,10 @@ def policy_config(a: Autoscaling, spec: ModelDeploymentSpec | None = None) -> Po
     )
 
 
-def build_registry(cfg: OperatorConfig) -> tuple[kopf.OperatorRegistry, Operator]:
+def build_registry(cfg: OperatorConfig, namespaces: Sequence[str] = ()) -> tuple[kopf.OperatorRegistry, Operator]:
     """All handlers, bound to one Operator, in a registry of their own (no import-time side effects)."""
     registry = kopf.OperatorRegistry()
-    op = Operator(cfg)
+    op = Operator(cfg, namespaces)
 
     @kopf.on.startup(registry=registry)
     async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
@@ -237,21 +339,72 @@ def build_registry(cfg: OperatorConfig) -> tuple[kopf.OperatorRegistry, Operator
 
     @kopf.on.cleanup(registry=registry)
     async def close(**_: Any) -> None:
+        # Pending quota refreshes and drift corrections first: none may reach a closed client.
+        for task in list(op.background):
+            task.cancel()
+        await asyncio.gather(*op.background, return_exceptions=True)
         if op.kube is not None:
             await op.kube.close()
 
-    @kopf.index(*MDEP, registry=registry)
+    # Explicit ids: Kopf passes each index to handlers as a keyword named after the handler id, which for a
+    # function defined in here would be "build_registry.<locals>.quota_shares"; World then found no index
+    # and every reconcile listed ModelDeployments and profiles from the API server.
+    @kopf.index(*MDEP, id="quota_shares", registry=registry)
     def quota_shares(namespace: str | None, body: kopf.Body, **_: Any) -> dict[str | None, Share] | None:
         share = share_from_status(dict(body))
         return {namespace: share} if share is not None else None
 
-    @kopf.index(GROUP, VERSION, "modelprofiles", registry=registry)
+    @kopf.index(GROUP, VERSION, "modelprofiles", id="model_profiles", registry=registry)
     def model_profiles(body: kopf.Body, **_: Any) -> dict[None, dict[str, Any]]:
         return {None: dict(body)}
 
-    @kopf.index(GROUP, VERSION, "acceleratorprofiles", registry=registry)
+    @kopf.index(GROUP, VERSION, "acceleratorprofiles", id="accelerator_profiles", registry=registry)
     def accelerator_profiles(body: kopf.Body, **_: Any) -> dict[None, dict[str, Any]]:
         return {None: dict(body)}
+
+    @kopf.index(GROUP, VERSION, "capacitypolicies", id="capacity_policies", registry=registry)
+    def capacity_policies(body: kopf.Body, **_: Any) -> dict[None, dict[str, Any]]:
+        return {None: dict(body)}
+
+    for index_id, (provider, api_version, kind) in OWNED.items():
+        if provider not in cfg.enabled_providers:
+            continue
+        group, version = api_version.split("/")
+        plural = f"{kind.lower()}s"
+
+        @kopf.index(group, version, plural, labels={OWNER_UID: kopf.PRESENT}, id=index_id, registry=registry)
+        def owned_pool(body: kopf.Body, **_: Any) -> dict[str, dict[str, Any]]:
+            meta = body["metadata"]
+            ref = {"apiVersion": body["apiVersion"], "kind": body["kind"], "metadata": {"name": meta["name"]}}
+            if meta.get("namespace"):
+                ref["metadata"]["namespace"] = meta["namespace"]
+            return {meta["labels"][OWNER_UID]: ref}
+
+        @kopf.on.event(
+            group,
+            version,
+            plural,
+            labels={OWNER_UID: kopf.PRESENT},
+            id=f"drift_{plural}",
+            when=lambda body, **kw: op.drifted(body, kw),
+            registry=registry,
+        )
+        async def pool_changed(body: kopf.Body, **kwargs: Any) -> None:
+            op.schedule_drift(op.owner_of(body), kwargs)
+
+    @kopf.on.event(
+        "",
+        "v1",
+        "resourcequotas",
+        labels={MANAGED_BY: MANAGER},
+        id="quota_drift",
+        when=lambda body, **kw: op.quota_drifted(body, kw),
+        registry=registry,
+    )
+    async def quota_changed(body: kopf.Body, **kwargs: Any) -> None:
+        namespace = str(body["metadata"].get("namespace"))
+        op.quota_book.forget(namespace)
+        op.schedule_quota_refresh(namespace, kwargs)
 
     @kopf.on.create(*MDEP, registry=registry)
     @kopf.on.update(*MDEP, field="spec", registry=registry)  # our own annotations must not re-trigger
@@ -294,7 +447,11 @@ def build_registry(cfg: OperatorConfig) -> tuple[kopf.OperatorRegistry, Operator
             # A catalog change can move any plan: re-plan every ModelDeployment now, not at next resync.
             if type is None:
                 return  # the initial listing at startup; resume handlers cover it
-            for obj in await op.api.list(f"{GROUP}/{VERSION}", "ModelDeployment"):
+            try:
+                objs = await op.api.list(f"{GROUP}/{VERSION}", "ModelDeployment")
+            except KubeError as e:
+                raise kopf.TemporaryError(f"{e.reason}: {e.message}", delay=retry_delay(e)) from None
+            for obj in objs:
                 await op.run_reconcile(kopf.Body(cast(Any, obj)), logger, kwargs)
 
     @kopf.on.probe(id="catalog", registry=registry)
@@ -319,7 +476,7 @@ def run(
     kopf.configure(verbose=verbose, log_format=formats[log_format])
     for noisy in ("httpx", "httpx2", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if verbose else logging.WARNING)
-    registry, _ = build_registry(cfg)
+    registry, _ = build_registry(cfg, namespaces)
     if metrics_port:
         metrics.serve(metrics_port)
     kopf.run(

@@ -3,9 +3,13 @@
 
 - apply-to-Ready latency of one ModelDeployment, 20 times in a row (create, wait for Ready, delete);
 - 200 ModelDeployments created at once: latency of each from its create call to Ready;
-- the operator's resident memory with 200 ModelDeployments.
+- the operator's resident memory with 200 ModelDeployments;
+- API requests per reconcile, by verb (from the API server's apiserver_request_total and the operator's
+  reconcile count): LIST must be 0, reconciles read Kopf's indexes;
+- the floor: the same number of writes sent straight to the API server (ConfigMap creates, 16 at a time).
 
-Run: python tests/bench/bench_operator.py   (starts hack/cluster if needed; stops what it started)
+Run: python tests/bench/bench_operator.py [COUNT ...]   (default 200; starts hack/cluster if needed, stops
+what it started)
 """
 
 from __future__ import annotations
@@ -84,6 +88,50 @@ async def measure(count: int, concurrent: bool) -> list[float]:
     return [done[n] - started[n] for n in names]
 
 
+def apiserver_requests(kubectl: list[str], env: dict[str, str]) -> dict[str, float]:
+    """Requests the API server has served, by verb (LIST, WATCH, GET, POST, PATCH, APPLY, DELETE ...)."""
+    out: dict[str, float] = {}
+    for line in sh(*kubectl, "get", "--raw", "/metrics", env=env).splitlines():
+        if line.startswith("apiserver_request_total{"):
+            labels, _, value = line.rpartition(" ")
+            verb = labels.split('verb="', 1)[1].split('"', 1)[0]
+            out[verb] = out.get(verb, 0.0) + float(value)
+    return out
+
+
+def reconciles(port: int) -> float:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith("infercap_reconcile_duration_seconds_count"):
+                return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+async def write_floor(writes: int) -> float:
+    """Seconds the API server takes for `writes` ConfigMap creates, 16 in flight (the operator's
+    concurrency is of that order): the least the same number of operator writes can cost."""
+    from lightkube import AsyncClient
+    from lightkube.models.meta_v1 import ObjectMeta
+    from lightkube.resources.core_v1 import ConfigMap
+
+    client = AsyncClient(field_manager="bench")
+    sem = asyncio.Semaphore(16)
+
+    async def one(i: int) -> None:
+        async with sem:
+            meta = ObjectMeta(name=f"floor-{i}", namespace=NS, labels={"infercap.dev/bench": "floor"})
+            await client.create(ConfigMap(metadata=meta, data={"i": str(i)}))
+
+    t = time.monotonic()
+    await asyncio.gather(*(one(i) for i in range(writes)))
+    elapsed = time.monotonic() - t
+    await client.close()
+    return elapsed
+
+
+WRITE_VERBS = ("POST", "PATCH", "APPLY", "PUT", "DELETE")
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -107,8 +155,21 @@ def main() -> None:
     cfg = Path(tempfile.mkdtemp()) / "config.yaml"
     cfg.write_text("resyncSeconds: 300\n")
     log = open(Path(cfg.parent) / "operator.log", "w")  # noqa: SIM115
+    counts = [int(a) for a in sys.argv[1:]] or [200]
+    metrics_port = 18098
     op = subprocess.Popen(
-        [sys.executable, "-m", "infercap", "run", "--config", str(cfg), "--liveness", "http://127.0.0.1:18099/healthz"],
+        [
+            sys.executable,
+            "-m",
+            "infercap",
+            "run",
+            "--config",
+            str(cfg),
+            "--liveness",
+            "http://127.0.0.1:18099/healthz",
+            "--metrics-port",
+            str(metrics_port),
+        ],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -125,19 +186,42 @@ def main() -> None:
             f"1 ModelDeployment, apply to Ready (20 runs): median {statistics.median(one) * 1e3:.0f} ms, "
             f"p95 {pct(one, 0.95) * 1e3:.0f} ms"
         )
-        t = time.monotonic()
-        many = asyncio.run(measure(200, concurrent=True))
-        total = time.monotonic() - t
-        print(
-            f"200 ModelDeployments created at once, apply to Ready: median {statistics.median(many):.2f} s, "
-            f"p95 {pct(many, 0.95):.2f} s, all Ready after {total:.1f} s"
-        )
-        rss = next(
-            int(line.split()[1])
-            for line in Path(f"/proc/{op.pid}/status").read_text().splitlines()
-            if line.startswith("VmRSS")
-        )
-        print(f"operator resident memory with 200 ModelDeployments: {rss / 1024:.0f} MiB")
+        for count in counts:
+            before, rec0 = apiserver_requests(kubectl, env), reconciles(metrics_port)
+            t = time.monotonic()
+            many = asyncio.run(measure(count, concurrent=True))
+            total = time.monotonic() - t
+            time.sleep(3)  # the quota refresh after the last status write
+            after, rec1 = apiserver_requests(kubectl, env), reconciles(metrics_port)
+            rss = next(
+                int(line.split()[1])
+                for line in Path(f"/proc/{op.pid}/status").read_text().splitlines()
+                if line.startswith("VmRSS")
+            )
+            print(
+                f"{count} ModelDeployments created at once, apply to Ready: median {statistics.median(many):.2f} s, "
+                f"p95 {pct(many, 0.95):.2f} s, all Ready after {total:.1f} s; operator RSS {rss / 1024:.0f} MiB"
+            )
+            n = max(rec1 - rec0, 1)
+            delta = {v: after.get(v, 0) - before.get(v, 0) for v in after}
+            per = ", ".join(f"{v} {delta[v] / n:.2f}" for v in sorted(delta) if delta[v] > 0 and v != "WATCH")
+            print(f"  {n:.0f} reconciles; API requests per reconcile (all clients, this run): {per}")
+            # The bench's own creates are writes too; the rest are the operator's.
+            writes = int(sum(delta.get(v, 0) for v in WRITE_VERBS)) - count
+            floor = asyncio.run(write_floor(max(writes, 1)))
+            print(f"  the operator's {writes} writes sent straight to the API server take {floor:.1f} s (the floor)")
+            subprocess.run(
+                [*kubectl, "delete", "modeldeployments", "--all", "-n", NS, "--wait=true", "--timeout=600s"],
+                check=False,
+                env=env,
+                capture_output=True,
+            )
+            subprocess.run(
+                [*kubectl, "delete", "configmaps", "-l", "infercap.dev/bench=floor", "-n", NS, "--wait=false"],
+                check=False,
+                env=env,
+                capture_output=True,
+            )
     finally:
         subprocess.run(
             [*kubectl, "delete", "modeldeployments", "--all", "-n", NS, "--wait=true", "--timeout=300s"],

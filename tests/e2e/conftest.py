@@ -84,14 +84,6 @@ def namespace(cluster: Cluster) -> Iterator[str]:
 
 # --------------------------------------------------------------------------- the operator
 
-OPERATOR_CONFIG = """
-defaultProvider: karpenter
-resyncSeconds: 5
-autoscalePollSeconds: 2
-clusterapi: {namespace: infercap-capi, clusterName: workload}
-gke: {namespace: infercap-gke, clusterRef: {name: workload}, location: us-central1}
-"""
-
 
 def free_port() -> int:
     import socket
@@ -99,6 +91,19 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+# The test Prometheus listens here, so the session operator can name it as a source before it starts
+# (tenants cannot name URLs the operator configuration does not allow).
+PROMETHEUS_PORT = free_port()
+OPERATOR_CONFIG = f"""
+defaultProvider: karpenter
+resyncSeconds: 5
+autoscalePollSeconds: 2
+clusterapi: {{namespace: infercap-capi, clusterName: workload}}
+gke: {{namespace: infercap-gke, clusterRef: {{name: workload}}, location: us-central1}}
+prometheus: {{sources: {{test: {{url: "http://127.0.0.1:{PROMETHEUS_PORT}"}}}}}}
+"""
 
 
 @dataclass
@@ -225,7 +230,7 @@ def prometheus(tmp_path: Path) -> Iterator[Prometheus]:
     if found.returncode != 0:
         pytest.fail(f"hack/prometheus.sh could not provide Prometheus:\n{found.stderr[-2000:]}", pytrace=False)
     binary = found.stdout.strip().splitlines()[-1]
-    gen_port, prom_port = free_port(), free_port()
+    gen_port, prom_port = free_port(), PROMETHEUS_PORT
     rate_file = tmp_path / "rate"
     rate_file.write_text("0")
     loadgen = subprocess.Popen(

@@ -30,7 +30,8 @@ def test_live_demand_moves_capacity_and_missing_data_holds_it(
             "traffic": {"requestsPerSecond": 1, "inputTokens": 2000, "outputTokens": 400},
             "slo": {"outputTokensPerSecondPerStream": 30},
             "autoscaling": {
-                "metric": {"prometheus": {"url": prometheus.url, "query": "sum(rate(loadgen_requests_total[10s]))"}},
+                # The source the session operator's configuration names (tests/e2e/conftest.py).
+                "metric": {"prometheus": {"source": "test", "query": "sum(rate(loadgen_requests_total[10s]))"}},
                 "minReplicas": 1,
                 "maxReplicas": 64,
                 "scaleDownStabilizationSeconds": 60,
@@ -103,3 +104,51 @@ def test_operator_exports_metrics(cluster: Cluster, operator: Operator, namespac
         "infercap_reconcile_duration_seconds_bucket",
     ):
         assert name in text
+
+
+def test_a_tenant_url_gets_no_request_under_the_default_configuration(
+    cluster: Cluster, operator: Operator, namespace: str
+) -> None:
+    """The canary: a listener on the operator's loopback and ModelDeployments that point at it, at cloud
+    metadata and at the API server. The operator's configuration allows no tenant URL, so it sends
+    nothing, and the condition says why without any response detail."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    hits: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            hits.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b'{"status":"success","data":{"resultType":"scalar","result":[1,"1000"]}}')
+
+        def log_message(self, *args: Any) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    urls = [
+        f"http://127.0.0.1:{server.server_address[1]}",
+        f"http://localhost:{server.server_address[1]}",
+        "http://169.254.169.254",
+        "https://kubernetes.default.svc",
+    ]
+    try:
+        for i, url in enumerate(urls):
+            doc = yaml.safe_load(manifest(f"canary-{i}", namespace))
+            doc["spec"]["autoscaling"] = {"metric": {"prometheus": {"url": url, "query": "up"}}}
+            cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(doc))
+
+        def refused() -> list[dict[str, Any]] | None:
+            conds = [condition(mdep(cluster, f"canary-{i}", namespace), "DemandObserved") for i in range(len(urls))]
+            return conds if all(c is not None and c["reason"] == "SourceNotAllowed" for c in conds) else None  # type: ignore[return-value]
+
+        conds = wait_until(refused, timeout=60, what="DemandObserved=SourceNotAllowed on every canary")
+        for c in conds:
+            assert c["status"] == "False" and "allowedHosts" in c["message"]
+        assert hits == [], f"the operator sent {len(hits)} request(s) to the canary"
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -178,13 +178,22 @@ def installed(cluster: Cluster, crds_installed: None) -> Iterator[None]:
         ("patch", "modeldeployments.infercap.dev/status", True),
         ("delete", "modeldeployments.infercap.dev", False),
         ("create", "modelprofiles.infercap.dev", False),
-        ("patch", "resourcequotas", True),
+        ("patch", "resourcequotas=infercap", True),  # the quota infercap owns, by name
+        ("patch", "resourcequotas=team-quota", False),
+        ("delete", "resourcequotas=team-quota", False),
+        ("update", "modeldeployments.infercap.dev", False),  # infercap only patches
+        ("update", "modeldeployments.infercap.dev/status", False),
+        ("update", "nodepools.karpenter.sh", False),
+        ("list", "capacitypolicies.infercap.dev", True),
+        ("patch", "capacitypolicies.infercap.dev", False),
     ],
 )
 def test_service_account_rights(cluster: Cluster, installed: None, verb: str, resource: str, allowed: bool) -> None:
     sub = None
     if "/" in resource:
         resource, sub = resource.split("/")
+    if "=" in resource:  # a named object (rules limited by resourceNames)
+        resource = resource.replace("=", "/")
     args = ["auth", "can-i", verb, resource, "--as", SA, "-A"]
     if sub:
         args += ["--subresource", sub]

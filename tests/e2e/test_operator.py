@@ -260,7 +260,9 @@ def test_deletion_removes_node_pools_shrinks_quota_and_spares_foreign_pools(
 
 
 def test_a_foreign_object_with_our_name_is_left_alone(cluster: Cluster, operator: Operator, namespace: str) -> None:
-    name = f"infercap-{namespace}-clash-h100"
+    from infercap.providers import Owner, pool_name
+
+    name = pool_name(Owner("clash", namespace, ""), "h100")  # the name does not depend on the uid
     cluster.kubectl("apply", "-f", "-", input=FOREIGN % name)
     before = cluster.get_json("nodepools.karpenter.sh", name)
     cluster.kubectl("apply", "-f", "-", input=manifest("clash", namespace))

@@ -39,3 +39,33 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- define "infercap.image" -}}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
 {{- end -}}
+
+{{/*
+RBAC rules for what lives in the tenants' namespaces: ModelDeployments (watch, finalizer, annotations,
+status), the namespace quota infercap owns (patch and delete only under its name; create and reads cannot
+be limited by name), Events.
+*/}}
+{{- define "infercap.tenantRules" -}}
+# ModelDeployments: watch, add the finalizer and cost annotations, write status (merge patches only).
+- apiGroups: [infercap.dev]
+  resources: [modeldeployments]
+  verbs: [get, list, watch, patch]
+- apiGroups: [infercap.dev]
+  resources: [modeldeployments/status]
+  verbs: [get, patch]
+# The per-namespace quota: written only under its configured name.
+- apiGroups: [""]
+  resources: [resourcequotas]
+  verbs: [get, list, watch, create]
+- apiGroups: [""]
+  resources: [resourcequotas]
+  resourceNames: [{{ .Values.operator.quota.name | quote }}]
+  verbs: [patch, delete]
+# Events about ModelDeployments.
+- apiGroups: [""]
+  resources: [events]
+  verbs: [create, patch]
+- apiGroups: [events.k8s.io]
+  resources: [events]
+  verbs: [create, patch]
+{{- end }}

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from infercap.api.deployment import Provider
+from infercap.api.policy import Limits
 from infercap.api.types import ApiModel, PositiveDecimal
 
 
@@ -59,18 +60,67 @@ class QuotaConfig(ApiModel):
     name: str = Field(default="infercap", description="Name of the ResourceQuota.")
 
 
+class SecretKeyRef(ApiModel):
+    """A key of a Secret in the operator's namespace (tenants cannot name Secrets)."""
+
+    name: str = Field(min_length=1, max_length=253, description="Secret name.")
+    key: str = Field(min_length=1, max_length=253, description="Key in the Secret's data.")
+
+
+class PrometheusSource(ApiModel):
+    """A Prometheus endpoint the admin allows ModelDeployments to query by name."""
+
+    url: str = Field(pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$", max_length=2048, description="Base URL.")
+    bearer_token: SecretKeyRef | None = Field(default=None, description="Send this Secret key as a bearer token.")
+    basic_auth: str | None = Field(
+        default=None, max_length=253, description="Name of a Secret with username and password keys (basic auth)."
+    )
+    ca: SecretKeyRef | None = Field(default=None, description="PEM CA bundle to verify the server's certificate.")
+
+
+class EgressConfig(ApiModel):
+    """Where the operator may send demand queries. By default nowhere: a ModelDeployment names one of
+    `sources`; a URL it writes itself is used only on an `allowedHosts` host, and never one that resolves
+    to loopback, link-local (cloud metadata), unspecified, multicast or the API server's address."""
+
+    sources: dict[str, PrometheusSource] = Field(default_factory=dict, description="Named Prometheus endpoints.")
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="host or host:port a ModelDeployment may name in metric.prometheus.url (exact match).",
+    )
+    secrets_namespace: str | None = Field(
+        default=None, description="Namespace of the auth Secrets (default: the operator's, from POD_NAMESPACE)."
+    )
+    timeout_seconds: float = Field(default=5, gt=0, le=60, description="Per query.")
+    max_response_bytes: int = Field(default=1_048_576, ge=1024, le=67_108_864, description="Larger answers fail.")
+
+
 class OperatorConfig(ApiModel):
     """infercap operator settings."""
 
     default_provider: Provider = Field(default=Provider.KARPENTER, description="Node-pool provider by default.")
+    enabled_providers: list[Provider] = Field(
+        default_factory=lambda: [Provider.KARPENTER, Provider.CLUSTERAPI, Provider.GKE],
+        description="Providers whose node pools infercap may write (the chart grants RBAC for these only).",
+    )
     karpenter: KarpenterConfig = Field(default_factory=KarpenterConfig)
     clusterapi: ClusterApiConfig = Field(default_factory=ClusterApiConfig)
     gke: GkeConfig = Field(default_factory=GkeConfig)
     quota: QuotaConfig = Field(default_factory=QuotaConfig)
+    prometheus: EgressConfig = Field(default_factory=EgressConfig)
+    limits: Limits = Field(
+        default_factory=Limits, description="Ceilings for every namespace; CapacityPolicy objects add more."
+    )
+    policy_required: bool = Field(
+        default=False, description="Apply nothing new unless at least one CapacityPolicy covers the namespace."
+    )
     prices: dict[str, PositiveDecimal] = Field(
         default_factory=dict, description="Price per chip-hour by accelerator id, overriding the catalog."
     )
     resync_seconds: float = Field(default=60, gt=0, description="Re-plan every ModelDeployment this often.")
+    plan_timeout_seconds: float = Field(
+        default=10, gt=0, le=300, description="Abandon a plan that takes longer (PlanTimeout); plans take ms."
+    )
     autoscale_poll_seconds: float = Field(
         default=15, gt=0, description="Poll the demand metric of autoscaled ModelDeployments this often."
     )

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from infercap.api import GROUP, VERSION
 from infercap.api.catalog import AcceleratorProfileSpec, ModelProfileSpec
 from infercap.api.deployment import ModelDeploymentSpec
+from infercap.api.policy import CapacityPolicySpec
 from infercap.api.status import ModelDeploymentStatus
 
 _KEEP = {
@@ -174,6 +175,10 @@ def model_deployment_crd() -> dict[str, Any]:
             "message": "maxReplicas must be at least minReplicas",
         }
     ]
+    prometheus = spec["properties"]["autoscaling"]["properties"]["metric"]["properties"]["prometheus"]
+    prometheus["x-kubernetes-validations"] = [
+        {"rule": "has(self.source) != has(self.url)", "message": "set exactly one of source or url"}
+    ]
     spec["properties"]["kvCachePrecision"]["enum"] = ["bf16", "fp8"]
     status = schema_of(ModelDeploymentStatus)
     status["description"] = ModelDeploymentStatus.__doc__
@@ -247,20 +252,48 @@ def accelerator_profile_crd() -> dict[str, Any]:
     )
 
 
+def capacity_policy_crd() -> dict[str, Any]:
+    spec = schema_of(CapacityPolicySpec)
+    spec["description"] = CapacityPolicySpec.__doc__
+    return _crd(
+        "CapacityPolicy",
+        "capacitypolicies",
+        "Cluster",
+        spec,
+        "The cluster admin's ceilings on chips, nodes and cost per ModelDeployment and per namespace, and the "
+        "node-pool targets the namespaces may use. Where several apply, the lowest ceiling wins.",
+        short=["cappol"],
+        columns=[
+            _col("Namespaces", ".spec.namespaces"),
+            _col("Max Chips/NS", ".spec.limits.perNamespace.maxChips", "integer"),
+            _col("Max Cost/NS", ".spec.limits.perNamespace.maxMonthlyCost"),
+            _col("Age", ".metadata.creationTimestamp", "date"),
+        ],
+    )
+
+
 def all_crds() -> dict[str, dict[str, Any]]:
     """File name -> CRD."""
     return {
         f"{GROUP}_modeldeployments.yaml": model_deployment_crd(),
         f"{GROUP}_modelprofiles.yaml": model_profile_crd(),
         f"{GROUP}_acceleratorprofiles.yaml": accelerator_profile_crd(),
+        f"{GROUP}_capacitypolicies.yaml": capacity_policy_crd(),
     }
 
 
 HEADER = "# Generated from the pydantic models in operator/infercap/api by `make crds`. Do not edit.\n"
 
 
+class _NoAliases(yaml.SafeDumper):
+    """Writes a schema used twice in full (kubectl explain and readers do not follow YAML anchors)."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
 def render(crd: dict[str, Any]) -> str:
-    return HEADER + yaml.safe_dump(crd, sort_keys=False, width=120, allow_unicode=True)
+    return HEADER + yaml.dump(crd, Dumper=_NoAliases, sort_keys=False, width=120, allow_unicode=True)
 
 
 def main(argv: list[str]) -> int:

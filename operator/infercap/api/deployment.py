@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from pydantic import BeforeValidator, Field, PlainSerializer, WithJsonSchema, model_validator
 
 from infercap.api.catalog import CatalogId
-from infercap.api.types import ApiModel, PositiveDecimal, Precision, decimal_json, decimal_schema, to_decimal
+from infercap.api.types import ApiModel, Bounded, Precision, decimal_json, decimal_schema, to_decimal
 
 Headroom = Annotated[
     Decimal,
@@ -28,14 +28,29 @@ Attainment = Annotated[
 ]
 
 
+# Upper bounds of every number a tenant writes: far above any real deployment (a million requests per
+# second is the whole traffic of the largest LLM APIs), and they keep the planner's input space finite.
+MAX_REQUESTS_PER_SECOND = 1_000_000
+MAX_OUTPUT_TOKENS_PER_SECOND = 1_000_000_000
+MAX_STREAM_TOKENS_PER_SECOND = 100_000
+MAX_MONTHLY_COST = 10_000_000_000
+_SPLIT = "split the traffic over several ModelDeployments"
+RequestRate = Annotated[Decimal, Bounded(gt=0, le=MAX_REQUESTS_PER_SECOND, places=6, hint=_SPLIT)]
+TokenRate = Annotated[Decimal, Bounded(gt=0, le=MAX_OUTPUT_TOKENS_PER_SECOND, places=6, hint=_SPLIT)]
+StreamRate = Annotated[
+    Decimal, Bounded(gt=0, le=MAX_STREAM_TOKENS_PER_SECOND, places=3, hint="no decoder is this fast")
+]
+Money = Annotated[Decimal, Bounded(gt=0, le=MAX_MONTHLY_COST, places=2, hint="omit spec.budget for no budget")]
+
+
 class Traffic(ApiModel):
     """The load to plan for: exactly one of requestsPerSecond or outputTokensPerSecond, and the mean
     request shape."""
 
-    requests_per_second: PositiveDecimal | None = Field(
+    requests_per_second: RequestRate | None = Field(
         default=None, description="Mean requests per second to serve (e.g. 40 or '2.5')."
     )
-    output_tokens_per_second: PositiveDecimal | None = Field(
+    output_tokens_per_second: TokenRate | None = Field(
         default=None,
         description="Mean generated tokens per second to serve, all requests together; an alternative to "
         "requestsPerSecond.",
@@ -64,7 +79,7 @@ class Slo(ApiModel):
     time_to_first_token_ms: int | None = Field(
         default=None, ge=1, le=600_000, description="Target time to first token (prefill), milliseconds."
     )
-    output_tokens_per_second_per_stream: PositiveDecimal | None = Field(
+    output_tokens_per_second_per_stream: StreamRate | None = Field(
         default=None,
         description="Decode speed each user sees, tokens per second (= 1000 / time per output token in ms).",
     )
@@ -73,7 +88,7 @@ class Slo(ApiModel):
 class Budget(ApiModel):
     """A ceiling on spend; a plan above it is capped, and WithinBudget=False says by how much."""
 
-    max_monthly_cost: PositiveDecimal = Field(description="Most the deployment may cost per month (730 h).")
+    max_monthly_cost: Money = Field(description="Most the deployment may cost per month (730 h).")
     currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$", description="ISO 4217 currency code.")
 
 
@@ -107,12 +122,20 @@ class DemandUnit(StrEnum):
 
 
 class PrometheusMetric(ApiModel):
-    """A PromQL query whose single value is the current demand."""
+    """A PromQL query whose single value is the current demand, sent to a Prometheus the admin allowed."""
 
-    url: str = Field(
-        pattern=r"^https?://[^\s]+$",
+    source: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+        max_length=63,
+        description="Name of a Prometheus source in the operator configuration (prometheus.sources).",
+    )
+    url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s/?#@]+(/[^\s?#]*)?$",
         max_length=2048,
-        description="Prometheus base URL, e.g. http://prometheus.monitoring:9090.",
+        description="Prometheus base URL on a host the operator configuration allows (prometheus.allowedHosts); "
+        "prefer source.",
     )
     query: str = Field(
         min_length=1,
@@ -123,6 +146,12 @@ class PrometheusMetric(ApiModel):
         default=DemandUnit.REQUESTS_PER_SECOND,
         description="What the query measures: requestsPerSecond or outputTokensPerSecond.",
     )
+
+    @model_validator(mode="after")
+    def _one_target(self) -> PrometheusMetric:
+        if (self.source is None) == (self.url is None):
+            raise ValueError("set exactly one of source or url")
+        return self
 
 
 class MetricSource(ApiModel):

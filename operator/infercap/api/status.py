@@ -8,13 +8,23 @@ from pydantic import ConfigDict, Field
 
 from infercap.api.types import ApiModel
 
-CONDITION_TYPES = ("Ready", "Planned", "NodePoolsReady", "QuotaApplied", "WithinBudget", "DemandObserved")
+CONDITION_TYPES = (
+    "Ready",
+    "Planned",
+    "NodePoolsReady",
+    "QuotaApplied",
+    "WithinBudget",
+    "WithinLimits",
+    "DemandObserved",
+)
 
 
 class Condition(ApiModel):
     """A Kubernetes-style condition; lastTransitionTime moves only when status changes."""
 
-    type: str = Field(description="Ready, Planned, NodePoolsReady, QuotaApplied, WithinBudget or DemandObserved.")
+    type: str = Field(
+        description="Ready, Planned, NodePoolsReady, QuotaApplied, WithinBudget, WithinLimits or DemandObserved."
+    )
     status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
     reason: str = Field(pattern=r"^[A-Z][A-Za-z0-9]*$", description="PascalCase reason.")
     message: str = Field(default="", description="What happened and, for problems, how to fix it.")

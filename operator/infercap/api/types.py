@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, WithJsonSchema
+from annotated_types import GroupedMetadata
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, WithJsonSchema
 from pydantic.alias_generators import to_camel
 
 
@@ -85,13 +88,66 @@ def decimal_schema(
     gt: Decimal | int | None = None,
     ge: Decimal | int | None = None,
     lt: Decimal | int | None = None,
+    le: Decimal | int | None = None,
+    places: int | None = None,
+    hint: str = "",
 ) -> dict[str, Any]:
-    """The CRD schema of a bounded decimal: int-or-string with CEL rules for the bounds."""
+    """The CRD schema of a bounded decimal: int-or-string with CEL rules for the bounds (the upper bound's
+    message says what to do instead, `hint`), and at most `places` decimal places."""
     rules = []
-    for op, bound, word in ((">", gt, "greater than"), (">=", ge, "at least"), ("<", lt, "less than")):
+    bounds = ((">", gt, "greater than"), (">=", ge, "at least"), ("<", lt, "less than"), ("<=", le, "at most"))
+    for op, bound, word in bounds:
         if bound is not None:
-            rules.append({"rule": _cel_bound(op, Decimal(bound)), "message": f"must be {word} {bound}"})
-    return {**_INT_OR_STRING, "x-kubernetes-validations": rules}
+            upper = op.startswith("<")
+            message = f"must be {word} {_plain(Decimal(bound))}" + (f"; {hint}" if hint and upper else "")
+            rules.append({"rule": _cel_bound(op, Decimal(bound)), "message": message})
+    schema: dict[str, Any] = {**_INT_OR_STRING, "x-kubernetes-validations": rules}
+    if places is not None:
+        # Digits before the point are bounded by `le` (CEL); after it, by the pattern.
+        schema["pattern"] = rf"^[0-9]+(\.[0-9]{{1,{places}}})?$"
+    return schema
+
+
+def _plain(value: Decimal) -> str:
+    return f"{value:,f}" if value == value.to_integral() else str(value)
+
+
+def _check_bounds(
+    gt: Decimal | int | None, ge: Decimal | int | None, le: Decimal | int, places: int, hint: str
+) -> Callable[[Decimal], Decimal]:
+    # The same words as the CRD's CEL messages, so the CLI and kubectl say the same thing.
+    def check(value: Decimal) -> Decimal:
+        if gt is not None and not value > gt:
+            raise ValueError(f"must be greater than {_plain(Decimal(gt))}")
+        if ge is not None and not value >= ge:
+            raise ValueError(f"must be at least {_plain(Decimal(ge))}")
+        if value > le:
+            raise ValueError(f"must be at most {_plain(Decimal(le))}" + (f"; {hint}" if hint else ""))
+        exponent = value.normalize().as_tuple().exponent
+        if isinstance(exponent, int) and exponent < -places:
+            raise ValueError(f"must have at most {places} decimal places")
+        return value
+
+    return check
+
+
+@dataclass(frozen=True)
+class Bounded(GroupedMetadata):
+    """`Annotated[Decimal, Bounded(gt=0, le=1000, places=6)]`: a decimal with a lower bound, an upper bound
+    and a resolution, enforced alike by the CRD schema (CEL, pattern) and by pydantic (CLI, operator).
+    Every number a tenant writes has one, so the planner's input space is bounded and its cost with it."""
+
+    le: Decimal | int
+    places: int
+    gt: Decimal | int | None = None
+    ge: Decimal | int | None = None
+    hint: str = ""
+
+    def __iter__(self) -> Iterator[Any]:
+        yield BeforeValidator(to_decimal)
+        yield AfterValidator(_check_bounds(self.gt, self.ge, self.le, self.places, self.hint))
+        yield PlainSerializer(decimal_json, return_type=str)
+        yield WithJsonSchema(decimal_schema(gt=self.gt, ge=self.ge, le=self.le, places=self.places, hint=self.hint))
 
 
 PositiveDecimal = Annotated[

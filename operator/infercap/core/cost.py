@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal
 
 from infercap.api.catalog import ApiPrice, Price
 
@@ -12,8 +12,13 @@ CENT = Decimal("0.01")
 MICRO = Decimal("0.0001")
 
 
+# Enough digits that no bounded plan (chips x price x hours, or cost per token at the least demand) hits
+# the default 28-digit context, where quantize() raises instead of rounding.
+_CONTEXT = Context(prec=80)
+
+
 def money(value: Decimal) -> Decimal:
-    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+    return value.quantize(CENT, rounding=ROUND_HALF_UP, context=_CONTEXT)
 
 
 def money_display(value: Decimal | str | float, currency: str = "USD") -> str:
@@ -23,7 +28,7 @@ def money_display(value: Decimal | str | float, currency: str = "USD") -> str:
 
 
 def fine(value: Decimal) -> Decimal:
-    return value.quantize(MICRO, rounding=ROUND_HALF_UP)
+    return value.quantize(MICRO, rounding=ROUND_HALF_UP, context=_CONTEXT)
 
 
 @dataclass(frozen=True)

@@ -4,18 +4,26 @@ node count that serve the traffic within the SLO, with ranked alternatives and a
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from infercap.api.catalog import AcceleratorProfileSpec, ModelProfileSpec
-from infercap.api.deployment import ModelDeploymentSpec
+from infercap.api.deployment import MAX_REQUESTS_PER_SECOND, ModelDeploymentSpec
 from infercap.core.catalog import Catalog
 from infercap.core.compute import Workload
 from infercap.core.cost import HOURS_PER_MONTH, Cost, plan_cost
 from infercap.core.errors import PlanError
 from infercap.core.estimate import Estimate, Source, check_workload, evaluate
+from infercap.core.limits import Ceiling, allowed_replicas
 from infercap.core.shape import GIB, ModelShape
-from infercap.core.sizes import Placement, place, replicas_for
+from infercap.core.sizes import Placement, largest_true, place, replicas_for
+
+# Demand one ModelDeployment plans for (the CRD bounds spec.traffic the same way; a metric may say more).
+MAX_DEMAND_RPS = MAX_REQUESTS_PER_SECOND
+MIN_DEMAND_RPS = 1e-6
+# Most replicas of one plan: far above any fleet, and it keeps every count and sum finite and small.
+MAX_REPLICAS = 1_000_000
 
 # How far past the smallest replica that fits the planner looks (x2 steps): bigger replicas hold
 # more KV cache and batch larger, but pay more communication; beyond 8x they never win.
@@ -69,7 +77,17 @@ class BudgetCheck:
         """Share of demand the capped plan serves (1 when within budget)."""
         if self.within or self.capped is None:
             return 1.0
+        if self.capped.demand_rps <= 0:
+            return 1.0
         return min(1.0, self.capped.capacity_rps * (1 - self.capped.headroom) / self.capped.demand_rps)
+
+
+@dataclass(frozen=True)
+class LimitCheck:
+    """The admin ceilings that cut the plan (after the budget): what binds and what is left."""
+
+    binding: list[str]  # scopes of the ceilings that bind
+    capped: Option  # the plan cut to the ceilings (0 replicas: nothing may be applied)
 
 
 @dataclass(frozen=True)
@@ -85,6 +103,7 @@ class Plan:
     rejections: list[Rejection]
     budget: BudgetCheck | None
     explanation: list[str] = field(default_factory=list)
+    limit: LimitCheck | None = None
 
     @property
     def source(self) -> Source:
@@ -92,7 +111,9 @@ class Plan:
 
     @property
     def applied(self) -> Option:
-        """What to provision: the chosen option, or its budget-capped version."""
+        """What to provision: the chosen option, cut to the budget, then to the admin ceilings."""
+        if self.limit is not None:
+            return self.limit.capped
         if self.budget is not None and not self.budget.within and self.budget.capped is not None:
             return self.budget.capped
         return self.chosen
@@ -108,9 +129,10 @@ def plan(
     demand_rps: float | None = None,
     min_replicas: int = 1,
     max_replicas: int | None = None,
+    ceilings: Sequence[Ceiling] = (),
 ) -> Plan:
     """Plan `spec`. `demand_rps` overrides the spec's traffic (the autoscaler passes observed demand);
-    replicas stay within [min_replicas, max_replicas]."""
+    replicas stay within [min_replicas, max_replicas]; the applied plan stays under `ceilings`."""
     model = catalog.model(spec.model)
     work = check_workload(
         model,
@@ -120,8 +142,17 @@ def plan(
         "spec.traffic.outputTokens",
     )
     demand = spec.traffic.rps if demand_rps is None else demand_rps
-    if demand < 0 or math.isnan(demand):
+    if demand < 0 or not math.isfinite(demand):
         raise PlanError("InvalidTraffic", f"demand must be non-negative, got {demand}", "spec.traffic")
+    if demand > MAX_DEMAND_RPS:
+        raise PlanError(
+            "DemandTooHigh",
+            f"demand {demand:.3g} req/s is above the {MAX_DEMAND_RPS:,} req/s one ModelDeployment plans for; "
+            f"split the traffic over several ModelDeployments",
+            "spec.traffic",
+        )
+    if demand < MIN_DEMAND_RPS:
+        demand = 0.0  # below the resolution of spec.traffic: no demand (min replicas), not a cost per token of 1e30
     ids = spec.accelerators or sorted(catalog.accelerators)
     accs = [catalog.accelerator(a, f"spec.accelerators[{i}]") for i, a in enumerate(ids)]
     shape = catalog.shape(model, spec.precision, spec.kv_cache_precision)
@@ -156,6 +187,12 @@ def plan(
     chosen, alternatives = best_per_acc[0], best_per_acc[1:]
     budget = _budget(spec, chosen, catalog)
     result = Plan(model, shape, work, demand, chosen, alternatives, rejections, budget)
+    if ceilings:
+        base = result.applied
+        pl = base.placement
+        n, binding = allowed_replicas(base.accelerator, pl.chips_per_replica, pl.slice, pl.replicas, ceilings)
+        if binding:
+            result = replace(result, limit=LimitCheck(binding, _at_replicas(base, n)))
     return replace(result, explanation=explain(result))
 
 
@@ -205,6 +242,13 @@ def _best_for(
             )
             continue
         replicas = replicas_for(demand, perf.requests_per_second, headroom, min_replicas, max_replicas)
+        if replicas > MAX_REPLICAS:
+            last_problem = Rejection(
+                acc.id,
+                "PlanTooLarge",
+                f"{chips} x {acc.id}: {replicas:,} replicas needed, more than the {MAX_REPLICAS:,} infercap plans",
+            )
+            continue
         placement = place(acc, chips, slice_, replicas)
         # Every size of one accelerator has the same price per chip: compare chips, price the winner.
         key = (placement.chips, chips)
@@ -234,6 +278,13 @@ def _best_for(
 def _no_plan(model: ModelProfileSpec, shape: ModelShape, rejections: list[Rejection], tried: int) -> PlanError:
     reasons = {r.reason for r in rejections}
     detail = "; ".join(r.message for r in rejections[:4])
+    if "PlanTooLarge" in reasons:
+        return PlanError(
+            "PlanTooLarge",
+            f"the traffic needs more than {MAX_REPLICAS:,} replicas: {detail}. Lower spec.traffic or split it "
+            f"over several ModelDeployments",
+            "spec.traffic",
+        )
     if reasons == {"ModelDoesNotFit"}:
         return PlanError(
             "ModelDoesNotFit",
@@ -262,32 +313,35 @@ def _budget(spec: ModelDeploymentSpec, chosen: Option, catalog: Catalog) -> Budg
         )
     if chosen.cost.monthly <= limit:
         return BudgetCheck(limit, spec.budget.currency, True, chosen.placement.replicas, None)
-    # Largest replica count whose nodes fit the budget.
+    # Largest replica count whose nodes fit the budget: nodes (so cost) never fall as replicas grow, so
+    # bisect; 0 replicas (nothing applied) when not even one fits.
     acc = chosen.accelerator
     per_chip_month = acc.price.per_chip_hour * HOURS_PER_MONTH
-    replicas = chosen.placement.replicas
-    capped_placement = None
-    while replicas > 0:
-        p = place(acc, chosen.placement.chips_per_replica, chosen.placement.slice, replicas)
-        if per_chip_month * p.chips <= limit:
-            capped_placement = p
-            break
-        replicas -= 1
-    if capped_placement is None:
-        return BudgetCheck(limit, spec.budget.currency, False, 0, None)
-    perf = chosen.estimate.performance
+    size, slice_ = chosen.placement.chips_per_replica, chosen.placement.slice
+
+    def fits(replicas: int) -> bool:
+        return per_chip_month * place(acc, size, slice_, replicas).chips <= limit
+
+    capped = _at_replicas(chosen, largest_true(fits, chosen.placement.replicas))
+    return BudgetCheck(limit, spec.budget.currency, False, capped.placement.replicas, capped)
+
+
+def _at_replicas(option: Option, replicas: int) -> Option:
+    """The same option with fewer replicas, repacked and repriced (what it serves of the demand)."""
+    acc = option.accelerator
+    placement = place(acc, option.placement.chips_per_replica, option.placement.slice, replicas)
+    perf = option.estimate.performance
     assert perf is not None
-    served = min(chosen.demand_rps, perf.requests_per_second * capped_placement.replicas)
-    work = chosen.estimate.workload
+    served = min(option.demand_rps, perf.requests_per_second * placement.replicas)
+    work = option.estimate.workload
     cost = plan_cost(
-        capped_placement.chips,
+        placement.chips,
         acc.price,
         served * work.output_tokens,
         served * work.input_tokens,
-        chosen.estimate.model.api_price,
+        option.estimate.model.api_price,
     )
-    capped = Option(acc, chosen.estimate, capped_placement, cost, chosen.demand_rps, chosen.headroom)
-    return BudgetCheck(limit, spec.budget.currency, False, capped_placement.replicas, capped)
+    return Option(acc, option.estimate, placement, cost, option.demand_rps, option.headroom)
 
 
 # --------------------------------------------------------------------------- explanation
@@ -340,8 +394,20 @@ def explain(p: Plan) -> list[str]:
     if p.rejections:
         lines.append("Not used: " + "; ".join(f"{r.accelerator} ({r.reason})" for r in p.rejections[:6]) + ".")
     if p.budget is not None and not p.budget.within:
+        if p.budget.affordable_replicas == 0:
+            lines.append(
+                f"Over budget: {o.cost.monthly} > {p.budget.max_monthly} {p.budget.currency}/month, and one "
+                f"replica already costs more; nothing is applied."
+            )
+        else:
+            lines.append(
+                f"Over budget: {o.cost.monthly} > {p.budget.max_monthly} {p.budget.currency}/month; capped at "
+                f"{p.budget.affordable_replicas} replica(s), serving {p.budget.coverage:.0%} of demand."
+            )
+    if p.limit is not None:
+        capped = p.limit.capped.placement
         lines.append(
-            f"Over budget: {o.cost.monthly} > {p.budget.max_monthly} {p.budget.currency}/month; capped at "
-            f"{p.budget.affordable_replicas} replica(s), serving {p.budget.coverage:.0%} of demand."
+            f"Admin ceiling: {'; '.join(p.limit.binding)} allows {capped.replicas} replica(s) on {capped.nodes} "
+            f"node(s) ({capped.chips} chips)" + ("; nothing is applied." if capped.replicas == 0 else ".")
         )
     return lines

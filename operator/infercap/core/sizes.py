@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from infercap.api.catalog import AcceleratorProfileSpec, NodeShape, SliceShape
@@ -85,3 +86,18 @@ def replicas_for(
     need = math.ceil(demand / (capacity_per_replica * (1 - headroom)) - 1e-9) if demand > 0 else 0
     n = max(minimum, need)
     return min(n, maximum) if maximum is not None else n
+
+
+def largest_true(ok: Callable[[int], bool], high: int) -> int:
+    """The largest n in [0, high] with ok(n), for ok true up to some n and false after (0 if none):
+    bisection, so the cost grows with log(high), not with high."""
+    lo, hi = 0, high
+    if high <= 0 or not ok(1):
+        return 0
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if ok(mid):
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo

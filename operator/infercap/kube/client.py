@@ -10,7 +10,7 @@ import httpx2
 from lightkube import ApiError, AsyncClient, codecs
 from lightkube.core.resource import NamespacedResource, Resource
 from lightkube.generic_resource import create_global_resource, create_namespaced_resource
-from lightkube.resources.core_v1 import ResourceQuota
+from lightkube.resources.core_v1 import ResourceQuota, Secret
 from lightkube.types import PatchType
 
 from infercap.api.errors import ReasonedError
@@ -21,6 +21,7 @@ FIELD_MANAGER = "infercap"
 # codecs.from_dict understands manifests of these kinds.
 _KINDS: dict[tuple[str, str], type[Resource]] = {
     ("v1", "ResourceQuota"): ResourceQuota,
+    ("v1", "Secret"): Secret,  # read only: auth of the configured Prometheus sources
     ("infercap.dev/v1alpha1", "ModelDeployment"): create_namespaced_resource(
         "infercap.dev", "v1alpha1", "ModelDeployment", "modeldeployments"
     ),
@@ -29,6 +30,9 @@ _KINDS: dict[tuple[str, str], type[Resource]] = {
     ),
     ("infercap.dev/v1alpha1", "AcceleratorProfile"): create_global_resource(
         "infercap.dev", "v1alpha1", "AcceleratorProfile", "acceleratorprofiles"
+    ),
+    ("infercap.dev/v1alpha1", "CapacityPolicy"): create_global_resource(
+        "infercap.dev", "v1alpha1", "CapacityPolicy", "capacitypolicies"
     ),
     ("karpenter.sh/v1", "NodePool"): create_global_resource("karpenter.sh", "v1", "NodePool", "nodepools"),
     ("cluster.x-k8s.io/v1beta2", "MachineDeployment"): create_namespaced_resource(
@@ -75,6 +79,12 @@ def _error(e: ApiError) -> KubeError:
     return KubeError(status.reason or "ApiError", status.message or str(e), status.code or 0)
 
 
+def _transport(e: httpx2.HTTPError) -> KubeError:
+    # The API server restarting or unreachable: a KubeError like any other (code 0, retried in seconds by
+    # the handlers), not a traceback from deep inside the HTTP client.
+    return KubeError("ServiceUnavailable", f"API server unreachable ({type(e).__name__})", 0)
+
+
 class Kube:
     """Async API access for the operator. One instance per process."""
 
@@ -91,6 +101,8 @@ class Kube:
             if e.status.code == 404:
                 return None
             raise _error(e) from None
+        except httpx2.TransportError as e:
+            raise _transport(e) from None
 
     async def list(
         self, api_version: str, kind: str, namespace: str | None = None, labels: Mapping[str, str] | None = None
@@ -105,6 +117,8 @@ class Kube:
             if e.status.code == 404:  # the CRD is not installed
                 return []
             raise _error(e) from None
+        except httpx2.TransportError as e:
+            raise _transport(e) from None
 
     async def apply(self, manifest: dict[str, Any]) -> dict[str, Any]:
         """Server-side apply under infercap's field manager (only the fields in `manifest`)."""
@@ -114,6 +128,8 @@ class Kube:
             return _dict(await self.client.apply(obj, field_manager=FIELD_MANAGER, force=True))
         except ApiError as e:
             raise _error(e) from None
+        except httpx2.TransportError as e:
+            raise _transport(e) from None
 
     async def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> bool:
         try:
@@ -123,6 +139,8 @@ class Kube:
             if e.status.code == 404:
                 return False
             raise _error(e) from None
+        except httpx2.TransportError as e:
+            raise _transport(e) from None
 
     async def annotate(
         self, api_version: str, kind: str, name: str, namespace: str | None, annotations: dict[str, str | None]
@@ -138,6 +156,8 @@ class Kube:
             )
         except ApiError as e:
             raise _error(e) from None
+        except httpx2.TransportError as e:
+            raise _transport(e) from None
 
     async def patch_status(
         self, api_version: str, kind: str, name: str, namespace: str | None, status: dict[str, Any]
@@ -154,3 +174,5 @@ class Kube:
             )
         except ApiError as e:
             raise _error(e) from None
+        except httpx2.TransportError as e:
+            raise _transport(e) from None

@@ -81,8 +81,35 @@ def cost_annotations(chips: int, price: Decimal, currency: str, owner: Owner | N
     return out
 
 
+def pool_name(owner: Owner, accelerator: str, limit: int = 63) -> str:
+    """The node-pool name of one ModelDeployment and accelerator: readable, and unique because it ends in a
+    hash of namespace, name and accelerator kept apart (team/x-y and team-x/y join to the same words)."""
+    digest = hashlib.sha256(f"{owner.namespace}/{owner.name}/{accelerator}".encode()).hexdigest()[:8]
+    words = dns_name("infercap", owner.namespace, owner.name, accelerator, limit=10_000)
+    return f"{words[: limit - 9].rstrip('-')}-{digest}"
+
+
 def deployment_label(owner: Owner) -> str:
-    return dns_name(owner.namespace, owner.name)
+    """Node label value naming the ModelDeployment: namespace.name (a namespace has no dot, so the two
+    stay apart), hashed where longer than a label value may be."""
+    value = f"{owner.namespace}.{owner.name}"
+    if len(value) <= 63:
+        return value
+    digest = hashlib.sha256(value.encode()).hexdigest()[:8]
+    return f"{value[:54].rstrip('-.')}-{digest}"
+
+
+# The node-pool kind each provider writes.
+POOL_KINDS = {
+    Provider.KARPENTER: ("karpenter.sh/v1", "NodePool"),
+    Provider.CLUSTERAPI: ("cluster.x-k8s.io/v1beta2", "MachineDeployment"),
+    Provider.GKE: ("container.cnrm.cloud.google.com/v1beta1", "ContainerNodePool"),
+}
+
+
+def pool_kinds(enabled: list[Provider] | None = None) -> list[tuple[str, str]]:
+    """(apiVersion, kind) of the node pools of these providers (default: all)."""
+    return [kind for provider, kind in POOL_KINDS.items() if enabled is None or provider in enabled]
 
 
 def provider_for(override: NodePoolSpec, cfg: OperatorConfig) -> Provider:

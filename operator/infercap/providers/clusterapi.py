@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from infercap.api.config import ClusterApiConfig
-from infercap.providers import PoolRequest, cost_annotations, dns_name, owner_labels
+from infercap.providers import PoolRequest, cost_annotations, owner_labels, pool_name
 
 API_VERSION = "cluster.x-k8s.io/v1beta2"
 POOL_LABEL = "infercap.dev/node-pool"
@@ -13,7 +13,7 @@ POOL_LABEL = "infercap.dev/node-pool"
 
 def machine_deployment(req: PoolRequest, cfg: ClusterApiConfig) -> dict[str, Any]:
     acc = req.accelerator
-    name = dns_name("infercap", req.owner.namespace, req.owner.name, acc.id)
+    name = pool_name(req.owner, acc.id)
     cluster = req.override.cluster_name or cfg.cluster_name
     namespace = req.override.namespace or cfg.namespace
 

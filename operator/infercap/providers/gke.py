@@ -16,8 +16,8 @@ from infercap.providers import (
     ProviderError,
     cost_annotations,
     deployment_label,
-    dns_name,
     owner_labels,
+    pool_name,
 )
 
 API_VERSION = "container.cnrm.cloud.google.com/v1beta1"
@@ -39,7 +39,7 @@ def container_node_pools(req: PoolRequest, cfg: GkeConfig) -> list[dict[str, Any
     pl = req.placement
     cluster_ref = {"name": req.override.cluster_name} if req.override.cluster_name else dict(cfg.cluster_ref)
     namespace = req.override.namespace or cfg.namespace
-    base = dns_name("infercap", req.owner.namespace, req.owner.name, acc.id, limit=56)
+    base = pool_name(req.owner, acc.id, limit=56)
     node_labels = {MODEL_DEPLOYMENT: deployment_label(req.owner), "infercap.dev/accelerator": acc.id}
 
     def pool(

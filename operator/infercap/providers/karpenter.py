@@ -16,8 +16,8 @@ from infercap.providers import (
     ProviderError,
     cost_annotations,
     deployment_label,
-    dns_name,
     owner_labels,
+    pool_name,
 )
 
 API_VERSION = "karpenter.sh/v1"
@@ -55,7 +55,7 @@ def node_pool(req: PoolRequest, cfg: KarpenterConfig) -> dict[str, Any]:
         "apiVersion": API_VERSION,
         "kind": "NodePool",
         "metadata": {
-            "name": dns_name("infercap", req.owner.namespace, req.owner.name, acc.id),
+            "name": pool_name(req.owner, acc.id),
             "labels": owner_labels(req.owner, acc.id),
             "annotations": cost_annotations(chips, req.price_per_chip_hour, req.currency, req.owner),
         },

@@ -25,6 +25,7 @@ class Share:
     chips: int
     hourly: Decimal
     currency: str
+    nodes: int = 0
 
 
 def resource_quota(namespace: str, name: str, shares: Iterable[Share], api_version: str) -> dict[str, Any] | None:

@@ -8,8 +8,10 @@ planned changes nothing already applied: the last good node pools stay until a g
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections import defaultdict
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from pydantic import ValidationError
@@ -19,6 +21,7 @@ from infercap.api.catalog import AcceleratorProfileSpec, ModelProfileSpec
 from infercap.api.config import OperatorConfig
 from infercap.api.deployment import ModelDeploymentSpec, Provider
 from infercap.api.manifests import ManifestError, profile_spec
+from infercap.api.policy import Targets
 from infercap.api.validation import describe
 from infercap.core.catalog import Catalog, builtin_catalog
 from infercap.core.errors import PlanError
@@ -35,10 +38,15 @@ from infercap.providers import (
     PoolRequest,
     ProviderError,
     candidates,
+    pool_kinds,
     provider_for,
     render_node_pools,
 )
 from infercap.providers.quota import Share, resource_quota
+from infercap.providers.targets import resolve as resolve_targets
+from infercap.reconcile.admission import admit, limits_verdict
+from infercap.reconcile.guard import plan_guarded
+from infercap.reconcile.quotabook import QuotaBook
 from infercap.reconcile.status import (
     Event,
     Verdict,
@@ -59,17 +67,28 @@ class World:
     in-memory indexes, so a reconcile lists nothing (200 ModelDeployments would otherwise make each
     reconcile read all 200)."""
 
-    def __init__(self, kube: Kube, quota_locks: dict[str, asyncio.Lock] | None = None) -> None:
+    def __init__(
+        self, kube: Kube, quota_locks: dict[str, asyncio.Lock] | None = None, quota_book: QuotaBook | None = None
+    ) -> None:
         self.kube = kube
         # One quota write per namespace at a time: 200 concurrent applies to one object make the API
         # server retry them into timeouts, one after the other costs a few ms each.
         self.quota_locks = quota_locks if quota_locks is not None else defaultdict(asyncio.Lock)
+        self.quota_book = quota_book if quota_book is not None else QuotaBook()
 
     async def profiles(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         return (
             await self.kube.list(API_VERSION, "ModelProfile"),
             await self.kube.list(API_VERSION, "AcceleratorProfile"),
         )
+
+    async def owned(self, uid: str, cfg: OperatorConfig) -> list[dict[str, Any]]:
+        """Node pools labelled as this ModelDeployment's."""
+        return await _owned(self.kube, uid, cfg)
+
+    async def policies(self) -> list[dict[str, Any]]:
+        """CapacityPolicy objects (cluster-scoped, the admin's)."""
+        return await self.kube.list(API_VERSION, "CapacityPolicy")
 
     async def shares(self, namespace: str) -> list[Share]:
         out = []
@@ -126,10 +145,11 @@ async def load_catalog(world: World, cfg: OperatorConfig) -> tuple[Catalog, list
     return catalog, problems
 
 
-async def _owned(kube: Kube, uid: str) -> list[dict[str, Any]]:
-    """Every node-pool object labelled as this ModelDeployment's."""
+async def _owned(kube: Kube, uid: str, cfg: OperatorConfig | None = None) -> list[dict[str, Any]]:
+    """Every node-pool object labelled as this ModelDeployment's (of the enabled providers' kinds: the
+    others are neither written nor readable under the chart's RBAC)."""
     out = []
-    for api_version, kind in NODE_POOL_KINDS:
+    for api_version, kind in pool_kinds(cfg.enabled_providers if cfg else None):
         out += await kube.list(api_version, kind, labels={OWNER_UID: uid})
     return out
 
@@ -147,8 +167,13 @@ def _key(obj: dict[str, Any]) -> tuple[str, str, str | None]:
 
 
 def _ours(obj: dict[str, Any], uid: str | None) -> bool:
+    """Whether infercap made `obj` (for this ModelDeployment, with `uid`). A node pool is this
+    ModelDeployment's by its owner-uid label alone (a random id nobody else writes), so one whose
+    managed-by label someone removed is still updated and cleaned up; the quota carries only managed-by."""
     labels = obj.get("metadata", {}).get("labels") or {}
-    return labels.get(MANAGED_BY) == MANAGER and (uid is None or labels.get(OWNER_UID) == uid)
+    if uid is not None:
+        return labels.get(OWNER_UID) == uid
+    return labels.get(MANAGED_BY) == MANAGER
 
 
 async def _apply_node_pools(
@@ -158,22 +183,26 @@ async def _apply_node_pools(
     owner: Owner,
     p: Plan,
     previous: list[dict[str, Any]],
+    targets: Targets,
+    owned: list[dict[str, Any]] | None = None,
 ) -> tuple[Verdict, list[dict[str, Any]], str | None]:
     """Apply this plan's node pools and remove the ones it no longer needs."""
     option = p.applied
     provider = provider_for(spec.node_pool, cfg)
-    req = PoolRequest(
-        owner,
-        option.accelerator,
-        option.placement,
-        option.accelerator.price.per_chip_hour,
-        option.cost.currency,
-        spec.node_pool,
-    )
     try:
+        req = PoolRequest(
+            owner,
+            option.accelerator,
+            option.placement,
+            option.accelerator.price.per_chip_hour,
+            option.cost.currency,
+            resolve_targets(spec.node_pool, provider, cfg, targets),
+        )
         desired = render_node_pools(req, cfg)
     except ProviderError as e:
         return Verdict("False", e.reason, e.message), [], None
+    if option.placement.replicas == 0:
+        desired = []  # capped to nothing: no pool at all (an empty one would still be a target to drift to)
     refs: list[dict[str, Any]] = []
     for manifest in desired:
         meta = manifest["metadata"]
@@ -199,38 +228,84 @@ async def _apply_node_pools(
                 "apply failed",
             )
         refs.append(_ref(manifest))
-    # Node pools of an earlier plan (another accelerator or provider) that this plan no longer needs.
+    # Node pools of an earlier plan (another accelerator or provider) that this plan no longer needs: those
+    # status.children lists and, since a crash can come between an apply and the status write, every pool
+    # labelled with this owner's uid.
     wanted = {(r["kind"], r["name"], r.get("namespace")) for r in refs}
-    pool_kinds = {kind for _, kind in NODE_POOL_KINDS}
-    for ref in previous:
-        key = (ref["kind"], ref["name"], ref.get("namespace"))
-        if ref["kind"] not in pool_kinds or key in wanted:
+    kinds = {kind for _, kind in NODE_POOL_KINDS}
+    stale: dict[tuple[str, str, str | None], dict[str, Any]] = {}
+    for ref in [*previous, *(_ref(o) for o in owned or [])]:
+        stale.setdefault((ref["kind"], ref["name"], ref.get("namespace")), ref)
+    for key, ref in stale.items():
+        if ref["kind"] not in kinds or key in wanted:
             continue
         obj = await kube.get(ref["apiVersion"], ref["kind"], ref["name"], ref.get("namespace"))
         if obj is not None and _ours(obj, owner.uid):
             await kube.delete(ref["apiVersion"], ref["kind"], ref["name"], ref.get("namespace"))
+    if option.placement.replicas == 0:
+        return Verdict("False", NOTHING_AFFORDABLE, capped_to_nothing(p)), refs, None
     if provider == Provider.NONE:
         return Verdict("True", "NoProvider", "spec.nodePool.provider is none: plan and status only"), refs, None
     names = ", ".join(f"{r['kind']}/{r['name']}" for r in refs)
     return Verdict("True", "Applied", f"{provider.value}: {names}"), refs, None
 
 
+# NodePoolsReady reasons for a plan that infercap refused to apply (not a transient failure): such a plan
+# gets no quota, so a namespace can never hold quota for capacity it was not given.
+NOTHING_AFFORDABLE = "NothingAffordable"
+NOT_APPLIED = {NOTHING_AFFORDABLE, "NameConflict", "ProviderUnsupported", "TargetNotAllowed", "ProviderDisabled"}
+
+
+def capped_to_nothing(p: Plan) -> str:
+    b = p.budget
+    if p.limit is not None and p.limit.capped.placement.replicas == 0:
+        return f"the admin ceilings allow no replica ({'; '.join(p.limit.binding)}): nothing is applied"
+    if b is not None and b.affordable_replicas == 0:
+        return (
+            f"spec.budget.maxMonthlyCost {b.max_monthly} {b.currency} affords no replica (one costs more): "
+            f"nothing is applied. Raise the budget or choose a smaller model"
+        )
+    return "the plan was capped to no replica: nothing is applied"
+
+
+def applied_share(owner: Owner, p: Plan, pools: Verdict) -> Share | None:
+    """This plan's part of the namespace quota: None when nothing of it was applied."""
+    applied = p.applied
+    if applied.placement.replicas == 0 or (pools.status == "False" and pools.reason in NOT_APPLIED):
+        return None
+    return Share(
+        owner.name,
+        owner.uid,
+        applied.accelerator.resource_name,
+        applied.placement.replicas * applied.placement.chips_per_replica,
+        applied.cost.hourly,
+        applied.cost.currency,
+        applied.placement.nodes,
+    )
+
+
 def share_from_status(obj: dict[str, Any]) -> Share | None:
-    """A ModelDeployment's quota share as its status records it (None while unplanned or deleting)."""
+    """A ModelDeployment's quota share as its status records it (None while unplanned, deleting, or when
+    its plan was not applied)."""
     status = obj.get("status") or {}
     plan_ = status.get("plan") or {}
     cost = status.get("cost") or {}
     if not plan_.get("resourceName") or obj["metadata"].get("deletionTimestamp"):
         return None
-    from decimal import Decimal
-
+    pools = next((c for c in status.get("conditions", []) if c.get("type") == "NodePoolsReady"), None)
+    if pools is not None and pools.get("status") == "False" and pools.get("reason") in NOT_APPLIED:
+        return None
+    chips = int(plan_.get("replicas", 0)) * int(plan_.get("chipsPerReplica", 0))
+    if chips == 0:
+        return None
     return Share(
         obj["metadata"]["name"],
         obj["metadata"]["uid"],
         plan_["resourceName"],
-        int(plan_["replicas"]) * int(plan_["chipsPerReplica"]),
+        chips,
         Decimal(cost.get("hourly", "0")),
         cost.get("currency", "USD"),
+        int(plan_.get("nodes", 0)),
     )
 
 
@@ -246,19 +321,29 @@ async def apply_quota(
     their status says)."""
     if not cfg.quota.enabled:
         return Verdict("True", "Disabled", "quota management is disabled in the operator configuration"), None
+    # Noted before the wait: the reconcile whose turn it is writes the waiting ones' shares as well, and
+    # their turns then find the quota already right (one write for a burst, not one per object).
+    book = world.quota_book
+    if current is not None:
+        book.note(namespace, current.uid, current)
+    if exclude_uid is not None:
+        book.note(namespace, exclude_uid, None)
     async with world.quota_locks[namespace]:
-        return await _apply_quota(kube, world, cfg, namespace, current, exclude_uid)
+        return await _apply_quota(kube, world, cfg, namespace)
 
 
 async def _apply_quota(
-    kube: Kube, world: World, cfg: OperatorConfig, namespace: str, current: Share | None, exclude_uid: str | None
+    kube: Kube, world: World, cfg: OperatorConfig, namespace: str
 ) -> tuple[Verdict, dict[str, Any] | None]:
-    shares = [current] if current is not None else []
-    for share in await world.shares(namespace):
-        if share.uid == exclude_uid or (current is not None and share.uid == current.uid):
-            continue
-        shares.append(share)
+    book = world.quota_book
+    shares = book.merged(namespace, await world.shares(namespace))
     name = cfg.quota.name
+    manifest = resource_quota(namespace, name, shares, API_VERSION)
+    if namespace in book.applied and book.applied[namespace] == manifest:
+        # What this process last applied, unchanged since (the watch clears it on a foreign edit).
+        if manifest is None:
+            return Verdict("True", "Applied", "no plans left in the namespace: quota removed"), None
+        return _quota_verdict(manifest), _ref(manifest)
     existing = await kube.get("v1", "ResourceQuota", name, namespace)
     if existing is not None and not _ours(existing, None):
         return Verdict(
@@ -267,17 +352,20 @@ async def _apply_quota(
             f"ResourceQuota {name} exists and was not created by infercap; "
             f"infercap leaves it alone (rename it or set quota.name in the operator configuration)",
         ), None
-    manifest = resource_quota(namespace, name, shares, API_VERSION)
     if manifest is not None and existing is not None and _same(existing, manifest):
+        book.applied[namespace] = manifest
         return _quota_verdict(manifest), _ref(manifest)
     try:
         if manifest is None:
             if existing is not None:
                 await kube.delete("v1", "ResourceQuota", name, namespace)
+            book.applied[namespace] = None
             return Verdict("True", "Applied", "no plans left in the namespace: quota removed"), None
         await kube.apply(manifest)
     except KubeError as e:
+        book.forget(namespace)
         return Verdict("False", "ApplyFailed", f"applying ResourceQuota {name}: {e.message}"), None
+    book.applied[namespace] = manifest
     return _quota_verdict(manifest), _ref(manifest)
 
 
@@ -303,6 +391,13 @@ def _budget_verdict(p: Plan) -> Verdict:
         return Verdict("True", "NoBudget", "spec.budget is not set")
     if b.within:
         return Verdict("True", "WithinBudget", f"{p.chosen.cost.monthly} of {b.max_monthly} {b.currency}/month")
+    if b.affordable_replicas == 0:
+        return Verdict(
+            "False",
+            "OverBudget",
+            f"the traffic needs {p.chosen.cost.monthly} {b.currency}/month and one replica costs more than the "
+            f"budget of {b.max_monthly}: nothing is applied. Raise spec.budget.maxMonthlyCost",
+        )
     return Verdict(
         "False",
         "OverBudget",
@@ -336,47 +431,61 @@ async def reconcile(
         verdicts["Planned"] = Verdict("False", "InvalidSpec", describe(e, "spec"))
         spec = None
     p: Plan | None = None
+    admission = None
     if spec is not None:
+        admission = admit(cfg, owner.namespace, owner.uid, await world.policies(), await world.shares(owner.namespace))
+        if admission.refused is not None:
+            verdicts["Planned"] = admission.refused
+            spec = None
+    if spec is not None and admission is not None:
         catalog, problems = await load_catalog(world, cfg)
         demand_rps, bounds = _autoscaled_demand(spec, old, autoscale, verdicts, new)
+        planned_spec = candidates(spec, catalog, provider_for(spec.node_pool, cfg))
         try:
-            p = plan(
-                catalog,
-                candidates(spec, catalog, provider_for(spec.node_pool, cfg)),
-                demand_rps=demand_rps,
-                min_replicas=bounds[0],
-                max_replicas=bounds[1],
+            p = await plan_guarded(
+                functools.partial(
+                    plan,
+                    catalog,
+                    planned_spec,
+                    demand_rps=demand_rps,
+                    min_replicas=bounds[0],
+                    max_replicas=bounds[1],
+                    ceilings=admission.ceilings,
+                ),
+                cfg.plan_timeout_seconds,
             )
         except PlanError as e:
             message = str(e) + ("" if not problems else " (" + "; ".join(problems) + ")")
             verdicts["Planned"] = Verdict("False", e.reason, message)
 
-    if p is not None and spec is not None:
+    if p is not None and spec is not None and admission is not None:
         verdicts["Planned"] = Verdict("True", "Planned", summary(p))
         new.update(plan_status(p))
         if demand_rps is not None:
             new["demand"]["source"] = "metric"
             new["demand"]["display"] = f"{demand_rps:.3g} req/s (metric)"
         verdicts["NodePoolsReady"], refs, retry = await _apply_node_pools(
-            kube, cfg, spec, owner, p, list(old.get("children", []))
+            kube,
+            cfg,
+            spec,
+            owner,
+            p,
+            list(old.get("children", [])),
+            admission.targets,
+            await world.owned(owner.uid, cfg),
         )
-        applied = p.applied
-        share = Share(
-            owner.name,
-            owner.uid,
-            applied.accelerator.resource_name,
-            applied.placement.replicas * applied.placement.chips_per_replica,
-            applied.cost.hourly,
-            applied.cost.currency,
+        share = applied_share(owner, p, verdicts["NodePoolsReady"])
+        verdicts["QuotaApplied"], quota_ref = await apply_quota(
+            kube, world, cfg, owner.namespace, share, exclude_uid=None if share else owner.uid
         )
-        verdicts["QuotaApplied"], quota_ref = await apply_quota(kube, world, cfg, owner.namespace, share)
         new["children"] = refs + ([quota_ref] if quota_ref else [])
         verdicts["WithinBudget"] = _budget_verdict(p)
+        verdicts["WithinLimits"] = limits_verdict(p, admission)
         if plan_changed(old, new) or "lastPlanTime" not in old:
             new["lastPlanTime"] = now
     else:
         # Keep what was applied before; only the conditions say what is wrong.
-        for ctype in ("NodePoolsReady", "QuotaApplied", "WithinBudget"):
+        for ctype in ("NodePoolsReady", "QuotaApplied", "WithinBudget", "WithinLimits"):
             prev = next((c for c in old.get("conditions", []) if c["type"] == ctype), None)
             if prev is not None:
                 verdicts[ctype] = Verdict(prev["status"], prev["reason"], prev["message"])
@@ -446,7 +555,7 @@ async def finalize(kube: Kube, cfg: OperatorConfig, body: dict[str, Any], world:
     meta = body["metadata"]
     uid = meta["uid"]
     deleted = []
-    for obj in await _owned(kube, uid):
+    for obj in await _owned(kube, uid, cfg):
         if _ours(obj, uid) and await kube.delete(
             obj["apiVersion"], obj["kind"], obj["metadata"]["name"], obj["metadata"].get("namespace")
         ):

@@ -35,6 +35,7 @@ ACTIONS = {
     "NodePoolsReady": "ApplyNodePools",
     "QuotaApplied": "ApplyQuota",
     "WithinBudget": "Budget",
+    "WithinLimits": "Limits",
 }
 
 
@@ -137,14 +138,14 @@ def events(old: dict[str, Any], new: dict[str, Any]) -> list[Event]:
         elif plan_changed(old, new):
             reason = "Replanned" if _plan_key(old) is not None else "Planned"
             out.append(Event("Normal", reason, planned["message"], ACTIONS["Planned"]))
-    for ctype in ("NodePoolsReady", "QuotaApplied", "WithinBudget"):
+    for ctype in ("NodePoolsReady", "QuotaApplied", "WithinBudget", "WithinLimits"):
         cond, prev = after.get(ctype), before.get(ctype)
         if cond is None:
             continue
         if cond["status"] == "False" and (
             prev is None or (prev["status"], prev["reason"]) != ("False", cond["reason"])
         ):
-            out.append(Event("Warning", cond["reason"], cond["message"], ACTIONS[ctype]))
+            out.append(Event("Warning", cond["reason"], cond["message"], ACTIONS.get(ctype, "Reconcile")))
         elif cond["status"] == "True" and prev is not None and prev["status"] == "False":
-            out.append(Event("Normal", cond["reason"], cond["message"], ACTIONS[ctype]))
+            out.append(Event("Normal", cond["reason"], cond["message"], ACTIONS.get(ctype, "Reconcile")))
     return out
