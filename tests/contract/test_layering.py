@@ -1,7 +1,7 @@
 """Architecture rules (DESIGN.md section 2), checked on the source's import statements:
 
 - layers import only lower layers: api < core < (kube | providers | metrics | calibration | config)
-  < reconcile < handlers < cli;
+  < workloads < reconcile < handlers < cli;
 - core is pure: no clock, environment, logging, processes or network;
 - only kube/ talks to the API server (lightkube, kubernetes); only handlers import kopf;
 - operator/ is a source root, never a package (it would shadow the standard library's `operator`).
@@ -25,12 +25,13 @@ LAYERS = {
     "metrics": 2,
     "calibration": 2,
     "traces": 2,
-    "reconcile": 3,
+    "workloads": 3,
+    "reconcile": 4,
     "config": 2,
     "demand": 2,
-    "handlers": 4,
-    "cli": 5,
-    "__main__": 6,
+    "handlers": 5,
+    "cli": 6,
+    "__main__": 7,
     "__init__": 0,
 }
 IMPURE = {"os", "time", "datetime", "logging", "random", "subprocess", "socket", "threading", "asyncio"}

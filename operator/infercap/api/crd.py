@@ -156,6 +156,30 @@ def _col(name: str, path: str, type_: str = "string", priority: int = 0, descrip
     return col
 
 
+def _serving_rules(spec: dict[str, Any]) -> None:
+    """CEL for spec.serving and spec.scaleTargetRef, so the API server rejects what pydantic would."""
+    spec.setdefault("x-kubernetes-validations", []).append(
+        {
+            "rule": "!(has(self.serving) && has(self.scaleTargetRef))",
+            "message": "set spec.serving or spec.scaleTargetRef, not both",
+        }
+    )
+    model = spec["properties"]["serving"]["properties"]["model"]
+    model["x-kubernetes-validations"] = [
+        {
+            "rule": "(has(self.huggingFace) ? 1 : 0) + (has(self.uri) ? 1 : 0) + (has(self.pvc) ? 1 : 0) == 1",
+            "message": "spec.serving.model: set exactly one of huggingFace, uri or pvc",
+        }
+    ]
+    env = spec["properties"]["serving"]["properties"]["env"]["items"]
+    env["x-kubernetes-validations"] = [
+        {
+            "rule": "has(self.secretName) == has(self.secretKey) && !(has(self.value) && has(self.secretName))",
+            "message": "spec.serving.env[]: set value, or secretName with secretKey",
+        }
+    ]
+
+
 def model_deployment_crd() -> dict[str, Any]:
     spec = schema_of(ModelDeploymentSpec)
     spec["description"] = ModelDeploymentSpec.__doc__
@@ -174,6 +198,7 @@ def model_deployment_crd() -> dict[str, Any]:
         }
     ]
     spec["properties"]["kvCachePrecision"]["enum"] = ["bf16", "fp8"]
+    _serving_rules(spec)
     status = schema_of(ModelDeploymentStatus)
     status["description"] = ModelDeploymentStatus.__doc__
     columns = [
