@@ -84,10 +84,14 @@ def namespace(cluster: Cluster) -> Iterator[str]:
 
 # --------------------------------------------------------------------------- the operator
 
+# Karpenter runs in the local cluster with its kwok provider: pools reference its KWOKNodeClass, and
+# empty nodes go after 10 s so consolidation shows within a test.
 OPERATOR_CONFIG = """
 defaultProvider: karpenter
 resyncSeconds: 5
 autoscalePollSeconds: 2
+karpenter: {nodeClassRef: {group: karpenter.kwok.sh, kind: KWOKNodeClass, name: default}, consolidateAfter: 10s}
+serving: {switchCooldownSeconds: 0}
 clusterapi: {namespace: infercap-capi, clusterName: workload}
 gke: {namespace: infercap-gke, clusterRef: {name: workload}, location: us-central1}
 """

@@ -131,7 +131,7 @@ def test_karpenter_node_pool_matches_the_plan(cluster: Cluster, operator: Operat
     plan = obj["status"]["plan"]
     assert pool["spec"]["limits"] == {"nvidia.com/gpu": str(plan["chips"])}
     reqs = {r["key"]: r["values"] for r in pool["spec"]["template"]["spec"]["requirements"]}
-    assert reqs["karpenter.k8s.aws/instance-gpu-name"] == ["h200"]
+    assert reqs["node.kubernetes.io/instance-type"] == [plan["node"]["instanceTypes"]["aws"]]
     assert pool["spec"]["disruption"]["consolidationPolicy"] == "WhenEmpty"
     assert pool["spec"]["template"]["spec"]["expireAfter"] == "Never"
     assert pool["metadata"]["annotations"]["infercap.dev/cost-monthly"] == obj["status"]["cost"]["monthly"]

@@ -10,7 +10,9 @@ import httpx2
 from lightkube import ApiError, AsyncClient, codecs
 from lightkube.core.resource import NamespacedResource, Resource
 from lightkube.generic_resource import create_global_resource, create_namespaced_resource
-from lightkube.resources.core_v1 import ResourceQuota
+from lightkube.resources.apps_v1 import Deployment, StatefulSet
+from lightkube.resources.core_v1 import ConfigMap, Node, Pod, ResourceQuota, Service
+from lightkube.resources.policy_v1 import PodDisruptionBudget
 from lightkube.types import PatchType
 
 from infercap.api.errors import ReasonedError
@@ -21,6 +23,18 @@ FIELD_MANAGER = "infercap"
 # codecs.from_dict understands manifests of these kinds.
 _KINDS: dict[tuple[str, str], type[Resource]] = {
     ("v1", "ResourceQuota"): ResourceQuota,
+    # The serving workload and what it runs on (infercap.workloads, infercap.reconcile.observe).
+    ("apps/v1", "Deployment"): Deployment,
+    ("apps/v1", "StatefulSet"): StatefulSet,
+    ("v1", "Service"): Service,
+    ("v1", "ConfigMap"): ConfigMap,
+    ("v1", "Node"): Node,
+    ("v1", "Pod"): Pod,
+    ("policy/v1", "PodDisruptionBudget"): PodDisruptionBudget,
+    ("leaderworkerset.x-k8s.io/v1", "LeaderWorkerSet"): create_namespaced_resource(
+        "leaderworkerset.x-k8s.io", "v1", "LeaderWorkerSet", "leaderworkersets"
+    ),
+    ("karpenter.sh/v1", "NodeClaim"): create_global_resource("karpenter.sh", "v1", "NodeClaim", "nodeclaims"),
     ("infercap.dev/v1alpha1", "ModelDeployment"): create_namespaced_resource(
         "infercap.dev", "v1alpha1", "ModelDeployment", "modeldeployments"
     ),

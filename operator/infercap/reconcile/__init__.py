@@ -36,9 +36,11 @@ from infercap.providers import (
     ProviderError,
     candidates,
     provider_for,
+    provider_rejections,
     render_node_pools,
 )
 from infercap.providers.quota import Share, resource_quota
+from infercap.reconcile.loop import after_plan, apply_children
 from infercap.reconcile.status import (
     Event,
     Verdict,
@@ -158,8 +160,10 @@ async def _apply_node_pools(
     owner: Owner,
     p: Plan,
     previous: list[dict[str, Any]],
+    keep_previous: bool = False,
 ) -> tuple[Verdict, list[dict[str, Any]], str | None]:
-    """Apply this plan's node pools and remove the ones it no longer needs."""
+    """Apply this plan's node pools and remove the ones it no longer needs (kept while `keep_previous`:
+    the previous plan's workload still serves on them)."""
     option = p.applied
     provider = provider_for(spec.node_pool, cfg)
     req = PoolRequest(
@@ -169,6 +173,7 @@ async def _apply_node_pools(
         option.accelerator.price.per_chip_hour,
         option.cost.currency,
         spec.node_pool,
+        spec.capacity.mode,
     )
     try:
         desired = render_node_pools(req, cfg)
@@ -206,6 +211,9 @@ async def _apply_node_pools(
         key = (ref["kind"], ref["name"], ref.get("namespace"))
         if ref["kind"] not in pool_kinds or key in wanted:
             continue
+        if keep_previous:
+            refs.append(ref)
+            continue
         obj = await kube.get(ref["apiVersion"], ref["kind"], ref["name"], ref.get("namespace"))
         if obj is not None and _ours(obj, owner.uid):
             await kube.delete(ref["apiVersion"], ref["kind"], ref["name"], ref.get("namespace"))
@@ -228,7 +236,7 @@ def share_from_status(obj: dict[str, Any]) -> Share | None:
         obj["metadata"]["name"],
         obj["metadata"]["uid"],
         plan_["resourceName"],
-        int(plan_["replicas"]) * int(plan_["chipsPerReplica"]),
+        int(plan_.get("quotaChips") or int(plan_["replicas"]) * int(plan_["chipsPerReplica"])),
         Decimal(cost.get("hourly", "0")),
         cost.get("currency", "USD"),
     )
@@ -342,7 +350,7 @@ async def reconcile(
         try:
             p = plan(
                 catalog,
-                candidates(spec, catalog, provider_for(spec.node_pool, cfg)),
+                candidates(spec, catalog, provider_for(spec.node_pool, cfg), cfg),
                 demand_rps=demand_rps,
                 min_replicas=bounds[0],
                 max_replicas=bounds[1],
@@ -350,6 +358,8 @@ async def reconcile(
         except PlanError as e:
             message = str(e) + ("" if not problems else " (" + "; ".join(problems) + ")")
             verdicts["Planned"] = Verdict("False", e.reason, message)
+        if p is not None:
+            p = after_plan(p, provider_rejections(spec, catalog, provider_for(spec.node_pool, cfg), cfg), old, now, cfg)
 
     if p is not None and spec is not None:
         verdicts["Planned"] = Verdict("True", "Planned", summary(p))
@@ -357,18 +367,23 @@ async def reconcile(
         if demand_rps is not None:
             new["demand"]["source"] = "metric"
             new["demand"]["display"] = f"{demand_rps:.3g} req/s (metric)"
-        verdicts["NodePoolsReady"], refs, retry = await _apply_node_pools(
-            kube, cfg, spec, owner, p, list(old.get("children", []))
+        verdicts["NodePoolsReady"], refs, retry = await apply_children(
+            kube, cfg, body, spec, owner, p, catalog, old, new, verdicts, now, _apply_node_pools
         )
         applied = p.applied
         share = Share(
             owner.name,
             owner.uid,
             applied.accelerator.resource_name,
-            applied.placement.replicas * applied.placement.chips_per_replica,
+            (
+                applied.placement.replicas
+                + (cfg.serving.rollout_surge if spec.serving and cfg.quota.rollout_surge else 0)
+            )
+            * applied.placement.chips_per_replica,
             applied.cost.hourly,
             applied.cost.currency,
         )
+        new["plan"]["quotaChips"] = share.chips  # with rollout surge: others' quota sums read it
         verdicts["QuotaApplied"], quota_ref = await apply_quota(kube, world, cfg, owner.namespace, share)
         new["children"] = refs + ([quota_ref] if quota_ref else [])
         verdicts["WithinBudget"] = _budget_verdict(p)

@@ -1,0 +1,156 @@
+"""The serving side of a reconcile: apply the workload rendered from the plan, or scale the user's own
+workload through its scale subresource; make-before-break when the plan moves to another accelerator;
+hysteresis so small savings never move the fleet; `infercap.dev/paused` freezes the children.
+
+Make-before-break: the new workload is named per accelerator, so it comes up beside the old one; the old
+workload and its node pool stay until the new workload has all planned replicas ready, so ready replicas
+never drop below what the demand needs during a switch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from infercap.api import API_VERSION
+from infercap.api.config import OperatorConfig
+from infercap.api.deployment import ModelDeploymentSpec
+from infercap.core.planner import Plan
+from infercap.kube.client import Kube, KubeError
+from infercap.providers import MANAGED_BY, MANAGER, OWNER_UID, Owner
+from infercap.reconcile.status import Verdict
+from infercap.workloads.plan import serving_plan
+from infercap.workloads.render import SERVING, WorkloadRequest, render
+
+PAUSED = "infercap.dev/paused"
+WORKLOAD_KINDS = {"Deployment", "LeaderWorkerSet", "ConfigMap"}
+
+
+@dataclass
+class ServingOutcome:
+    verdict: Verdict | None = None  # the Serving condition (None: no workload configured)
+    refs: list[dict[str, Any]] = field(default_factory=list)
+    workload: dict[str, Any] | None = None  # as the API server returned it, with status
+    selector: dict[str, str] | None = None  # labels of the serving pods
+    switch_done: bool = True  # the previous plan's workloads and pools may go
+    extra: dict[str, Verdict] = field(default_factory=dict)
+    retry: str | None = None
+
+
+def paused(body: dict[str, Any]) -> bool:
+    return (body["metadata"].get("annotations") or {}).get(PAUSED) == "true"
+
+
+def _ref(obj: dict[str, Any]) -> dict[str, Any]:
+    meta = obj["metadata"]
+    return {"apiVersion": obj["apiVersion"], "kind": obj["kind"], "name": meta["name"], "namespace": meta["namespace"]}
+
+
+def _ours(obj: dict[str, Any], uid: str) -> bool:
+    labels = obj.get("metadata", {}).get("labels") or {}
+    return labels.get(MANAGED_BY) == MANAGER and labels.get(OWNER_UID) == uid
+
+
+def _ready(workload: dict[str, Any], replicas: int) -> int:
+    st = workload.get("status") or {}
+    ready = int(st.get("readyReplicas") or 0)
+    if workload["kind"] == "Deployment":
+        # A rollout in progress: only updated replicas count as the new plan's.
+        ready = min(ready, int(st.get("updatedReplicas") or 0))
+    return ready
+
+
+def _parse(ts: str | None) -> datetime | None:
+    if not ts:
+        return None
+    try:
+        return datetime.fromisoformat(ts.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def hold_accelerator(p: Plan, old: dict[str, Any], now: str, cfg: OperatorConfig) -> tuple[Plan, str | None]:
+    """Hysteresis: keep the previous accelerator unless the new one saves at least the configured share
+    of the hourly cost and the cooldown since the last switch has passed. Returns the plan to apply and,
+    when the switch was held back, why."""
+    previous = (old.get("plan") or {}).get("accelerator")
+    if not previous or previous == p.chosen.accelerator.id or p.budget is not None:
+        return p, None
+    keep = next((o for o in p.alternatives if o.accelerator.id == previous), None)
+    if keep is None:
+        return p, None  # the old accelerator can no longer serve the demand: switch now
+    saving = float(1 - p.chosen.cost.hourly / keep.cost.hourly) if keep.cost.hourly else 1.0
+    last = _parse(old.get("lastSwitchTime"))
+    cooling = last is not None and (_parse(now) or last).timestamp() - last.timestamp() < (
+        cfg.serving.switch_cooldown_seconds
+    )
+    threshold = cfg.serving.switch_threshold
+    if saving >= threshold and not cooling:
+        return p, None
+    why = (
+        f"{p.chosen.accelerator.id} would save {saving:.1%} of the hourly cost, under the {threshold:.0%} threshold"
+        if saving < threshold
+        else f"{p.chosen.accelerator.id} saves {saving:.1%} but the last switch was under "
+        f"{cfg.serving.switch_cooldown_seconds} s ago"
+    )
+    others = [o for o in p.alternatives if o is not keep]
+    return replace(p, chosen=keep, alternatives=[p.chosen, *others]), f"kept {previous}: {why}"
+
+
+async def apply_serving(
+    kube: Kube,
+    cfg: OperatorConfig,
+    spec: ModelDeploymentSpec,
+    owner: Owner,
+    p: Plan,
+    previous: list[dict[str, Any]],
+) -> ServingOutcome:
+    """Apply the serving workload of this plan; remove an earlier plan's workload once this one serves."""
+    if spec.serving is None:
+        return ServingOutcome()
+    sp = serving_plan(p)
+    served = spec.serving.model.hugging_face or spec.model
+    req = WorkloadRequest(owner, spec.serving, sp, served, surge=cfg.serving.rollout_surge)
+    out = ServingOutcome(selector={SERVING: owner.name})
+    for manifest in render(req, API_VERSION):
+        meta = manifest["metadata"]
+        try:
+            existing = await kube.get(manifest["apiVersion"], manifest["kind"], meta["name"], meta["namespace"])
+            if existing is not None and not _ours(existing, owner.uid):
+                out.verdict = Verdict(
+                    "False",
+                    "NameConflict",
+                    f"{manifest['kind']} {meta['name']} exists and was not created by infercap for this "
+                    f"ModelDeployment; infercap leaves it alone. Rename this ModelDeployment or remove that object",
+                )
+                out.switch_done = False
+                return out
+            applied = await kube.apply(manifest)
+        except KubeError as e:
+            out.verdict = Verdict("False", "ApplyFailed", f"applying {manifest['kind']} {meta['name']}: {e.message}")
+            out.switch_done = False
+            out.retry = "apply failed"
+            return out
+        out.refs.append(_ref(manifest))
+        if manifest["kind"] in ("Deployment", "LeaderWorkerSet"):
+            out.workload = applied
+    assert out.workload is not None
+    ready = _ready(out.workload, sp.replicas)
+    kind, name = out.workload["kind"], out.workload["metadata"]["name"]
+    if ready >= sp.replicas:
+        out.verdict = Verdict("True", "Serving", f"{ready} of {sp.replicas} replica(s) ready ({kind}/{name})")
+    else:
+        out.verdict = Verdict("False", "Progressing", f"{ready} of {sp.replicas} replica(s) ready ({kind}/{name})")
+    out.switch_done = ready >= sp.replicas
+    wanted = {(r["kind"], r["name"]) for r in out.refs}
+    for ref in previous:
+        if ref.get("kind") not in WORKLOAD_KINDS or (ref["kind"], ref["name"]) in wanted:
+            continue
+        if not out.switch_done:
+            out.refs.append(ref)  # the old workload serves until the new one is ready
+            continue
+        obj = await kube.get(ref["apiVersion"], ref["kind"], ref["name"], ref.get("namespace"))
+        if obj is not None and _ours(obj, owner.uid):
+            await kube.delete(ref["apiVersion"], ref["kind"], ref["name"], ref.get("namespace"))
+    return out
