@@ -53,6 +53,7 @@ class PoolRequest:
     currency: str
     override: NodePoolSpec = field(default_factory=NodePoolSpec)
     mode: CapacityMode | None = None  # spec.capacity.mode; None: the provider's configured default
+    surge_chips: int = 0  # chips a workload rollout may add beyond the plan (serving.rolloutSurge)
 
 
 def dns_name(*parts: str, limit: int = 63) -> str:

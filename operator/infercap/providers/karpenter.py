@@ -92,7 +92,10 @@ def node_pool(req: PoolRequest, cfg: KarpenterConfig, mode: CapacityMode | None 
         spec["replicas"] = req.placement.nodes
         spec["limits"] = {"nodes": str(req.placement.nodes)}
     else:
-        spec["limits"] = {acc.resource_name: str(chips)}
+        # Room for a rollout's surge replicas, in whole nodes (Karpenter checks a whole node against it).
+        per_node = req.placement.chips_per_node
+        surge = -(-req.surge_chips // per_node) * per_node if req.surge_chips else 0
+        spec["limits"] = {acc.resource_name: str(chips + surge)}
     return {
         "apiVersion": API_VERSION,
         "kind": "NodePool",

@@ -174,6 +174,7 @@ async def _apply_node_pools(
         option.cost.currency,
         spec.node_pool,
         spec.capacity.mode,
+        cfg.serving.rollout_surge * option.placement.chips_per_replica if spec.serving else 0,
     )
     try:
         desired = render_node_pools(req, cfg)
@@ -375,15 +376,10 @@ async def reconcile(
             owner.name,
             owner.uid,
             applied.accelerator.resource_name,
-            (
-                applied.placement.replicas
-                + (cfg.serving.rollout_surge if spec.serving and cfg.quota.rollout_surge else 0)
-            )
-            * applied.placement.chips_per_replica,
+            int(new["plan"].get("quotaChips") or applied.placement.replicas * applied.placement.chips_per_replica),
             applied.cost.hourly,
             applied.cost.currency,
         )
-        new["plan"]["quotaChips"] = share.chips  # with rollout surge: others' quota sums read it
         verdicts["QuotaApplied"], quota_ref = await apply_quota(kube, world, cfg, owner.namespace, share)
         new["children"] = refs + ([quota_ref] if quota_ref else [])
         verdicts["WithinBudget"] = _budget_verdict(p)

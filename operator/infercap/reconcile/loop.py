@@ -14,7 +14,7 @@ from infercap.api.config import OperatorConfig
 from infercap.api.deployment import ModelDeploymentSpec, Provider
 from infercap.core.catalog import Catalog
 from infercap.core.planner import Plan, Rejection
-from infercap.kube.client import Kube
+from infercap.kube.client import Kube, KubeError
 from infercap.providers import Owner, provider_for
 from infercap.reconcile.observe import observe
 from infercap.reconcile.serving import apply_serving, hold_accelerator, paused
@@ -36,6 +36,11 @@ def after_plan(
     if held:
         p = replace(p, explanation=[*p.explanation, held])
     return p
+
+
+def _instance_type(p: Plan, cfg: OperatorConfig) -> str | None:
+    shape = p.applied.placement.node_shape
+    return shape.instance_types.get(cfg.karpenter.cloud) if shape is not None else None
 
 
 async def apply_children(
@@ -68,6 +73,13 @@ async def apply_children(
             None,
         )
     outcome = await apply_serving(kube, cfg, spec, owner, p, previous)
+    # Quota: the plan, plus the rollout surge, plus while a switch runs the old workload's chips (old
+    # and new pods count against the same accelerator resource until the old ones go).
+    pl = p.applied.placement
+    chips = pl.replicas * pl.chips_per_replica
+    if spec.serving is not None and cfg.quota.rollout_surge:
+        chips += cfg.serving.rollout_surge * pl.chips_per_replica
+    new["plan"]["quotaChips"] = chips + outcome.old_chips
     pools_verdict, refs, retry = await apply_pools(
         kube, cfg, spec, owner, p, previous, keep_previous=not outcome.switch_done
     )
@@ -76,9 +88,20 @@ async def apply_children(
         verdicts["Serving"] = outcome.verdict
     if provider == Provider.KARPENTER and pools_verdict.status == "True":
         pools = [r["name"] for r in refs if r["kind"] == "NodePool"]
-        seen = await observe(
-            kube, catalog, pools, p.applied.placement.nodes, outcome.workload, owner.namespace, outcome.selector
-        )
+        try:
+            seen = await observe(
+                kube,
+                catalog,
+                pools,
+                p.applied.placement.nodes,
+                outcome.workload,
+                owner.namespace,
+                outcome.selector,
+                _instance_type(p, cfg),
+            )
+        except KubeError as e:
+            verdicts["CapacityMatchesPlan"] = Verdict("Unknown", "ObserveFailed", f"reading nodes: {e.message}")
+            return pools_verdict, refs + outcome.refs, retry or outcome.retry
         new["observed"] = seen.observed
         if seen.pools_ready is not None:
             pools_verdict = seen.pools_ready

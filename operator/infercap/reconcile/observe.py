@@ -61,6 +61,7 @@ async def observe(
     workload: dict[str, Any] | None,
     namespace: str,
     serving_label: dict[str, str] | None,
+    instance_type: str | None = None,
 ) -> Observation:
     """`pools`: this ModelDeployment's Karpenter NodePool names; `workload`: the applied Deployment or
     LeaderWorkerSet (or the scale target), if any; `serving_label`: selector of its pods."""
@@ -134,7 +135,14 @@ async def observe(
             pending.append({"name": pod["metadata"]["name"], "reason": why[:512]})
         observed["pendingPods"] = sorted(pending, key=lambda p: str(p["name"]))[:20]
     pools_ready = await _pool_verdict(kube, pools) if pools else None
-    if ready_nodes == planned_nodes and len(nodes) == planned_nodes:
+    other = sorted({n["instanceType"] for n in nodes if instance_type and n["instanceType"] != instance_type})
+    if other:
+        capacity = Verdict(
+            "False",
+            "InstanceTypeMismatch",
+            f"node(s) of {', '.join(other)} exist, the plan needs {instance_type} (Karpenter replaces drifted nodes)",
+        )
+    elif ready_nodes == planned_nodes and len(nodes) == planned_nodes:
         capacity = Verdict("True", "Matches", f"{ready_nodes} of {planned_nodes} planned node(s) exist and are Ready")
     elif len(nodes) > planned_nodes:
         capacity = Verdict(

@@ -34,6 +34,7 @@ class ServingOutcome:
     workload: dict[str, Any] | None = None  # as the API server returned it, with status
     selector: dict[str, str] | None = None  # labels of the serving pods
     switch_done: bool = True  # the previous plan's workloads and pools may go
+    old_chips: int = 0  # accelerator chips the previous plan's workloads still hold during a switch
     extra: dict[str, Verdict] = field(default_factory=dict)
     retry: str | None = None
 
@@ -59,6 +60,25 @@ def _ready(workload: dict[str, Any], replicas: int) -> int:
         # A rollout in progress: only updated replicas count as the new plan's.
         ready = min(ready, int(st.get("updatedReplicas") or 0))
     return ready
+
+
+def _chips(workload: dict[str, Any], resource: str) -> int:
+    """Accelerator chips a Deployment or LeaderWorkerSet asks for at its current replicas."""
+    spec = workload.get("spec") or {}
+    if workload["kind"] == "Deployment":
+        templates, size = [spec.get("template") or {}], 1
+    elif workload["kind"] == "LeaderWorkerSet":
+        lwt = spec.get("leaderWorkerTemplate") or {}
+        size = int(lwt.get("size") or 1)
+        templates = [lwt.get("leaderTemplate") or {}, *([lwt.get("workerTemplate") or {}] * (size - 1))]
+        size = 1
+    else:
+        return 0
+    per_replica = 0
+    for t in templates:
+        for c in (t.get("spec") or {}).get("containers") or []:
+            per_replica += int(((c.get("resources") or {}).get("limits") or {}).get(resource, 0))
+    return int(spec.get("replicas") or 0) * per_replica * size
 
 
 def _parse(ts: str | None) -> datetime | None:
@@ -147,10 +167,12 @@ async def apply_serving(
     for ref in previous:
         if ref.get("kind") not in WORKLOAD_KINDS or (ref["kind"], ref["name"]) in wanted:
             continue
-        if not out.switch_done:
-            out.refs.append(ref)  # the old workload serves until the new one is ready
-            continue
         obj = await kube.get(ref["apiVersion"], ref["kind"], ref["name"], ref.get("namespace"))
+        if not out.switch_done:
+            if obj is not None:
+                out.refs.append(ref)  # the old workload serves until the new one is ready
+                out.old_chips += _chips(obj, sp.resource_name)
+            continue
         if obj is not None and _ours(obj, owner.uid):
             await kube.delete(ref["apiVersion"], ref["kind"], ref["name"], ref.get("namespace"))
     return out
