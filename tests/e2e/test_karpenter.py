@@ -216,3 +216,93 @@ def test_a_replica_across_nodes_is_a_leader_worker_set(cluster: Cluster, operato
     assert leader["resources"]["limits"]["nvidia.com/gpu"] == str(per_node)
     # Its controller does not run here: Serving says the replicas are not ready, not True.
     assert condition(obj, "Serving")["status"] == "False"  # type: ignore[index]
+
+
+USER_DEPLOYMENT = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: my-server, labels: {team: a}}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: my-server}}
+  template:
+    metadata: {labels: {app: my-server}}
+    spec:
+      containers: [{name: server, image: registry.k8s.io/pause:3.10}]
+"""
+
+
+def test_scale_target_ref_sets_only_replicas_and_stands_aside_for_an_hpa(
+    cluster: Cluster, operator: Operator, namespace: str
+) -> None:
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=USER_DEPLOYMENT)
+    before = cluster.get_json("deployment", "my-server", "-n", namespace)
+    target = {"apiVersion": "apps/v1", "kind": "Deployment", "name": "my-server"}
+    traffic = {"requestsPerSecond": 30, "inputTokens": 1000, "outputTokens": 300}
+    apply(cluster, "ext", namespace, model="llama-3.1-8b", traffic=traffic, scaleTargetRef=target)
+    obj = wait_until(
+        lambda: (o := mdep(cluster, "ext", namespace)) and (o.get("status") or {}).get("plan") and o, 60, what="a plan"
+    )
+    want = obj["status"]["plan"]["replicas"]
+    assert want > 1
+    after = wait_until(
+        lambda: (d := cluster.get_json("deployment", "my-server", "-n", namespace))["spec"]["replicas"] == want and d,
+        60,
+        what="the target scaled to the plan",
+    )
+    # Nothing else about the user's Deployment changed, and infercap owns only the replicas.
+    assert after["spec"]["template"] == before["spec"]["template"]
+    assert after["metadata"]["labels"] == before["metadata"]["labels"]
+    assert "ownerReferences" not in after["metadata"]
+    assert cluster.get_json("deployments", "-n", namespace)["items"][0]["metadata"]["name"] == "my-server"
+    assert condition(mdep(cluster, "ext", namespace), "ScaledByOthers")["status"] == "False"  # type: ignore[index]
+
+    cluster.kubectl("autoscale", "deployment", "my-server", "-n", namespace, "--min=1", "--max=3", "--cpu-percent=80")
+    wait_until(
+        lambda: (c := condition(mdep(cluster, "ext", namespace), "ScaledByOthers")) and c["status"] == "True",
+        60,
+        what="the HPA detected",
+    )
+    apply(
+        cluster,
+        "ext",
+        namespace,
+        model="llama-3.1-8b",
+        traffic={**traffic, "requestsPerSecond": 5},
+        scaleTargetRef=target,
+    )
+    wait_until(lambda: mdep(cluster, "ext", namespace)["status"].get("observedGeneration") == 2, 60, what="the re-plan")
+    # The HPA's target is left alone: infercap does not fight it.
+    assert cluster.get_json("deployment", "my-server", "-n", namespace)["spec"]["replicas"] == want
+
+
+def test_paused_freezes_the_workload(cluster: Cluster, operator: Operator, namespace: str) -> None:
+    import time
+
+    traffic = {"requestsPerSecond": 5, "inputTokens": 1000, "outputTokens": 300}
+    apply(cluster, "frozen", namespace, model="llama-3.1-8b", traffic=traffic, serving=SERVING)
+    first = serving_and_matching(cluster, "frozen", namespace, 1)
+    replicas = first["status"]["plan"]["replicas"]
+    cluster.kubectl("annotate", "mdep", "frozen", "-n", namespace, "infercap.dev/paused=true")
+    apply(
+        cluster,
+        "frozen",
+        namespace,
+        model="llama-3.1-8b",
+        traffic={**traffic, "requestsPerSecond": 30},
+        serving=SERVING,
+    )
+    wait_until(
+        lambda: (c := condition(mdep(cluster, "frozen", namespace), "NodePoolsReady")) and c["reason"] == "Paused",
+        60,
+        what="NodePoolsReady=Paused",
+    )
+    time.sleep(6)  # a resync (5 s) later, still frozen
+    dep = cluster.get_json("deployment", f"frozen-{first['status']['plan']['accelerator']}", "-n", namespace)
+    assert dep["spec"]["replicas"] == replicas
+    cluster.kubectl("annotate", "mdep", "frozen", "-n", namespace, "infercap.dev/paused-")
+    wait_until(
+        lambda: cluster.get_json("deployment", dep["metadata"]["name"], "-n", namespace)["spec"]["replicas"] > replicas,
+        60,
+        what="the workload to follow the plan again",
+    )

@@ -207,7 +207,6 @@ def model_deployment_crd() -> dict[str, Any]:
         _col("Replicas", ".status.plan.replicas", "integer"),
         _col("Nodes", ".status.plan.nodes", "integer"),
         _col("Nodes-Ready", ".status.observed.nodesReady", "integer", description="Nodes that exist and are Ready"),
-        _col("Serving", '.status.conditions[?(@.type=="Serving")].status', priority=1),
         _col("Cost/Month", ".status.cost.monthlyDisplay", description="Monthly cost of the applied plan"),
         _col("Ready", '.status.conditions[?(@.type=="Ready")].status'),
         _col("Age", ".metadata.creationTimestamp", "date"),
@@ -219,6 +218,7 @@ def model_deployment_crd() -> dict[str, Any]:
             description="Cost per million output tokens at the planned load",
         ),
         _col("Source", ".status.plan.source", priority=1, description="analytic, calibrated or measured"),
+        _col("Serving", '.status.conditions[?(@.type=="Serving")].status', priority=1),
     ]
     return _crd(
         "ModelDeployment",

@@ -11,6 +11,7 @@ from lightkube import ApiError, AsyncClient, codecs
 from lightkube.core.resource import NamespacedResource, Resource
 from lightkube.generic_resource import create_global_resource, create_namespaced_resource
 from lightkube.resources.apps_v1 import Deployment, StatefulSet
+from lightkube.resources.autoscaling_v2 import HorizontalPodAutoscaler
 from lightkube.resources.core_v1 import ConfigMap, Node, Pod, ResourceQuota, Service
 from lightkube.resources.policy_v1 import PodDisruptionBudget
 from lightkube.types import PatchType
@@ -35,6 +36,11 @@ _KINDS: dict[tuple[str, str], type[Resource]] = {
         "leaderworkerset.x-k8s.io", "v1", "LeaderWorkerSet", "leaderworkersets"
     ),
     ("karpenter.sh/v1", "NodeClaim"): create_global_resource("karpenter.sh", "v1", "NodeClaim", "nodeclaims"),
+    # Other scalers of a spec.scaleTargetRef, which infercap stands aside for.
+    ("autoscaling/v2", "HorizontalPodAutoscaler"): HorizontalPodAutoscaler,
+    ("keda.sh/v1alpha1", "ScaledObject"): create_namespaced_resource(
+        "keda.sh", "v1alpha1", "ScaledObject", "scaledobjects"
+    ),
     ("infercap.dev/v1alpha1", "ModelDeployment"): create_namespaced_resource(
         "infercap.dev", "v1alpha1", "ModelDeployment", "modeldeployments"
     ),
@@ -74,6 +80,15 @@ def _res(api_version: str, kind: str) -> Any:
         return _KINDS[(api_version, kind)]
     except KeyError:
         raise KubeError("UnknownKind", f"infercap does not manage {kind} ({api_version})") from None
+
+
+def scale_target(api_version: str, kind: str) -> None:
+    """Make a spec.scaleTargetRef kind known: any namespaced kind with a scale subresource, its plural
+    taken as the lower-cased kind plus "s" (Deployment, StatefulSet, LeaderWorkerSet, InferenceService)."""
+    if (api_version, kind) in _KINDS:
+        return
+    group, _, version = api_version.rpartition("/")
+    _KINDS[(api_version, kind)] = create_namespaced_resource(group, version, kind, kind.lower() + "s")
 
 
 def _namespaced(res: Any) -> bool:
@@ -147,6 +162,19 @@ class Kube:
                 _res(api_version, kind),
                 name,
                 {"metadata": {"annotations": annotations}},
+                namespace=namespace,
+                patch_type=PatchType.MERGE,
+            )
+        except ApiError as e:
+            raise _error(e) from None
+
+    async def set_replicas(self, api_version: str, kind: str, name: str, namespace: str, replicas: int) -> None:
+        """Set replicas through the scale subresource, nothing else of the object."""
+        try:
+            await self.client.patch(
+                _res(api_version, kind).Scale,
+                name,
+                {"spec": {"replicas": replicas}},
                 namespace=namespace,
                 patch_type=PatchType.MERGE,
             )

@@ -45,7 +45,7 @@ def pool_name(req: PoolRequest, mode: CapacityMode) -> str:
 
 def node_pool(req: PoolRequest, cfg: KarpenterConfig, mode: CapacityMode | None = None) -> dict[str, Any]:
     acc = req.accelerator
-    mode = mode or cfg.capacity_mode
+    mode = mode or req.mode or cfg.capacity_mode
     labels = dict(acc.node_labels.get("karpenter") or {})
     shape = req.placement.node_shape
     instance_type = shape.instance_types.get(cfg.cloud) if shape is not None else None

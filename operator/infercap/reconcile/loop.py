@@ -17,7 +17,7 @@ from infercap.core.planner import Plan, Rejection
 from infercap.kube.client import Kube, KubeError
 from infercap.providers import Owner, provider_for
 from infercap.reconcile.observe import observe
-from infercap.reconcile.serving import apply_serving, hold_accelerator, paused
+from infercap.reconcile.serving import apply_serving, hold_accelerator, paused, scale_target
 from infercap.reconcile.status import Verdict
 
 COST_OBSERVED_HOURLY = "infercap.dev/cost-observed-hourly"
@@ -72,7 +72,11 @@ async def apply_children(
             previous,
             None,
         )
-    outcome = await apply_serving(kube, cfg, spec, owner, p, previous)
+    if spec.scale_target_ref is not None:
+        outcome = await scale_target(kube, spec, owner, p)
+    else:
+        outcome = await apply_serving(kube, cfg, spec, owner, p, previous)
+    verdicts.update(outcome.extra)
     # Quota: the plan, plus the rollout surge, plus while a switch runs the old workload's chips (old
     # and new pods count against the same accelerator resource until the old ones go).
     pl = p.applied.placement

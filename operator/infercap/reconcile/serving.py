@@ -18,6 +18,7 @@ from infercap.api.config import OperatorConfig
 from infercap.api.deployment import ModelDeploymentSpec
 from infercap.core.planner import Plan
 from infercap.kube.client import Kube, KubeError
+from infercap.kube.client import scale_target as scale_target_kind
 from infercap.providers import MANAGED_BY, MANAGER, OWNER_UID, Owner
 from infercap.reconcile.status import Verdict
 from infercap.workloads.plan import serving_plan
@@ -175,4 +176,67 @@ async def apply_serving(
             continue
         if obj is not None and _ours(obj, owner.uid):
             await kube.delete(ref["apiVersion"], ref["kind"], ref["name"], ref.get("namespace"))
+    return out
+
+
+def _targets(obj: dict[str, Any], ref: dict[str, str], default_kind: str | None) -> bool:
+    target = (obj.get("spec") or {}).get("scaleTargetRef") or {}
+    kind = target.get("kind") or default_kind
+    group = str(target.get("apiVersion") or "apps/v1").split("/")[0]
+    return bool(target.get("name") == ref["name"] and kind == ref["kind"] and group == ref["apiVersion"].split("/")[0])
+
+
+async def scale_target(kube: Kube, spec: ModelDeploymentSpec, owner: Owner, p: Plan) -> ServingOutcome:
+    """Scale the user's workload to the planned replicas through its scale subresource, unless an HPA
+    or a KEDA ScaledObject scales it (then say so and leave it to them)."""
+    out = ServingOutcome()
+    t = spec.scale_target_ref
+    if t is None:
+        return out
+    ref = {"apiVersion": t.api_version, "kind": t.kind, "name": t.name}
+    scale_target_kind(t.api_version, t.kind)
+    want = p.applied.placement.replicas
+    others = [
+        f"HorizontalPodAutoscaler/{h['metadata']['name']}"
+        for h in await kube.list("autoscaling/v2", "HorizontalPodAutoscaler", namespace=owner.namespace)
+        if _targets(h, ref, None)
+    ] + [
+        f"ScaledObject/{k['metadata']['name']}"
+        for k in await kube.list("keda.sh/v1alpha1", "ScaledObject", namespace=owner.namespace)
+        if _targets(k, ref, "Deployment")
+    ]
+    try:
+        target = await kube.get(t.api_version, t.kind, t.name, owner.namespace)
+    except KubeError as e:
+        out.verdict = Verdict("False", "TargetUnreadable", f"reading {t.kind}/{t.name}: {e.message}")
+        return out
+    if target is None:
+        out.verdict = Verdict(
+            "False", "TargetNotFound", f"spec.scaleTargetRef: {t.kind}/{t.name} does not exist in {owner.namespace}"
+        )
+        return out
+    if others:
+        out.extra["ScaledByOthers"] = Verdict(
+            "True",
+            "OtherScalerDetected",
+            f"{', '.join(others)} scales {t.kind}/{t.name}; infercap plans capacity but does not set its replicas",
+        )
+    else:
+        out.extra["ScaledByOthers"] = Verdict("False", "NoOtherScaler", f"infercap sets {t.kind}/{t.name} replicas")
+        if int((target.get("spec") or {}).get("replicas") or 0) != want:
+            try:
+                await kube.set_replicas(t.api_version, t.kind, t.name, owner.namespace, want)
+            except KubeError as e:
+                out.verdict = Verdict("False", "ScaleFailed", f"scaling {t.kind}/{t.name}: {e.message}")
+                out.retry = "scale failed"
+                return out
+            target = await kube.get(t.api_version, t.kind, t.name, owner.namespace) or target
+    out.workload = target
+    ready = int((target.get("status") or {}).get("readyReplicas") or 0)
+    status = "True" if ready >= want else "False"
+    out.verdict = Verdict(
+        status,
+        "Serving" if status == "True" else "Progressing",
+        f"{ready} of {want} replica(s) ready ({t.kind}/{t.name})",
+    )
     return out
