@@ -19,7 +19,7 @@ from infercap.api.deployment import ModelDeploymentSpec
 from infercap.core.planner import Plan
 from infercap.kube.client import Kube, KubeError
 from infercap.kube.client import scale_target as scale_target_kind
-from infercap.providers import MANAGED_BY, MANAGER, OWNER_UID, Owner
+from infercap.providers import MANAGED_BY, MANAGER, OWNER_UID, Owner, cost_annotations
 from infercap.reconcile.status import Verdict
 from infercap.workloads.plan import serving_plan
 from infercap.workloads.render import SERVING, WorkloadRequest, render
@@ -132,7 +132,9 @@ async def apply_serving(
         return ServingOutcome()
     sp = serving_plan(p)
     served = spec.serving.model.hugging_face or spec.model
-    req = WorkloadRequest(owner, spec.serving, sp, served, surge=cfg.serving.rollout_surge)
+    o = p.applied
+    cost = cost_annotations(o.placement.chips, o.accelerator.price.per_chip_hour, o.cost.currency, owner)
+    req = WorkloadRequest(owner, spec.serving, sp, served, surge=cfg.serving.rollout_surge, annotations=cost)
     out = ServingOutcome(selector={SERVING: owner.name})
     for manifest in render(req, API_VERSION):
         meta = manifest["metadata"]

@@ -9,7 +9,7 @@ pod of the ModelDeployment, old and new.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from infercap.api.serving import Engine, Serving
@@ -37,6 +37,7 @@ class WorkloadRequest:
     plan: ServingPlan
     served_model_name: str
     surge: int = 1  # extra replicas a rollout may start (0: replace in place, one at a time)
+    annotations: dict[str, str] = field(default_factory=dict)  # cost annotations, like every child
 
 
 def workload_name(owner: Owner, accelerator: str) -> str:
@@ -65,6 +66,7 @@ def _meta(req: WorkloadRequest, name: str, owner_api: str) -> dict[str, Any]:
             "app.kubernetes.io/name": req.owner.name,
             "app.kubernetes.io/component": "model-server",
         },
+        "annotations": dict(req.annotations),
         "ownerReferences": [owner_reference(req.owner, owner_api)],
     }
 
