@@ -120,6 +120,10 @@ class Kube:
             if e.status.code == 404:
                 return None
             raise _error(e) from None
+        except httpx2.HTTPStatusError as e:
+            if e.response.status_code == 404:  # the API group is not served (its CRD is not installed)
+                return None
+            raise KubeError("ApiError", str(e), e.response.status_code) from None
 
     async def list(
         self, api_version: str, kind: str, namespace: str | None = None, labels: Mapping[str, str] | None = None
@@ -134,6 +138,10 @@ class Kube:
             if e.status.code == 404:  # the CRD is not installed
                 return []
             raise _error(e) from None
+        except httpx2.HTTPStatusError as e:
+            if e.response.status_code == 404:  # the whole API group is absent (e.g. no KEDA)
+                return []
+            raise KubeError("ApiError", str(e), e.response.status_code) from None
 
     async def apply(self, manifest: dict[str, Any]) -> dict[str, Any]:
         """Server-side apply under infercap's field manager (only the fields in `manifest`)."""
