@@ -31,7 +31,7 @@ fi
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
-step "local control plane (etcd, kube-apiserver, kube-controller-manager v1.36.3; first run builds them)"
+step "local control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler v1.36.3, kwok v0.8.0, Karpenter v1.14.1; first run builds them)"
 eval "$(hack/cluster up)"
 
 step "infercap CRDs"
@@ -63,6 +63,17 @@ for f in examples/*.yaml; do
 done
 kubectl wait --for=condition=Ready modeldeployments --all -n "$ns" --timeout=120s >/dev/null
 sleep 2  # the operator re-sums the namespace quota a second after the last plan changed
+
+# The examples with spec.serving run model servers: wait until Karpenter's nodes carry them.
+for md in $(kubectl get mdep -n "$ns" -o jsonpath='{range .items[?(@.spec.serving)]}{.metadata.name}{" "}{end}'); do
+  kubectl wait --for=condition=Serving "mdep/$md" -n "$ns" --timeout=180s >/dev/null
+done
+
+step "kubectl get nodes (launched by Karpenter for the serving workloads, simulated by kwok)"
+kubectl get nodes -o custom-columns='NAME:.metadata.name,POOL:.metadata.labels.karpenter\.sh/nodepool,INSTANCE-TYPE:.metadata.labels.node\.kubernetes\.io/instance-type,ZONE:.metadata.labels.topology\.kubernetes\.io/zone,GPUS:.status.allocatable.nvidia\.com/gpu,READY:.status.conditions[?(@.type=="Ready")].status'
+
+step "kubectl get pods -n $ns (the serving workloads)"
+kubectl get pods -n "$ns" -o wide
 
 step "kubectl get mdep -n $ns -o wide"
 kubectl get mdep -n "$ns" -o wide

@@ -93,6 +93,8 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+# Karpenter runs in the local cluster with its kwok provider: pools reference its KWOKNodeClass, and
+# empty nodes go after 10 s so consolidation shows within a test.
 # The test Prometheus listens here, so the session operator can name it as a source before it starts
 # (tenants cannot name URLs the operator configuration does not allow).
 PROMETHEUS_PORT = free_port()
@@ -100,6 +102,8 @@ OPERATOR_CONFIG = f"""
 defaultProvider: karpenter
 resyncSeconds: 5
 autoscalePollSeconds: 2
+karpenter: {{nodeClassRef: {{group: karpenter.kwok.sh, kind: KWOKNodeClass, name: default}}, consolidateAfter: 10s}}
+serving: {{switchCooldownSeconds: 0}}
 clusterapi: {{namespace: infercap-capi, clusterName: workload}}
 gke: {{namespace: infercap-gke, clusterRef: {{name: workload}}, location: us-central1}}
 prometheus: {{sources: {{test: {{url: "http://127.0.0.1:{PROMETHEUS_PORT}"}}}}}}

@@ -169,8 +169,12 @@ def installed(cluster: Cluster, crds_installed: None) -> Iterator[None]:
         ("get", "secrets", False),
         ("list", "secrets", False),
         ("delete", "nodes", False),
-        ("create", "deployments.apps", False),
-        ("patch", "configmaps", False),
+        # The serving workload (spec.serving): Deployments, and ConfigMaps for TensorRT-LLM's options.
+        ("create", "deployments.apps", True),
+        ("patch", "deployments.apps/scale", True),
+        ("patch", "configmaps", True),
+        ("list", "nodeclaims.karpenter.sh", True),
+        ("delete", "nodeclaims.karpenter.sh", False),
         ("delete", "pods", False),
         ("patch", "nodepools.karpenter.sh", True),
         ("delete", "nodepools.karpenter.sh", True),
@@ -223,6 +227,10 @@ def test_operator_runs_with_exactly_the_charts_rbac(
             | {
                 "resyncSeconds": 5,
                 "gke": {"namespace": "infercap-gke", "clusterRef": {"name": "workload"}, "location": "us-central1"},
+                # The local cluster's Karpenter runs the kwok provider: its pools reference KWOKNodeClass.
+                "karpenter": {
+                    "nodeClassRef": {"group": "karpenter.kwok.sh", "kind": "KWOKNodeClass", "name": "default"}
+                },
             }
         )
     )

@@ -3,10 +3,13 @@ quota and resync settings (loaded by infercap.config)."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from infercap.api.deployment import Provider
 from infercap.api.policy import Limits
+from infercap.api.serving import CapacityMode
 from infercap.api.types import ApiModel, PositiveDecimal
 
 
@@ -27,6 +30,21 @@ class KarpenterConfig(ApiModel):
     consolidate_after: str = Field(default="10m", description="How long a node stays empty before removal.")
     expire_after: str = Field(default="Never", description="Node lifetime; Never keeps loaded model servers.")
     taint: bool = Field(default=True, description="Taint nodes with the accelerator resource, NoSchedule.")
+    cloud: Literal["aws", "azure"] = Field(
+        default="aws",
+        description="Which cloud's instance types the NodePools select (the catalog lists them per cloud): "
+        "aws (EC2, also the local kwok provider) or azure (AKS Karpenter).",
+    )
+    gpu_labels: bool = Field(
+        default=False,
+        description="Also require the catalog's GPU labels (karpenter.k8s.aws/instance-gpu-name on AWS); "
+        "off by default: node.kubernetes.io/instance-type works on every Karpenter provider.",
+    )
+    capacity_mode: CapacityMode = Field(
+        default=CapacityMode.DYNAMIC,
+        description="dynamic (limits; pods make nodes) or static (spec.replicas = planned nodes, warm "
+        "ahead of pods; Karpenter's StaticCapacity feature gate). spec.capacity.mode overrides it.",
+    )
 
 
 class ClusterApiConfig(ApiModel):
@@ -56,8 +74,34 @@ class GkeConfig(ApiModel):
 
 
 class QuotaConfig(ApiModel):
-    enabled: bool = Field(default=True, description="Maintain a ResourceQuota per namespace.")
+    enabled: bool = Field(default=True, description="Maintain a ResourceQuota per namespace (false: off).")
     name: str = Field(default="infercap", description="Name of the ResourceQuota.")
+    rollout_surge: bool = Field(
+        default=True,
+        description="Add each serving ModelDeployment's rollout surge (serving.rolloutSurge replicas) to the "
+        "quota, so rolling updates and accelerator switches are not blocked by it.",
+    )
+
+
+class ServingConfig(ApiModel):
+    """How infercap runs and changes serving workloads."""
+
+    rollout_surge: int = Field(
+        default=1,
+        ge=0,
+        le=16,
+        description="Replicas a rolling update may add before removing old ones (0: replace one at a time, "
+        "no spare accelerators needed, one replica fewer while it runs).",
+    )
+    switch_threshold: float = Field(
+        default=0.10,
+        ge=0,
+        le=1,
+        description="Move to another accelerator only when it saves at least this share of the hourly cost.",
+    )
+    switch_cooldown_seconds: int = Field(
+        default=1800, ge=0, le=604_800, description="Least time between two accelerator switches."
+    )
 
 
 class SecretKeyRef(ApiModel):
@@ -114,6 +158,7 @@ class OperatorConfig(ApiModel):
     policy_required: bool = Field(
         default=False, description="Apply nothing new unless at least one CapacityPolicy covers the namespace."
     )
+    serving: ServingConfig = Field(default_factory=ServingConfig)
     prices: dict[str, PositiveDecimal] = Field(
         default_factory=dict, description="Price per chip-hour by accelerator id, overriding the catalog."
     )

@@ -158,6 +158,30 @@ def _col(name: str, path: str, type_: str = "string", priority: int = 0, descrip
     return col
 
 
+def _serving_rules(spec: dict[str, Any]) -> None:
+    """CEL for spec.serving and spec.scaleTargetRef, so the API server rejects what pydantic would."""
+    spec.setdefault("x-kubernetes-validations", []).append(
+        {
+            "rule": "!(has(self.serving) && has(self.scaleTargetRef))",
+            "message": "set spec.serving or spec.scaleTargetRef, not both",
+        }
+    )
+    model = spec["properties"]["serving"]["properties"]["model"]
+    model["x-kubernetes-validations"] = [
+        {
+            "rule": "(has(self.huggingFace) ? 1 : 0) + (has(self.uri) ? 1 : 0) + (has(self.pvc) ? 1 : 0) == 1",
+            "message": "spec.serving.model: set exactly one of huggingFace, uri or pvc",
+        }
+    ]
+    env = spec["properties"]["serving"]["properties"]["env"]["items"]
+    env["x-kubernetes-validations"] = [
+        {
+            "rule": "has(self.secretName) == has(self.secretKey) && !(has(self.value) && has(self.secretName))",
+            "message": "spec.serving.env[]: set value, or secretName with secretKey",
+        }
+    ]
+
+
 def model_deployment_crd() -> dict[str, Any]:
     spec = schema_of(ModelDeploymentSpec)
     spec["description"] = ModelDeploymentSpec.__doc__
@@ -180,6 +204,7 @@ def model_deployment_crd() -> dict[str, Any]:
         {"rule": "has(self.source) != has(self.url)", "message": "set exactly one of source or url"}
     ]
     spec["properties"]["kvCachePrecision"]["enum"] = ["bf16", "fp8"]
+    _serving_rules(spec)
     status = schema_of(ModelDeploymentStatus)
     status["description"] = ModelDeploymentStatus.__doc__
     columns = [
@@ -187,6 +212,7 @@ def model_deployment_crd() -> dict[str, Any]:
         _col("Accelerator", ".status.plan.accelerator"),
         _col("Replicas", ".status.plan.replicas", "integer"),
         _col("Nodes", ".status.plan.nodes", "integer"),
+        _col("Nodes-Ready", ".status.observed.nodesReady", "integer", description="Nodes that exist and are Ready"),
         _col("Cost/Month", ".status.cost.monthlyDisplay", description="Monthly cost of the applied plan"),
         _col("Ready", '.status.conditions[?(@.type=="Ready")].status'),
         _col("Age", ".metadata.creationTimestamp", "date"),
@@ -198,6 +224,7 @@ def model_deployment_crd() -> dict[str, Any]:
             description="Cost per million output tokens at the planned load",
         ),
         _col("Source", ".status.plan.source", priority=1, description="analytic, calibrated or measured"),
+        _col("Serving", '.status.conditions[?(@.type=="Serving")].status', priority=1),
     ]
     return _crd(
         "ModelDeployment",

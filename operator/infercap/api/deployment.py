@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import BeforeValidator, Field, PlainSerializer, WithJsonSchema, model_validator
 
 from infercap.api.catalog import CatalogId
+from infercap.api.serving import Capacity, ScaleTargetRef, Serving
 from infercap.api.types import ApiModel, Bounded, Precision, decimal_json, decimal_schema, to_decimal
 
 Headroom = Annotated[
@@ -221,6 +222,12 @@ class ModelDeploymentSpec(ApiModel):
         default=None, description="Follow live demand from a metric (spec.traffic then gives the request shape)."
     )
     node_pool: NodePoolSpec = Field(default_factory=NodePoolSpec, description="Node-pool provider settings.")
+    # The workload on the planned nodes: one that infercap renders, or one the user runs that it scales.
+    serving: Serving | None = Field(default=None, description="Run this model server on the planned nodes.")
+    scale_target_ref: ScaleTargetRef | None = Field(
+        default=None, description="Scale this existing workload (through its scale subresource) to the plan."
+    )
+    capacity: Capacity = Field(default_factory=Capacity, description="How the node pools hold capacity.")
 
     @model_validator(mode="after")
     def _kv_precision(self) -> ModelDeploymentSpec:
@@ -228,6 +235,8 @@ class ModelDeploymentSpec(ApiModel):
             raise ValueError("kvCachePrecision must be bf16 or fp8")
         if len(set(self.accelerators)) != len(self.accelerators):
             raise ValueError("accelerators lists an id twice")
+        if self.serving is not None and self.scale_target_ref is not None:
+            raise ValueError("set serving or scaleTargetRef, not both")
         return self
 
 

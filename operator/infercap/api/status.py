@@ -16,6 +16,9 @@ CONDITION_TYPES = (
     "WithinBudget",
     "WithinLimits",
     "DemandObserved",
+    "Serving",
+    "CapacityMatchesPlan",
+    "ScaledByOthers",
 )
 
 
@@ -61,6 +64,9 @@ class PlanStatus(ApiModel):
     nodes: int = Field(description="Nodes planned.")
     chips: int = Field(description="Chips on the planned nodes.")
     resource_name: str = Field(description="Kubernetes extended resource of the chips.")
+    quota_chips: int | None = Field(
+        default=None, description="Chips this plan adds to the namespace quota (planned plus rollout surge)."
+    )
     source: str = Field(description="Where the throughput estimate comes from: analytic, calibrated, measured.")
     parallelism: dict[str, int] = Field(default_factory=dict, description="Tensor/pipeline/expert sizes.")
     per_replica: Open = Field(default_factory=Open, description="Throughput, batch and latency of one replica.")
@@ -112,6 +118,44 @@ class ChildRef(ApiModel):
     namespace: str | None = Field(default=None, description="Namespace (absent for cluster-scoped objects).")
 
 
+class ObservedNode(ApiModel):
+    """A node that exists for this ModelDeployment's pools."""
+
+    name: str = Field(description="Node (or NodeClaim, until its node registers) name.")
+    pool: str = Field(description="Node pool it belongs to.")
+    instance_type: str = Field(default="", description="node.kubernetes.io/instance-type.")
+    zone: str = Field(default="", description="topology.kubernetes.io/zone.")
+    ready: bool = Field(description="Whether the node is Ready.")
+
+
+class PendingPod(ApiModel):
+    """A serving pod that is not running, and why."""
+
+    name: str = Field(description="Pod name.")
+    reason: str = Field(description="Why it waits, as the scheduler or Karpenter says.")
+
+
+class ObservedCost(ApiModel):
+    """What the nodes that exist cost: their instance types at catalog prices."""
+
+    currency: str = Field(description="ISO 4217 currency.")
+    hourly: str = Field(description="Cost per hour.")
+    monthly: str = Field(description="Cost per month (730 h).")
+
+
+class Observed(ApiModel):
+    """What exists, next to the plan: nodes, serving replicas, pending pods, cost."""
+
+    nodes: list[ObservedNode] = Field(default_factory=list, description="Nodes of this ModelDeployment's pools.")
+    nodes_ready: int = Field(default=0, description="Nodes that are Ready.")
+    nodes_planned: int = Field(default=0, description="Nodes the plan needs.")
+    replicas_desired: int | None = Field(default=None, description="Serving replicas the workload asks for.")
+    replicas_ready: int | None = Field(default=None, description="Serving replicas that are ready.")
+    pending_pods: list[PendingPod] = Field(default_factory=list, description="Serving pods not yet running.")
+    cost: ObservedCost | None = Field(default=None, description="Hourly cost of the nodes that exist.")
+    workload: str | None = Field(default=None, description="The workload serving the plan (kind/name).")
+
+
 class ModelDeploymentStatus(ApiModel):
     """What infercap planned and applied for this ModelDeployment."""
 
@@ -134,6 +178,10 @@ class ModelDeploymentStatus(ApiModel):
         default=None, description="Live demand, when spec.autoscaling is set."
     )
     last_plan_time: str | None = Field(default=None, description="When the plan last changed (RFC 3339).")
+    observed: Observed | None = Field(default=None, description="What exists: nodes, replicas, cost.")
+    last_switch_time: str | None = Field(
+        default=None, description="When the plan last moved to another accelerator (RFC 3339)."
+    )
 
 
 def dump(status: ModelDeploymentStatus) -> dict[str, Any]:

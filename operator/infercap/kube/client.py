@@ -10,7 +10,10 @@ import httpx2
 from lightkube import ApiError, AsyncClient, codecs
 from lightkube.core.resource import NamespacedResource, Resource
 from lightkube.generic_resource import create_global_resource, create_namespaced_resource
-from lightkube.resources.core_v1 import ResourceQuota, Secret
+from lightkube.resources.apps_v1 import Deployment, StatefulSet
+from lightkube.resources.autoscaling_v2 import HorizontalPodAutoscaler
+from lightkube.resources.core_v1 import ConfigMap, Node, Pod, ResourceQuota, Secret, Service
+from lightkube.resources.policy_v1 import PodDisruptionBudget
 from lightkube.types import PatchType
 
 from infercap.api.errors import ReasonedError
@@ -22,6 +25,23 @@ FIELD_MANAGER = "infercap"
 _KINDS: dict[tuple[str, str], type[Resource]] = {
     ("v1", "ResourceQuota"): ResourceQuota,
     ("v1", "Secret"): Secret,  # read only: auth of the configured Prometheus sources
+    # The serving workload and what it runs on (infercap.workloads, infercap.reconcile.observe).
+    ("apps/v1", "Deployment"): Deployment,
+    ("apps/v1", "StatefulSet"): StatefulSet,
+    ("v1", "Service"): Service,
+    ("v1", "ConfigMap"): ConfigMap,
+    ("v1", "Node"): Node,
+    ("v1", "Pod"): Pod,
+    ("policy/v1", "PodDisruptionBudget"): PodDisruptionBudget,
+    ("leaderworkerset.x-k8s.io/v1", "LeaderWorkerSet"): create_namespaced_resource(
+        "leaderworkerset.x-k8s.io", "v1", "LeaderWorkerSet", "leaderworkersets"
+    ),
+    ("karpenter.sh/v1", "NodeClaim"): create_global_resource("karpenter.sh", "v1", "NodeClaim", "nodeclaims"),
+    # Other scalers of a spec.scaleTargetRef, which infercap stands aside for.
+    ("autoscaling/v2", "HorizontalPodAutoscaler"): HorizontalPodAutoscaler,
+    ("keda.sh/v1alpha1", "ScaledObject"): create_namespaced_resource(
+        "keda.sh", "v1alpha1", "ScaledObject", "scaledobjects"
+    ),
     ("infercap.dev/v1alpha1", "ModelDeployment"): create_namespaced_resource(
         "infercap.dev", "v1alpha1", "ModelDeployment", "modeldeployments"
     ),
@@ -66,6 +86,15 @@ def _res(api_version: str, kind: str) -> Any:
         raise KubeError("UnknownKind", f"infercap does not manage {kind} ({api_version})") from None
 
 
+def scale_target(api_version: str, kind: str) -> None:
+    """Make a spec.scaleTargetRef kind known: any namespaced kind with a scale subresource, its plural
+    taken as the lower-cased kind plus "s" (Deployment, StatefulSet, LeaderWorkerSet, InferenceService)."""
+    if (api_version, kind) in _KINDS:
+        return
+    group, _, version = api_version.rpartition("/")
+    _KINDS[(api_version, kind)] = create_namespaced_resource(group, version, kind, kind.lower() + "s")
+
+
 def _namespaced(res: Any) -> bool:
     return issubclass(res, NamespacedResource)
 
@@ -103,6 +132,10 @@ class Kube:
             raise _error(e) from None
         except httpx2.TransportError as e:
             raise _transport(e) from None
+        except httpx2.HTTPStatusError as e:
+            if e.response.status_code == 404:  # the API group is not served (its CRD is not installed)
+                return None
+            raise KubeError("ApiError", str(e), e.response.status_code) from None
 
     async def list(
         self, api_version: str, kind: str, namespace: str | None = None, labels: Mapping[str, str] | None = None
@@ -119,6 +152,10 @@ class Kube:
             raise _error(e) from None
         except httpx2.TransportError as e:
             raise _transport(e) from None
+        except httpx2.HTTPStatusError as e:
+            if e.response.status_code == 404:  # the whole API group is absent (e.g. no KEDA)
+                return []
+            raise KubeError("ApiError", str(e), e.response.status_code) from None
 
     async def apply(self, manifest: dict[str, Any]) -> dict[str, Any]:
         """Server-side apply under infercap's field manager (only the fields in `manifest`)."""
@@ -158,6 +195,19 @@ class Kube:
             raise _error(e) from None
         except httpx2.TransportError as e:
             raise _transport(e) from None
+
+    async def set_replicas(self, api_version: str, kind: str, name: str, namespace: str, replicas: int) -> None:
+        """Set replicas through the scale subresource, nothing else of the object."""
+        try:
+            await self.client.patch(
+                _res(api_version, kind).Scale,
+                name,
+                {"spec": {"replicas": replicas}},
+                namespace=namespace,
+                patch_type=PatchType.MERGE,
+            )
+        except ApiError as e:
+            raise _error(e) from None
 
     async def patch_status(
         self, api_version: str, kind: str, name: str, namespace: str | None, status: dict[str, Any]

@@ -15,6 +15,7 @@ from infercap.api.catalog import AcceleratorProfileSpec
 from infercap.api.config import OperatorConfig
 from infercap.api.deployment import ModelDeploymentSpec, NodePoolSpec, Provider
 from infercap.api.errors import ReasonedError
+from infercap.api.serving import CapacityMode
 from infercap.core.catalog import Catalog
 from infercap.core.cost import HOURS_PER_MONTH, money
 from infercap.core.sizes import Placement
@@ -51,6 +52,8 @@ class PoolRequest:
     price_per_chip_hour: Decimal
     currency: str
     override: NodePoolSpec = field(default_factory=NodePoolSpec)
+    mode: CapacityMode | None = None  # spec.capacity.mode; None: the provider's configured default
+    surge_chips: int = 0  # chips a workload rollout may add beyond the plan (serving.rolloutSurge)
 
 
 def dns_name(*parts: str, limit: int = 63) -> str:
@@ -116,10 +119,13 @@ def provider_for(override: NodePoolSpec, cfg: OperatorConfig) -> Provider:
     return override.provider or cfg.default_provider
 
 
-def supports(provider: Provider, acc: AcceleratorProfileSpec) -> bool:
-    """Whether the provider can create nodes with this accelerator (from the catalog's labels)."""
+def supports(provider: Provider, acc: AcceleratorProfileSpec, cfg: OperatorConfig | None = None) -> bool:
+    """Whether the provider can create nodes with this accelerator (from the catalog's instance types
+    and labels)."""
     if provider == Provider.KARPENTER:
-        return bool(acc.node_labels.get("karpenter"))
+        from infercap.providers import karpenter
+
+        return karpenter.supports(acc, (cfg or OperatorConfig()).karpenter)
     if provider == Provider.GKE:
         gke = acc.node_labels.get("gke", {})
         if acc.slice_shapes:
@@ -128,13 +134,34 @@ def supports(provider: Provider, acc: AcceleratorProfileSpec) -> bool:
     return True  # Cluster API machine templates and plan-only deployments take any accelerator
 
 
-def candidates(spec: ModelDeploymentSpec, catalog: Catalog, provider: Provider) -> ModelDeploymentSpec:
-    """Without spec.accelerators, the automatic choice covers only accelerators the node-pool provider
-    can create (Karpenter cannot make TPU nodes); an explicit list is taken as the user wrote it."""
-    if spec.accelerators:
+def candidates(
+    spec: ModelDeploymentSpec, catalog: Catalog, provider: Provider, cfg: OperatorConfig | None = None
+) -> ModelDeploymentSpec:
+    """The accelerators to plan among: those of spec.accelerators (default: the whole catalog) that the
+    node-pool provider can create (Karpenter cannot make TPU nodes). An explicit list none of whose
+    accelerators the provider can create is kept, so the plan says why no pool can be made."""
+    ids = spec.accelerators or sorted(catalog.accelerators)
+    usable = [a for a in ids if a not in catalog.accelerators or supports(provider, catalog.accelerators[a], cfg)]
+    if spec.accelerators and not usable:
         return spec
-    usable = [a for a in sorted(catalog.accelerators) if supports(provider, catalog.accelerators[a])]
     return spec.model_copy(update={"accelerators": usable})
+
+
+def provider_rejections(
+    spec: ModelDeploymentSpec, catalog: Catalog, provider: Provider, cfg: OperatorConfig | None = None
+) -> list[tuple[str, str, str]]:
+    """(accelerator, reason, message) for each explicitly listed accelerator the provider cannot create."""
+    kept = set(candidates(spec, catalog, provider, cfg).accelerators)
+    return [
+        (
+            a,
+            "ProviderCannotCreate",
+            f"the {provider.value} node-pool provider cannot create {a} nodes (no instance type or labels for "
+            f"it in the catalog); planned on one it can create",
+        )
+        for a in spec.accelerators
+        if a not in kept
+    ]
 
 
 def render_node_pools(req: PoolRequest, cfg: OperatorConfig) -> list[dict[str, Any]]:
@@ -145,7 +172,7 @@ def render_node_pools(req: PoolRequest, cfg: OperatorConfig) -> list[dict[str, A
     if provider == Provider.NONE:
         return []
     if provider == Provider.KARPENTER:
-        return [karpenter.node_pool(req, cfg.karpenter)]
+        return [karpenter.node_pool(req, cfg.karpenter, req.mode)]
     if provider == Provider.CLUSTERAPI:
         return [clusterapi.machine_deployment(req, cfg.clusterapi)]
     return gke.container_node_pools(req, cfg.gke)

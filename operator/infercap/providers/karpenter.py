@@ -1,15 +1,21 @@
 """Karpenter (karpenter.sh/v1) NodePool per ModelDeployment and accelerator.
 
-Requirements select the accelerator by the labels the catalog lists for Karpenter (GPU name, instance
-type); `limits` caps the accelerator resource at the planned chips; disruption only removes empty nodes,
-one at a time, and nodes never expire, so a node serving a loaded model is never evicted to save money.
+Requirements select the planned node shape by `node.kubernetes.io/instance-type` (the instance type the
+catalog lists for the configured cloud: AWS, Azure, or the local kwok provider, which uses the AWS names),
+optionally with the catalog's GPU labels too. Dynamic pools cap the accelerator resource at the planned
+chips with `limits` and pending pods make the nodes; static pools (`spec.replicas`, Karpenter's
+StaticCapacity gate) keep the planned nodes warm before any pod asks. Disruption only removes empty
+nodes, one at a time, and nodes never expire, so a node serving a loaded model is never evicted to save
+money. A pool never switches mode in place (the CRD forbids it): the two modes have different names.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from infercap.api.catalog import AcceleratorProfileSpec
 from infercap.api.config import KarpenterConfig
+from infercap.api.serving import CapacityMode
 from infercap.providers import (
     MODEL_DEPLOYMENT,
     PoolRequest,
@@ -24,21 +30,40 @@ API_VERSION = "karpenter.sh/v1"
 INSTANCE_TYPE = "node.kubernetes.io/instance-type"
 
 
-def node_pool(req: PoolRequest, cfg: KarpenterConfig) -> dict[str, Any]:
+def supports(acc: AcceleratorProfileSpec, cfg: KarpenterConfig) -> bool:
+    """Whether Karpenter on the configured cloud can make nodes of this accelerator: some node shape
+    has an instance type there (or the catalog gives Karpenter selection labels for it)."""
+    if any(cfg.cloud in s.instance_types for s in acc.node_shapes):
+        return True
+    return INSTANCE_TYPE in acc.node_labels.get("karpenter", {})
+
+
+def karpenter_pool_name(req: PoolRequest, mode: CapacityMode) -> str:
+    """The shared pool name; a static pool gets its own (the CRD forbids switching a pool's mode)."""
+    return pool_name(req.owner, req.accelerator.id + ("-static" if mode == CapacityMode.STATIC else ""))
+
+
+def node_pool(req: PoolRequest, cfg: KarpenterConfig, mode: CapacityMode | None = None) -> dict[str, Any]:
     acc = req.accelerator
-    labels = acc.node_labels.get("karpenter")
-    if not labels:
+    mode = mode or req.mode or cfg.capacity_mode
+    labels = dict(acc.node_labels.get("karpenter") or {})
+    shape = req.placement.node_shape
+    instance_type = shape.instance_types.get(cfg.cloud) if shape is not None else None
+    if instance_type is None:
+        instance_type = labels.get(INSTANCE_TYPE)
+    if instance_type is None:
         raise ProviderError(
             "ProviderUnsupported",
-            f"accelerator {acc.id} has no Karpenter selection labels in the catalog; set spec.nodePool.provider "
-            f"to {'gke' if acc.slice_shapes else 'clusterapi'} or add karpenter labels with an AcceleratorProfile",
+            f"accelerator {acc.id} has no {cfg.cloud} instance type for nodes of {req.placement.chips_per_node} "
+            f"chips in the catalog; set spec.nodePool.provider to {'gke' if acc.slice_shapes else 'clusterapi'}, "
+            f"set karpenter.cloud in the operator configuration, or add the instance type with an AcceleratorProfile",
         )
+    selection = {INSTANCE_TYPE: instance_type}
+    if cfg.gpu_labels:
+        selection.update({k: v for k, v in labels.items() if k != INSTANCE_TYPE})
     requirements: list[dict[str, Any]] = [
-        {"key": key, "operator": "In", "values": [value]} for key, value in sorted(labels.items())
+        {"key": key, "operator": "In", "values": [value]} for key, value in sorted(selection.items())
     ]
-    shape = req.placement.node_shape
-    if INSTANCE_TYPE not in labels and shape is not None and "aws" in shape.instance_types:
-        requirements.append({"key": INSTANCE_TYPE, "operator": "In", "values": [shape.instance_types["aws"]]})
     requirements.append({"key": "karpenter.sh/capacity-type", "operator": "In", "values": list(cfg.capacity_types)})
     node_class = dict(cfg.node_class_ref)
     if req.override.node_class:
@@ -51,26 +76,33 @@ def node_pool(req: PoolRequest, cfg: KarpenterConfig) -> dict[str, Any]:
     }
     if cfg.taint:
         template_spec["taints"] = [{"key": acc.resource_name, "value": "true", "effect": "NoSchedule"}]
+    spec: dict[str, Any] = {
+        "template": {
+            "metadata": {"labels": {MODEL_DEPLOYMENT: deployment_label(req.owner), "infercap.dev/accelerator": acc.id}},
+            "spec": template_spec,
+        },
+        "disruption": {
+            "consolidationPolicy": "WhenEmpty",
+            "consolidateAfter": cfg.consolidate_after,
+            "budgets": [{"nodes": "1"}],
+        },
+    }
+    if mode == CapacityMode.STATIC:
+        # Static pools take only a node limit; replicas are the planned nodes, made before any pod asks.
+        spec["replicas"] = req.placement.nodes
+        spec["limits"] = {"nodes": str(req.placement.nodes)}
+    else:
+        # Room for a rollout's surge replicas, in whole nodes (Karpenter checks a whole node against it).
+        per_node = req.placement.chips_per_node
+        surge = -(-req.surge_chips // per_node) * per_node if req.surge_chips else 0
+        spec["limits"] = {acc.resource_name: str(chips + surge)}
     return {
         "apiVersion": API_VERSION,
         "kind": "NodePool",
         "metadata": {
-            "name": pool_name(req.owner, acc.id),
+            "name": karpenter_pool_name(req, mode),
             "labels": owner_labels(req.owner, acc.id),
             "annotations": cost_annotations(chips, req.price_per_chip_hour, req.currency, req.owner),
         },
-        "spec": {
-            "template": {
-                "metadata": {
-                    "labels": {MODEL_DEPLOYMENT: deployment_label(req.owner), "infercap.dev/accelerator": acc.id}
-                },
-                "spec": template_spec,
-            },
-            "limits": {acc.resource_name: str(chips)},
-            "disruption": {
-                "consolidationPolicy": "WhenEmpty",
-                "consolidateAfter": cfg.consolidate_after,
-                "budgets": [{"nodes": "1"}],
-            },
-        },
+        "spec": spec,
     }

@@ -40,12 +40,14 @@ from infercap.providers import (
     candidates,
     pool_kinds,
     provider_for,
+    provider_rejections,
     render_node_pools,
 )
 from infercap.providers.quota import Share, resource_quota
 from infercap.providers.targets import resolve as resolve_targets
 from infercap.reconcile.admission import admit, limits_verdict
 from infercap.reconcile.guard import plan_guarded
+from infercap.reconcile.loop import after_plan, apply_children
 from infercap.reconcile.quotabook import QuotaBook
 from infercap.reconcile.status import (
     Event,
@@ -185,8 +187,10 @@ async def _apply_node_pools(
     previous: list[dict[str, Any]],
     targets: Targets,
     owned: list[dict[str, Any]] | None = None,
+    keep_previous: bool = False,
 ) -> tuple[Verdict, list[dict[str, Any]], str | None]:
-    """Apply this plan's node pools and remove the ones it no longer needs."""
+    """Apply this plan's node pools and remove the ones it no longer needs (kept while `keep_previous`:
+    the previous plan's workload still serves on them)."""
     option = p.applied
     provider = provider_for(spec.node_pool, cfg)
     try:
@@ -197,6 +201,8 @@ async def _apply_node_pools(
             option.accelerator.price.per_chip_hour,
             option.cost.currency,
             resolve_targets(spec.node_pool, provider, cfg, targets),
+            spec.capacity.mode,
+            cfg.serving.rollout_surge * option.placement.chips_per_replica if spec.serving else 0,
         )
         desired = render_node_pools(req, cfg)
     except ProviderError as e:
@@ -239,6 +245,9 @@ async def _apply_node_pools(
     for key, ref in stale.items():
         if ref["kind"] not in kinds or key in wanted:
             continue
+        if keep_previous:
+            refs.append(ref)
+            continue
         obj = await kube.get(ref["apiVersion"], ref["kind"], ref["name"], ref.get("namespace"))
         if obj is not None and _ours(obj, owner.uid):
             await kube.delete(ref["apiVersion"], ref["kind"], ref["name"], ref.get("namespace"))
@@ -268,8 +277,9 @@ def capped_to_nothing(p: Plan) -> str:
     return "the plan was capped to no replica: nothing is applied"
 
 
-def applied_share(owner: Owner, p: Plan, pools: Verdict) -> Share | None:
-    """This plan's part of the namespace quota: None when nothing of it was applied."""
+def applied_share(owner: Owner, p: Plan, pools: Verdict, chips: int | None = None) -> Share | None:
+    """This plan's part of the namespace quota (`chips`, default the plan's own): None when nothing of it
+    was applied."""
     applied = p.applied
     if applied.placement.replicas == 0 or (pools.status == "False" and pools.reason in NOT_APPLIED):
         return None
@@ -277,7 +287,7 @@ def applied_share(owner: Owner, p: Plan, pools: Verdict) -> Share | None:
         owner.name,
         owner.uid,
         applied.accelerator.resource_name,
-        applied.placement.replicas * applied.placement.chips_per_replica,
+        chips if chips is not None else applied.placement.replicas * applied.placement.chips_per_replica,
         applied.cost.hourly,
         applied.cost.currency,
         applied.placement.nodes,
@@ -295,7 +305,10 @@ def share_from_status(obj: dict[str, Any]) -> Share | None:
     pools = next((c for c in status.get("conditions", []) if c.get("type") == "NodePoolsReady"), None)
     if pools is not None and pools.get("status") == "False" and pools.get("reason") in NOT_APPLIED:
         return None
-    chips = int(plan_.get("replicas", 0)) * int(plan_.get("chipsPerReplica", 0))
+    if int(plan_.get("replicas", 0)) == 0:
+        return None
+    # quotaChips: the plan plus rollout surge and, during an accelerator switch, the old workload's chips.
+    chips = int(plan_.get("quotaChips") or int(plan_.get("replicas", 0)) * int(plan_.get("chipsPerReplica", 0)))
     if chips == 0:
         return None
     return Share(
@@ -440,7 +453,7 @@ async def reconcile(
     if spec is not None and admission is not None:
         catalog, problems = await load_catalog(world, cfg)
         demand_rps, bounds = _autoscaled_demand(spec, old, autoscale, verdicts, new)
-        planned_spec = candidates(spec, catalog, provider_for(spec.node_pool, cfg))
+        planned_spec = candidates(spec, catalog, provider_for(spec.node_pool, cfg), cfg)
         try:
             p = await plan_guarded(
                 functools.partial(
@@ -457,6 +470,8 @@ async def reconcile(
         except PlanError as e:
             message = str(e) + ("" if not problems else " (" + "; ".join(problems) + ")")
             verdicts["Planned"] = Verdict("False", e.reason, message)
+        if p is not None:
+            p = after_plan(p, provider_rejections(spec, catalog, provider_for(spec.node_pool, cfg), cfg), old, now, cfg)
 
     if p is not None and spec is not None and admission is not None:
         verdicts["Planned"] = Verdict("True", "Planned", summary(p))
@@ -464,17 +479,13 @@ async def reconcile(
         if demand_rps is not None:
             new["demand"]["source"] = "metric"
             new["demand"]["display"] = f"{demand_rps:.3g} req/s (metric)"
-        verdicts["NodePoolsReady"], refs, retry = await _apply_node_pools(
-            kube,
-            cfg,
-            spec,
-            owner,
-            p,
-            list(old.get("children", [])),
-            admission.targets,
-            await world.owned(owner.uid, cfg),
+        apply_pools = functools.partial(
+            _apply_node_pools, targets=admission.targets, owned=await world.owned(owner.uid, cfg)
         )
-        share = applied_share(owner, p, verdicts["NodePoolsReady"])
+        verdicts["NodePoolsReady"], refs, retry = await apply_children(
+            kube, cfg, body, spec, owner, p, catalog, old, new, verdicts, now, apply_pools
+        )
+        share = applied_share(owner, p, verdicts["NodePoolsReady"], new["plan"].get("quotaChips"))
         verdicts["QuotaApplied"], quota_ref = await apply_quota(
             kube, world, cfg, owner.namespace, share, exclude_uid=None if share else owner.uid
         )
@@ -485,7 +496,14 @@ async def reconcile(
             new["lastPlanTime"] = now
     else:
         # Keep what was applied before; only the conditions say what is wrong.
-        for ctype in ("NodePoolsReady", "QuotaApplied", "WithinBudget", "WithinLimits"):
+        for ctype in (
+            "NodePoolsReady",
+            "QuotaApplied",
+            "WithinBudget",
+            "WithinLimits",
+            "Serving",
+            "CapacityMatchesPlan",
+        ):
             prev = next((c for c in old.get("conditions", []) if c["type"] == ctype), None)
             if prev is not None:
                 verdicts[ctype] = Verdict(prev["status"], prev["reason"], prev["message"])

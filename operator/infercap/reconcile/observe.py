@@ -1,0 +1,155 @@
+"""Observe what exists for one ModelDeployment: the nodes of its pools (Karpenter NodeClaims and Nodes
+labelled with the pool), its serving replicas, pods that wait and why, and what the nodes cost at
+catalog prices. Reads are label-selected, so one reconcile reads only its own objects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from infercap.core.catalog import Catalog
+from infercap.core.cost import HOURS_PER_MONTH, money
+from infercap.kube.client import Kube
+from infercap.reconcile.status import Verdict
+
+NODEPOOL_LABEL = "karpenter.sh/nodepool"
+INSTANCE_TYPE = "node.kubernetes.io/instance-type"
+ZONE = "topology.kubernetes.io/zone"
+
+
+@dataclass(frozen=True)
+class Observation:
+    observed: dict[str, Any]
+    pools_ready: Verdict | None  # from the pools' own Ready conditions (None: the provider has none)
+    capacity: Verdict
+
+
+def instance_prices(catalog: Catalog) -> dict[str, tuple[Decimal, str]]:
+    """Price per node-hour of every instance type the catalog names, with its currency."""
+    out: dict[str, tuple[Decimal, str]] = {}
+    for acc in catalog.accelerators.values():
+        for shape in acc.node_shapes:
+            for name in shape.instance_types.values():
+                out.setdefault(name, (acc.price.per_chip_hour * shape.chips, acc.price.currency))
+    return out
+
+
+def _condition(obj: dict[str, Any], ctype: str) -> dict[str, Any] | None:
+    return next((c for c in (obj.get("status") or {}).get("conditions") or [] if c.get("type") == ctype), None)
+
+
+async def _pool_verdict(kube: Kube, pools: list[str]) -> Verdict:
+    not_ready = []
+    for name in pools:
+        obj = await kube.get("karpenter.sh/v1", "NodePool", name)
+        cond = _condition(obj or {}, "Ready")
+        if cond is None:
+            not_ready.append(f"NodePool {name}: no Ready condition yet (is Karpenter running?)")
+        elif cond.get("status") != "True":
+            not_ready.append(f"NodePool {name}: {cond.get('reason', '')} {cond.get('message', '')}".strip())
+    if not_ready:
+        return Verdict("False", "NodePoolNotReady", "; ".join(not_ready))
+    return Verdict("True", "Ready", "Karpenter reports " + ", ".join(f"NodePool/{p}" for p in pools) + " Ready")
+
+
+async def observe(
+    kube: Kube,
+    catalog: Catalog,
+    pools: list[str],
+    planned_nodes: int,
+    workload: dict[str, Any] | None,
+    namespace: str,
+    serving_label: dict[str, str] | None,
+    instance_type: str | None = None,
+) -> Observation:
+    """`pools`: this ModelDeployment's Karpenter NodePool names; `workload`: the applied Deployment or
+    LeaderWorkerSet (or the scale target), if any; `serving_label`: selector of its pods."""
+    prices = instance_prices(catalog)
+    nodes: list[dict[str, Any]] = []
+    hourly = Decimal(0)
+    currency = "USD"
+    for pool in pools:
+        seen = set()
+        for node in await kube.list("v1", "Node", labels={NODEPOOL_LABEL: pool}):
+            meta = node["metadata"]
+            labels = meta.get("labels") or {}
+            cond = _condition(node, "Ready")
+            seen.add(meta["name"])
+            itype = labels.get(INSTANCE_TYPE, "")
+            nodes.append(
+                {
+                    "name": meta["name"],
+                    "pool": pool,
+                    "instanceType": itype,
+                    "zone": labels.get(ZONE, ""),
+                    "ready": bool(cond and cond.get("status") == "True"),
+                }
+            )
+            if itype in prices:
+                hourly += prices[itype][0]
+                currency = prices[itype][1]
+        # A NodeClaim whose node has not registered yet is launched capacity too (and billed).
+        for claim in await kube.list("karpenter.sh/v1", "NodeClaim", labels={NODEPOOL_LABEL: pool}):
+            node_name = (claim.get("status") or {}).get("nodeName")
+            if node_name in seen or claim["metadata"]["name"] in seen:
+                continue
+            labels = claim["metadata"].get("labels") or {}
+            itype = labels.get(INSTANCE_TYPE, "")
+            nodes.append(
+                {
+                    "name": claim["metadata"]["name"],
+                    "pool": pool,
+                    "instanceType": itype,
+                    "zone": labels.get(ZONE, ""),
+                    "ready": False,
+                }
+            )
+            if itype in prices:
+                hourly += prices[itype][0]
+    ready_nodes = sum(1 for n in nodes if n["ready"])
+    observed: dict[str, Any] = {
+        "nodes": sorted(nodes, key=lambda n: (n["pool"], n["name"])),
+        "nodesReady": ready_nodes,
+        "nodesPlanned": planned_nodes,
+        "cost": {
+            "currency": currency,
+            "hourly": str(money(hourly)),
+            "monthly": str(money(hourly * HOURS_PER_MONTH)),
+        },
+    }
+    if workload is not None:
+        st = workload.get("status") or {}
+        observed["workload"] = f"{workload['kind']}/{workload['metadata']['name']}"
+        observed["replicasDesired"] = int((workload.get("spec") or {}).get("replicas") or 0)
+        observed["replicasReady"] = int(st.get("readyReplicas") or 0)
+    if serving_label:
+        pending = []
+        for pod in await kube.list("v1", "Pod", namespace=namespace, labels=serving_label):
+            if (pod.get("status") or {}).get("phase") != "Pending":
+                continue
+            sched = _condition(pod, "PodScheduled")
+            why = "waiting to start"
+            if sched is not None and sched.get("status") != "True":
+                why = f"{sched.get('reason', 'Unschedulable')}: {sched.get('message', '')}".strip()
+            pending.append({"name": pod["metadata"]["name"], "reason": why[:512]})
+        observed["pendingPods"] = sorted(pending, key=lambda p: str(p["name"]))[:20]
+    pools_ready = await _pool_verdict(kube, pools) if pools else None
+    other = sorted({n["instanceType"] for n in nodes if instance_type and n["instanceType"] != instance_type})
+    if other:
+        capacity = Verdict(
+            "False",
+            "InstanceTypeMismatch",
+            f"node(s) of {', '.join(other)} exist, the plan needs {instance_type} (Karpenter replaces drifted nodes)",
+        )
+    elif ready_nodes == planned_nodes and len(nodes) == planned_nodes:
+        capacity = Verdict("True", "Matches", f"{ready_nodes} of {planned_nodes} planned node(s) exist and are Ready")
+    elif len(nodes) > planned_nodes:
+        capacity = Verdict(
+            "False", "MoreThanPlanned", f"{len(nodes)} node(s) exist, {planned_nodes} planned (scale-down pending)"
+        )
+    else:
+        capacity = Verdict(
+            "False", "NodesPending", f"{ready_nodes} of {planned_nodes} planned node(s) Ready, {len(nodes)} exist"
+        )
+    return Observation(observed, pools_ready, capacity)
