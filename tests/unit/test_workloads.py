@@ -210,7 +210,7 @@ def test_a_replica_on_one_node_is_a_deployment() -> None:
     assert c["image"] == "vllm/vllm-openai:v0.11.0"
     assert c["resources"]["requests"]["nvidia.com/gpu"] == "2" == c["resources"]["limits"]["nvidia.com/gpu"]
     assert pod["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
-    assert pod["nodeSelector"] == {"infercap.dev/model-deployment": "team-a-chat", "infercap.dev/accelerator": "h100"}
+    assert pod["nodeSelector"] == {"infercap.dev/model-deployment": "team-a.chat", "infercap.dev/accelerator": "h100"}
     # The startup probe allows the whole model load before liveness can restart the container.
     assert c["startupProbe"]["failureThreshold"] * c["startupProbe"]["periodSeconds"] == 1800
     assert dep["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
