@@ -113,7 +113,7 @@ def test_every_production_option_renders(cluster: Cluster, tmp_path: Path) -> No
     for alert in ("InfercapReconcileErrors", "InfercapOverBudget", "InfercapCapacityBelowPlan", "InfercapTest"):
         assert alert in alerts
     infercap_crds = [c for c in by_kind["CustomResourceDefinition"] if c["spec"]["group"] == "infercap.dev"]
-    assert len(infercap_crds) == 3
+    assert len(infercap_crds) == len(INFERCAP_CRDS)
     for crd in infercap_crds:
         assert crd["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
         assert crd["metadata"]["annotations"]["example.com/owner"] == "platform"
@@ -341,7 +341,7 @@ def test_ha_peering_namespace_scope_and_json_logs(
         cluster.kubectl("delete", "namespace", other, "--wait=false", check=False)
 
 
-INFERCAP_CRDS = ("modeldeployments", "modelprofiles", "acceleratorprofiles")
+INFERCAP_CRDS = ("modeldeployments", "modelprofiles", "acceleratorprofiles", "capacitypolicies")
 
 
 def test_crd_lifecycle_install_upgrade_uninstall(cluster: Cluster, crds_installed: None, tmp_path: Path) -> None:

@@ -40,6 +40,7 @@ CONFIG = """
 defaultProvider: karpenter
 resyncSeconds: 300
 autoscalePollSeconds: 2
+karpenter: {nodeClassRef: {group: karpenter.kwok.sh, kind: KWOKNodeClass, name: default}, consolidateAfter: 10s}
 clusterapi: {namespace: infercap-capi, clusterName: workload}
 gke: {namespace: infercap-gke, clusterRef: {name: workload}, location: us-central1}
 """
