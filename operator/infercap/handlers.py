@@ -18,16 +18,17 @@ import kopf
 from infercap import egress, metrics
 from infercap.api import GROUP, VERSION
 from infercap.api.config import OperatorConfig
-from infercap.api.deployment import Autoscaling, ModelDeploymentSpec
+from infercap.api.deployment import Autoscaling, ModelDeploymentSpec, Provider
 from infercap.core.autoscale import PolicyConfig, Sample, State, decide
 from infercap.demand import DemandError, query
 from infercap.kube.client import Kube, KubeError
 from infercap.kube.events import REPORTING_CONTROLLER, Recorder
 from infercap.providers import MANAGED_BY, MANAGER, OWNER, OWNER_UID, POOL_KINDS
 from infercap.providers.quota import Share
-from infercap.reconcile import Autoscale, Result, World, apply_quota, finalize, reconcile, share_from_status
+from infercap.reconcile import Autoscale, Result, World, apply_quota, finalize, observe, reconcile, share_from_status
 from infercap.reconcile.quotabook import QuotaBook
 from infercap.reconcile.status import Verdict
+from infercap.workloads.render import SERVING
 
 MDEP = (GROUP, VERSION, "modeldeployments")
 PROFILES = ("modelprofiles", "acceleratorprofiles", "capacitypolicies")  # a change re-plans every object
@@ -62,6 +63,9 @@ class IndexedWorld(World):
     async def owned(self, uid: str, cfg: OperatorConfig) -> list[dict[str, Any]]:
         return [obj for name in OWNED_INDEXES if name in self.indexes for obj in self.indexes[name].get(uid, [])]
 
+    def reader(self) -> observe.Reader:
+        return observe.IndexedReader(self.kube, self.indexes)
+
 
 # Node-pool kinds whose objects infercap labels with an owner uid: indexed (stale pools are found by label
 # without a LIST) and watched (a foreign edit or a deletion is corrected in about a second, not at resync).
@@ -70,6 +74,7 @@ OWNED = {
 }
 OWNED_INDEXES = tuple(OWNED)
 INDEXES = ("model_profiles", "accelerator_profiles", "quota_shares", "capacity_policies")  # always registered
+OBSERVE_INDEXES = (observe.NODES_INDEX, observe.NODECLAIMS_INDEX, observe.PODS_INDEX)
 DRIFT_DELAY = 0.5  # seconds: one reconcile for a burst of events on one owner's pools
 QUOTA_REFRESH_DELAY = 1.0  # seconds after a plan change
 
@@ -250,7 +255,10 @@ class Operator:
     def world(self, kwargs: dict[str, Any]) -> World:
         names = (*INDEXES, *self.owned_indexes)
         if all(name in kwargs for name in names):
-            return IndexedWorld(self.api, {name: kwargs[name] for name in names}, self.quota_locks, self.quota_book)
+            # The observing indexes are optional: without one, IndexedReader asks the API server.
+            observing = [n for n in OBSERVE_INDEXES if n in kwargs]
+            indexes = {name: kwargs[name] for name in (*names, *observing)}
+            return IndexedWorld(self.api, indexes, self.quota_locks, self.quota_book)
         return World(self.api, self.quota_locks, self.quota_book)
 
     async def run_reconcile(
@@ -365,6 +373,30 @@ def build_registry(cfg: OperatorConfig, namespaces: Sequence[str] = ()) -> tuple
     @kopf.index(GROUP, VERSION, "capacitypolicies", id="capacity_policies", registry=registry)
     def capacity_policies(body: kopf.Body, **_: Any) -> dict[None, dict[str, Any]]:
         return {None: dict(body)}
+
+    # What observing reads (observe.IndexedReader): nodes and NodeClaims of Karpenter pools, serving pods.
+    @kopf.index(
+        "", "v1", "nodes", labels={observe.NODEPOOL_LABEL: kopf.PRESENT}, id=observe.NODES_INDEX, registry=registry
+    )
+    def nodes_by_pool(body: kopf.Body, **_: Any) -> dict[str, dict[str, Any]] | None:
+        return observe.node_entry(body)
+
+    @kopf.index("", "v1", "pods", labels={SERVING: kopf.PRESENT}, id=observe.PODS_INDEX, registry=registry)
+    def serving_pods(body: kopf.Body, **_: Any) -> dict[str, dict[str, Any]] | None:
+        return observe.pod_entry(body)
+
+    if Provider.KARPENTER in cfg.enabled_providers:
+
+        @kopf.index(
+            "karpenter.sh",
+            "v1",
+            "nodeclaims",
+            labels={observe.NODEPOOL_LABEL: kopf.PRESENT},
+            id=observe.NODECLAIMS_INDEX,
+            registry=registry,
+        )
+        def nodeclaims_by_pool(body: kopf.Body, **_: Any) -> dict[str, dict[str, Any]] | None:
+            return observe.nodeclaim_entry(body)
 
     for index_id, (provider, api_version, kind) in OWNED.items():
         if provider not in cfg.enabled_providers:

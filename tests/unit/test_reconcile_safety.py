@@ -11,7 +11,7 @@ import pytest
 from tests.unit.fakekube import FakeKube, mdep
 
 from infercap.api.config import OperatorConfig
-from infercap.handlers import INDEXES, build_registry
+from infercap.handlers import INDEXES, OBSERVE_INDEXES, build_registry
 from infercap.reconcile import reconcile, share_from_status
 
 NOW = "2026-12-01T00:00:00Z"
@@ -97,12 +97,15 @@ def test_lowering_the_budget_to_nothing_removes_the_pool_and_the_quota() -> None
 def test_index_handlers_are_registered_under_the_names_the_reconcile_looks_up() -> None:
     registry, op = build_registry(OperatorConfig())
     ids = {h.id for h in registry._indexing.get_all_handlers()}
-    assert ids == set(INDEXES) | set(op.owned_indexes)
+    assert ids == set(INDEXES) | set(op.owned_indexes) | set(OBSERVE_INDEXES)
     assert len(op.owned_indexes) == 3
     # A provider that is not enabled is neither indexed nor watched (the chart grants it no RBAC).
     registry, op = build_registry(OperatorConfig.model_validate({"enabledProviders": ["karpenter"]}))
     ids = {h.id for h in registry._indexing.get_all_handlers()}
-    assert ids == set(INDEXES) | {"owned_nodepools"}
+    assert ids == set(INDEXES) | {"owned_nodepools"} | set(OBSERVE_INDEXES)
+    registry, op = build_registry(OperatorConfig.model_validate({"enabledProviders": ["clusterapi"]}))
+    ids = {h.id for h in registry._indexing.get_all_handlers()}
+    assert "nodeclaims_by_pool" not in ids, "no Karpenter, no NodeClaim watch (the chart grants none)"
 
 
 def test_a_reconcile_lists_nothing_when_kopf_passes_its_indexes() -> None:

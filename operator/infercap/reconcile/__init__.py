@@ -48,6 +48,7 @@ from infercap.providers.targets import resolve as resolve_targets
 from infercap.reconcile.admission import admit, limits_verdict
 from infercap.reconcile.guard import plan_guarded
 from infercap.reconcile.loop import after_plan, apply_children
+from infercap.reconcile.observe import Reader
 from infercap.reconcile.quotabook import QuotaBook
 from infercap.reconcile.status import (
     Event,
@@ -87,6 +88,10 @@ class World:
     async def owned(self, uid: str, cfg: OperatorConfig) -> list[dict[str, Any]]:
         """Node pools labelled as this ModelDeployment's."""
         return await _owned(self.kube, uid, cfg)
+
+    def reader(self) -> Reader:
+        """What observing reads nodes, NodeClaims and serving pods through."""
+        return self.kube
 
     async def policies(self) -> list[dict[str, Any]]:
         """CapacityPolicy objects (cluster-scoped, the admin's)."""
@@ -483,7 +488,7 @@ async def reconcile(
             _apply_node_pools, targets=admission.targets, owned=await world.owned(owner.uid, cfg)
         )
         verdicts["NodePoolsReady"], refs, retry = await apply_children(
-            kube, cfg, body, spec, owner, p, catalog, old, new, verdicts, now, apply_pools
+            kube, cfg, body, spec, owner, p, catalog, old, new, verdicts, now, apply_pools, world.reader()
         )
         share = applied_share(owner, p, verdicts["NodePoolsReady"], new["plan"].get("quotaChips"))
         verdicts["QuotaApplied"], quota_ref = await apply_quota(

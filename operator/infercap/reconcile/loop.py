@@ -16,7 +16,7 @@ from infercap.core.catalog import Catalog
 from infercap.core.planner import Plan, Rejection
 from infercap.kube.client import Kube, KubeError
 from infercap.providers import Owner, provider_for
-from infercap.reconcile.observe import observe
+from infercap.reconcile.observe import Reader, observe
 from infercap.reconcile.serving import apply_serving, hold_accelerator, paused, scale_target
 from infercap.reconcile.status import Verdict
 
@@ -56,8 +56,10 @@ async def apply_children(
     verdicts: dict[str, Verdict],
     now: str,
     apply_pools: ApplyPools,
+    reader: Reader | None = None,
 ) -> tuple[Verdict, list[dict[str, Any]], str | None]:
-    """Apply workload and node pools, observe what exists; returns NodePoolsReady, children, retry."""
+    """Apply workload and node pools, observe what exists (through `reader`, default the API client);
+    returns NodePoolsReady, children, retry."""
     previous = [r for r in old.get("children", []) if r.get("kind") != "ResourceQuota"]
     if paused(body):
         for ctype in ("NodePoolsReady", "Serving", "CapacityMatchesPlan"):
@@ -94,7 +96,7 @@ async def apply_children(
         pools = [r["name"] for r in refs if r["kind"] == "NodePool"]
         try:
             seen = await observe(
-                kube,
+                reader or kube,
                 catalog,
                 pools,
                 p.applied.placement.nodes,

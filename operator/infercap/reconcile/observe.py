@@ -4,18 +4,100 @@ catalog prices. Reads are label-selected, so one reconcile reads only its own ob
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from infercap.core.catalog import Catalog
 from infercap.core.cost import HOURS_PER_MONTH, money
-from infercap.kube.client import Kube
 from infercap.reconcile.status import Verdict
+from infercap.workloads.render import SERVING
 
 NODEPOOL_LABEL = "karpenter.sh/nodepool"
 INSTANCE_TYPE = "node.kubernetes.io/instance-type"
 ZONE = "topology.kubernetes.io/zone"
+
+
+class Reader(Protocol):
+    """What observing reads: the API client (kube.Kube), or the operator's IndexedReader."""
+
+    async def get(
+        self, api_version: str, kind: str, name: str, namespace: str | None = None
+    ) -> dict[str, Any] | None: ...
+
+    async def list(
+        self, api_version: str, kind: str, namespace: str | None = None, labels: Mapping[str, str] | None = None
+    ) -> list[dict[str, Any]]: ...
+
+
+# Kopf index ids of what observing reads (handlers register them; IndexedReader serves from them).
+NODES_INDEX, NODECLAIMS_INDEX, PODS_INDEX = "nodes_by_pool", "nodeclaims_by_pool", "serving_pods"
+
+
+def _slim(obj: Mapping[str, Any], *conditions: str) -> dict[str, Any]:
+    """The few fields observing reads, so the indexes hold kilobytes, not whole Node and Pod objects."""
+    meta = obj.get("metadata") or {}
+    status = obj.get("status") or {}
+    out: dict[str, Any] = {
+        "metadata": {
+            "name": meta.get("name"),
+            "namespace": meta.get("namespace"),
+            "labels": dict(meta.get("labels") or {}),
+        },
+        "status": {"conditions": [dict(c) for c in status.get("conditions") or [] if c.get("type") in conditions]},
+    }
+    for key in ("phase", "nodeName"):
+        if key in status:
+            out["status"][key] = status[key]
+    return out
+
+
+def node_entry(body: Mapping[str, Any]) -> dict[str, dict[str, Any]] | None:
+    """Index entry of a Node of a Karpenter pool (key: the pool), or None for other nodes."""
+    pool = ((body.get("metadata") or {}).get("labels") or {}).get(NODEPOOL_LABEL)
+    return {pool: _slim(body, "Ready")} if pool else None
+
+
+def nodeclaim_entry(body: Mapping[str, Any]) -> dict[str, dict[str, Any]] | None:
+    return node_entry(body)
+
+
+def pod_entry(body: Mapping[str, Any]) -> dict[str, dict[str, Any]] | None:
+    """Index entry of a serving pod (key: its namespace)."""
+    meta = body.get("metadata") or {}
+    if SERVING not in (meta.get("labels") or {}):
+        return None
+    return {str(meta.get("namespace")): _slim(body, "PodScheduled")}
+
+
+class IndexedReader:
+    """A Reader that answers the LISTs observing makes (Nodes and NodeClaims of a pool, serving pods of a
+    namespace) from Kopf's in-memory indexes, and passes everything else to the API client. A reconcile
+    then lists nothing: at 200 ModelDeployments the LISTs, not the writes, would load the API server."""
+
+    def __init__(self, kube: Reader, indexes: Mapping[str, Mapping[str, Any]]) -> None:
+        self.kube = kube
+        self.indexes = indexes
+
+    async def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+        return await self.kube.get(api_version, kind, name, namespace)
+
+    async def list(
+        self, api_version: str, kind: str, namespace: str | None = None, labels: Mapping[str, str] | None = None
+    ) -> list[dict[str, Any]]:
+        labels = dict(labels or {})
+        if kind in ("Node", "NodeClaim") and NODEPOOL_LABEL in labels:
+            index = self.indexes.get(NODES_INDEX if kind == "Node" else NODECLAIMS_INDEX)
+            items = list(index.get(labels[NODEPOOL_LABEL], [])) if index is not None else None
+        elif kind == "Pod" and namespace is not None and SERVING in labels:
+            index = self.indexes.get(PODS_INDEX)
+            items = list(index.get(namespace, [])) if index is not None else None
+        else:
+            items = None
+        if items is None:  # not indexed (e.g. the NodeClaim CRD is absent): ask the API server
+            return await self.kube.list(api_version, kind, namespace, labels)
+        return [o for o in items if all((o["metadata"]["labels"] or {}).get(k) == v for k, v in labels.items())]
 
 
 @dataclass(frozen=True)
@@ -39,7 +121,7 @@ def _condition(obj: dict[str, Any], ctype: str) -> dict[str, Any] | None:
     return next((c for c in (obj.get("status") or {}).get("conditions") or [] if c.get("type") == ctype), None)
 
 
-async def _pool_verdict(kube: Kube, pools: list[str]) -> Verdict:
+async def _pool_verdict(kube: Reader, pools: list[str]) -> Verdict:
     not_ready = []
     for name in pools:
         obj = await kube.get("karpenter.sh/v1", "NodePool", name)
@@ -54,7 +136,7 @@ async def _pool_verdict(kube: Kube, pools: list[str]) -> Verdict:
 
 
 async def observe(
-    kube: Kube,
+    kube: Reader,
     catalog: Catalog,
     pools: list[str],
     planned_nodes: int,
