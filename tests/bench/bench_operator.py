@@ -105,7 +105,11 @@ def main() -> None:
     sh(*kubectl, "wait", "--for=condition=Established", "crd", "-l", "app.kubernetes.io/name=infercap", env=env)
     subprocess.run([*kubectl, "create", "namespace", NS], check=False, env=env, capture_output=True)
     cfg = Path(tempfile.mkdtemp()) / "config.yaml"
-    cfg.write_text("resyncSeconds: 300\n")
+    # NodePoolsReady follows Karpenter's own Ready, which the local (kwok) Karpenter gives its NodeClass.
+    cfg.write_text(
+        "resyncSeconds: 300\n"
+        "karpenter: {nodeClassRef: {group: karpenter.kwok.sh, kind: KWOKNodeClass, name: default}}\n"
+    )
     log = open(Path(cfg.parent) / "operator.log", "w")  # noqa: SIM115
     op = subprocess.Popen(
         [sys.executable, "-m", "infercap", "run", "--config", str(cfg), "--liveness", "http://127.0.0.1:18099/healthz"],
