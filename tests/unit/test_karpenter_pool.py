@@ -107,3 +107,19 @@ def test_hysteresis_keeps_the_accelerator_for_a_small_saving_and_in_cooldown() -
     # An old accelerator that can no longer serve is left at once.
     gone = replace(p, alternatives=[a for a in p.alternatives if a is not other])
     assert hold_accelerator(gone, old, now, high)[0].chosen is p.chosen
+
+
+def test_serving_engine_limits_the_accelerators() -> None:
+    trt = spec(
+        model="llama-3.1-8b",
+        accelerators=["mi300x", "h100"],
+        serving={"engine": "trtllm", "model": {"huggingFace": "meta-llama/Llama-3.1-8B-Instruct"}},
+    )
+    azure = OperatorConfig(karpenter=KarpenterConfig(cloud="azure"))
+    assert candidates(trt, CAT, Provider.KARPENTER, azure).accelerators == ["h100"]
+    assert [(a, r) for a, r, _ in provider_rejections(trt, CAT, Provider.KARPENTER, azure)] == [
+        ("mi300x", "EngineUnsupported")
+    ]
+    auto = spec(model="llama-3.1-8b", accelerators=[], serving={"engine": "sglang", "model": {"uri": "s3://b/m"}})
+    vendors = {CAT.accelerators[a].vendor.value for a in candidates(auto, CAT, Provider.KARPENTER).accelerators}
+    assert vendors <= {"nvidia", "amd"}
