@@ -56,6 +56,8 @@ def test_azure_selects_azure_skus_and_reaches_mi300x() -> None:
     np = pool(spec(accelerators=["mi300x"]), azure)
     assert requirements(np)["node.kubernetes.io/instance-type"] == ["Standard_ND96isr_MI300X_v5"]
     assert np["spec"]["limits"].keys() == {"amd.com/gpu"}
+    labelled = pool(spec(accelerators=["mi300x"]), KarpenterConfig(cloud="azure", gpu_labels=True))
+    assert requirements(labelled)["karpenter.azure.com/sku-gpu-count"] == ["8"]
     cfg = OperatorConfig(karpenter=azure)
     assert "mi300x" in candidates(spec(accelerators=[]), CAT, Provider.KARPENTER, cfg).accelerators
     # On AWS there is no MI300X instance type.
