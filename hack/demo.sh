@@ -70,7 +70,7 @@ for md in $(kubectl get mdep -n "$ns" -o jsonpath='{range .items[?(@.spec.servin
 done
 
 step "kubectl get nodes (launched by Karpenter for the serving workloads, simulated by kwok)"
-kubectl get nodes -o custom-columns='NAME:.metadata.name,POOL:.metadata.labels.karpenter\.sh/nodepool,INSTANCE-TYPE:.metadata.labels.node\.kubernetes\.io/instance-type,ZONE:.metadata.labels.topology\.kubernetes\.io/zone,GPUS:.status.allocatable.nvidia\.com/gpu,READY:.status.conditions[?(@.type=="Ready")].status'
+kubectl get nodes -o custom-columns='NAME:.metadata.name,POOL:.metadata.labels.karpenter\.sh/nodepool,INSTANCE-TYPE:.metadata.labels.node\.kubernetes\.io/instance-type,ZONE:.metadata.labels.topology\.kubernetes\.io/zone,GPUS:.status.allocatable.nvidia\.com/gpu,NEURON:.status.allocatable.aws\.amazon\.com/neuron,READY:.status.conditions[?(@.type=="Ready")].status'
 
 step "kubectl get pods -n $ns (the serving workloads)"
 kubectl get pods -n "$ns" -o wide

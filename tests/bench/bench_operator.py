@@ -153,7 +153,11 @@ def main() -> None:
     sh(*kubectl, "wait", "--for=condition=Established", "crd", "-l", "app.kubernetes.io/name=infercap", env=env)
     subprocess.run([*kubectl, "create", "namespace", NS], check=False, env=env, capture_output=True)
     cfg = Path(tempfile.mkdtemp()) / "config.yaml"
-    cfg.write_text("resyncSeconds: 300\n")
+    # NodePoolsReady follows Karpenter's own Ready, which the local (kwok) Karpenter gives its NodeClass.
+    cfg.write_text(
+        "resyncSeconds: 300\n"
+        "karpenter: {nodeClassRef: {group: karpenter.kwok.sh, kind: KWOKNodeClass, name: default}}\n"
+    )
     log = open(Path(cfg.parent) / "operator.log", "w")  # noqa: SIM115
     counts = [int(a) for a in sys.argv[1:]] or [200]
     metrics_port = 18098

@@ -76,7 +76,8 @@ def test_live_demand_moves_capacity_and_missing_data_holds_it(
     held = wait_until(unavailable, timeout=90, what="DemandObserved=False after the generator stopped")
     assert condition(held, "DemandObserved")["reason"] == "MetricUnavailable"  # type: ignore[index]
     assert held["status"]["plan"]["replicas"] >= 1
-    assert held["status"]["plan"]["nodes"] == high["status"]["plan"]["nodes"], "no drop on missing data"
+    # `high` is the first plan above `low`; demand may still have risen after it, so "held" means no drop.
+    assert held["status"]["plan"]["nodes"] >= high["status"]["plan"]["nodes"], "no drop on missing data"
 
 
 def test_operator_exports_metrics(cluster: Cluster, operator: Operator, namespace: str) -> None:

@@ -302,7 +302,10 @@ def test_ha_peering_namespace_scope_and_json_logs(
     other = f"{namespace}-other"
     cluster.kubectl("create", "namespace", other)
     config = tmp_path / "config.yaml"
-    config.write_text("resyncSeconds: 5\n")
+    # The local Karpenter (kwok provider) reports a pool Ready only with its own NodeClass.
+    config.write_text(
+        "resyncSeconds: 5\nkarpenter: {nodeClassRef: {group: karpenter.kwok.sh, kind: KWOKNodeClass, name: default}}\n"
+    )
     peering = ("--peering", obj["metadata"]["name"], "-n", namespace, "--log-format", "json")
     op = Operator(cluster, config, tmp_path / "operator.log", free_port(), 0, extra_args=peering)
     try:

@@ -56,6 +56,8 @@ def test_azure_selects_azure_skus_and_reaches_mi300x() -> None:
     np = pool(spec(accelerators=["mi300x"]), azure)
     assert requirements(np)["node.kubernetes.io/instance-type"] == ["Standard_ND96isr_MI300X_v5"]
     assert np["spec"]["limits"].keys() == {"amd.com/gpu"}
+    labelled = pool(spec(accelerators=["mi300x"]), KarpenterConfig(cloud="azure", gpu_labels=True))
+    assert requirements(labelled)["karpenter.azure.com/sku-gpu-count"] == ["8"]
     cfg = OperatorConfig(karpenter=azure)
     assert "mi300x" in candidates(spec(accelerators=[]), CAT, Provider.KARPENTER, cfg).accelerators
     # On AWS there is no MI300X instance type.
@@ -107,3 +109,19 @@ def test_hysteresis_keeps_the_accelerator_for_a_small_saving_and_in_cooldown() -
     # An old accelerator that can no longer serve is left at once.
     gone = replace(p, alternatives=[a for a in p.alternatives if a is not other])
     assert hold_accelerator(gone, old, now, high)[0].chosen is p.chosen
+
+
+def test_serving_engine_limits_the_accelerators() -> None:
+    trt = spec(
+        model="llama-3.1-8b",
+        accelerators=["mi300x", "h100"],
+        serving={"engine": "trtllm", "model": {"huggingFace": "meta-llama/Llama-3.1-8B-Instruct"}},
+    )
+    azure = OperatorConfig(karpenter=KarpenterConfig(cloud="azure"))
+    assert candidates(trt, CAT, Provider.KARPENTER, azure).accelerators == ["h100"]
+    assert [(a, r) for a, r, _ in provider_rejections(trt, CAT, Provider.KARPENTER, azure)] == [
+        ("mi300x", "EngineUnsupported")
+    ]
+    auto = spec(model="llama-3.1-8b", accelerators=[], serving={"engine": "sglang", "model": {"uri": "s3://b/m"}})
+    vendors = {CAT.accelerators[a].vendor.value for a in candidates(auto, CAT, Provider.KARPENTER).accelerators}
+    assert vendors <= {"nvidia", "amd"}

@@ -37,7 +37,8 @@ class KarpenterConfig(ApiModel):
     )
     gpu_labels: bool = Field(
         default=False,
-        description="Also require the catalog's GPU labels (karpenter.k8s.aws/instance-gpu-name on AWS); "
+        description="Also require GPU labels: the catalog's karpenter.k8s.aws/* labels on AWS, "
+        "karpenter.azure.com/sku-gpu-count on Azure; "
         "off by default: node.kubernetes.io/instance-type works on every Karpenter provider.",
     )
     capacity_mode: CapacityMode = Field(

@@ -24,6 +24,15 @@ class Engine(StrEnum):
     TRTLLM = "trtllm"
 
 
+# Accelerator vendors each engine runs on (catalog `vendor`): vLLM has CUDA, ROCm, TPU and Neuron
+# backends, SGLang CUDA and ROCm, TensorRT-LLM NVIDIA only. The planner considers only these.
+ENGINE_VENDORS = {
+    "vllm": frozenset({"nvidia", "amd", "google", "aws"}),
+    "sglang": frozenset({"nvidia", "amd"}),
+    "trtllm": frozenset({"nvidia"}),
+}
+
+
 class PvcSource(ApiModel):
     """Weights on a PersistentVolumeClaim in the ModelDeployment's namespace, mounted read-only."""
 

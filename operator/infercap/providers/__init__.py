@@ -141,10 +141,21 @@ def candidates(
     node-pool provider can create (Karpenter cannot make TPU nodes). An explicit list none of whose
     accelerators the provider can create is kept, so the plan says why no pool can be made."""
     ids = spec.accelerators or sorted(catalog.accelerators)
-    usable = [a for a in ids if a not in catalog.accelerators or supports(provider, catalog.accelerators[a], cfg)]
+    usable = [
+        a
+        for a in ids
+        if a not in catalog.accelerators
+        or (supports(provider, catalog.accelerators[a], cfg) and _engine_runs_on(spec, catalog.accelerators[a]))
+    ]
     if spec.accelerators and not usable:
         return spec
     return spec.model_copy(update={"accelerators": usable})
+
+
+def _engine_runs_on(spec: ModelDeploymentSpec, acc: AcceleratorProfileSpec) -> bool:
+    from infercap.api.serving import ENGINE_VENDORS
+
+    return spec.serving is None or acc.vendor.value in ENGINE_VENDORS[spec.serving.engine.value]
 
 
 def provider_rejections(
@@ -152,16 +163,31 @@ def provider_rejections(
 ) -> list[tuple[str, str, str]]:
     """(accelerator, reason, message) for each explicitly listed accelerator the provider cannot create."""
     kept = set(candidates(spec, catalog, provider, cfg).accelerators)
-    return [
-        (
-            a,
-            "ProviderCannotCreate",
-            f"the {provider.value} node-pool provider cannot create {a} nodes (no instance type or labels for "
-            f"it in the catalog); planned on one it can create",
-        )
-        for a in spec.accelerators
-        if a not in kept
-    ]
+    out = []
+    for a in spec.accelerators:
+        if a in kept or a not in catalog.accelerators:
+            continue
+        acc = catalog.accelerators[a]
+        if not _engine_runs_on(spec, acc):
+            assert spec.serving is not None
+            out.append(
+                (
+                    a,
+                    "EngineUnsupported",
+                    f"spec.serving.engine {spec.serving.engine.value} does not run on {acc.vendor.value} "
+                    f"accelerators; planned on one it runs on",
+                )
+            )
+        else:
+            out.append(
+                (
+                    a,
+                    "ProviderCannotCreate",
+                    f"the {provider.value} node-pool provider cannot create {a} nodes (no instance type or labels "
+                    f"for it in the catalog); planned on one it can create",
+                )
+            )
+    return out
 
 
 def render_node_pools(req: PoolRequest, cfg: OperatorConfig) -> list[dict[str, Any]]:

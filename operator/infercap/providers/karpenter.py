@@ -28,6 +28,7 @@ from infercap.providers import (
 
 API_VERSION = "karpenter.sh/v1"
 INSTANCE_TYPE = "node.kubernetes.io/instance-type"
+AZURE_SKU_GPU_COUNT = "karpenter.azure.com/sku-gpu-count"
 
 
 def supports(acc: AcceleratorProfileSpec, cfg: KarpenterConfig) -> bool:
@@ -59,7 +60,10 @@ def node_pool(req: PoolRequest, cfg: KarpenterConfig, mode: CapacityMode | None 
             f"set karpenter.cloud in the operator configuration, or add the instance type with an AcceleratorProfile",
         )
     selection = {INSTANCE_TYPE: instance_type}
-    if cfg.gpu_labels:
+    if cfg.gpu_labels and cfg.cloud == "azure":
+        # AKS Karpenter's SKU labels (the catalog's karpenter labels are EC2's).
+        selection[AZURE_SKU_GPU_COUNT] = str(req.placement.chips_per_node)
+    elif cfg.gpu_labels:
         selection.update({k: v for k, v in labels.items() if k != INSTANCE_TYPE})
     requirements: list[dict[str, Any]] = [
         {"key": key, "operator": "In", "values": [value]} for key, value in sorted(selection.items())

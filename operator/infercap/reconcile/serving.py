@@ -54,7 +54,7 @@ def _ours(obj: dict[str, Any], uid: str) -> bool:
     return labels.get(MANAGED_BY) == MANAGER and labels.get(OWNER_UID) == uid
 
 
-def _ready(workload: dict[str, Any], replicas: int) -> int:
+def _ready(workload: dict[str, Any]) -> int:
     st = workload.get("status") or {}
     ready = int(st.get("readyReplicas") or 0)
     if workload["kind"] == "Deployment":
@@ -159,7 +159,7 @@ async def apply_serving(
         if manifest["kind"] in ("Deployment", "LeaderWorkerSet"):
             out.workload = applied
     assert out.workload is not None
-    ready = _ready(out.workload, sp.replicas)
+    ready = _ready(out.workload)
     kind, name = out.workload["kind"], out.workload["metadata"]["name"]
     if ready >= sp.replicas:
         out.verdict = Verdict("True", "Serving", f"{ready} of {sp.replicas} replica(s) ready ({kind}/{name})")
