@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
+import random
 import time
 from collections import defaultdict
 from collections.abc import Sequence
@@ -75,6 +76,7 @@ OWNED = {
 OWNED_INDEXES = tuple(OWNED)
 INDEXES = ("model_profiles", "accelerator_profiles", "quota_shares", "capacity_policies")  # always registered
 OBSERVE_INDEXES = (observe.NODES_INDEX, observe.NODECLAIMS_INDEX, observe.PODS_INDEX)
+PEERING_LIFETIME = 15  # seconds: how long a silent active replica keeps the standby waiting
 DRIFT_DELAY = 0.5  # seconds: one reconcile for a burst of events on one owner's pools
 QUOTA_REFRESH_DELAY = 1.0  # seconds after a plan change
 
@@ -339,6 +341,11 @@ def build_registry(cfg: OperatorConfig, namespaces: Sequence[str] = ()) -> tuple
         settings.posting.reporting_component = REPORTING_CONTROLLER  # Kopf's own (handler errors) too
         settings.watching.server_timeout = 300
         settings.networking.request_timeout = 60
+        # HA (--peering): Kopf pauses every replica when two share the highest priority, so the chart's two
+        # replicas would both stand still. Each draws its own: the highest works, the others stand by and
+        # take over once its peering record is older than the lifetime (a kill -9 leaves no goodbye).
+        settings.peering.priority = random.SystemRandom().randint(1, 2**31 - 1)
+        settings.peering.lifetime = PEERING_LIFETIME
 
     @kopf.on.login(registry=registry)
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:

@@ -378,3 +378,93 @@ def test_an_api_server_restart_is_survived_without_tracebacks(
     print(f"\nAPI server restart: re-planned {time.monotonic() - t:.1f} s after it came back")
     assert fault_operator.proc is not None and fault_operator.proc.poll() is None
     assert tracebacks(fault_operator) == before
+
+
+def test_ha_the_standby_takes_over_from_a_killed_active_replica(
+    cluster: Cluster, fault_operator: Operator, namespace: str, tmp_path: Path
+) -> None:
+    """Two replicas with Kopf peering (as the chart's ha.enabled runs them): one works, the other stands
+    by; kill -9 the active one and the other takes over, with no duplicate node pool."""
+    peering = "infercap-faults-ha"
+    cluster.kubectl(
+        "apply",
+        "--server-side",
+        "-f",
+        "-",
+        input=yaml.safe_dump(
+            {
+                "apiVersion": "apiextensions.k8s.io/v1",
+                "kind": "CustomResourceDefinition",
+                "metadata": {"name": "clusterkopfpeerings.kopf.dev"},
+                "spec": {
+                    "group": "kopf.dev",
+                    "scope": "Cluster",
+                    "names": {
+                        "kind": "ClusterKopfPeering",
+                        "plural": "clusterkopfpeerings",
+                        "singular": "clusterkopfpeering",
+                    },
+                    "versions": [
+                        {
+                            "name": "v1",
+                            "served": True,
+                            "storage": True,
+                            "schema": {
+                                "openAPIV3Schema": {
+                                    "type": "object",
+                                    "x-kubernetes-preserve-unknown-fields": True,
+                                }
+                            },
+                        }
+                    ],
+                },
+            }
+        ),
+    )
+    cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/clusterkopfpeerings.kopf.dev")
+    cluster.kubectl(
+        "apply",
+        "-f",
+        "-",
+        input=yaml.safe_dump(
+            {"apiVersion": "kopf.dev/v1", "kind": "ClusterKopfPeering", "metadata": {"name": peering}}
+        ),
+    )
+    fault_operator.stop()  # standalone: it would act regardless of peering
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(CONFIG)
+    replicas = [
+        Operator(cluster, cfg, tmp_path / f"replica-{i}.log", free_port(), 0, extra_args=("--peering", peering))
+        for i in range(2)
+    ]
+    try:
+        for r in replicas:
+            r.start()
+        # Until the replicas have seen each other's peering records, both may act on objects left by
+        # earlier tests; what counts is who acts on this test's object once they have.
+        time.sleep(5)
+        offsets = [r.log.stat().st_size for r in replicas]
+        cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(base("ha", namespace)))
+        wait_until(lambda: _children_match(cluster, namespace, ["ha"], "h100"), timeout=90, what="Ready under HA")
+        logs = [r.log.read_bytes()[o:].decode(errors="replace") for r, o in zip(replicas, offsets, strict=True)]
+        active = [i for i, text in enumerate(logs) if "Handler 'build_registry.<locals>.changed' succeeded" in text]
+        assert len(active) == 1, f"exactly one replica reconciles, not {active}"
+        standby = replicas[1 - active[0]]
+        killed = replicas[active[0]]
+        assert killed.proc is not None
+        killed.proc.send_signal(signal.SIGKILL)
+        killed.proc.wait()
+        t = time.monotonic()
+        cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(base("ha", namespace, accelerators=["h200"])))
+        wait_until(
+            lambda: _children_match(cluster, namespace, ["ha"], "h200"), timeout=120, interval=1, what="takeover"
+        )
+        print(f"\nHA: the standby took over and re-planned {time.monotonic() - t:.1f} s after kill -9 of the active")
+        taken = standby.log.read_bytes()[offsets[1 - active[0]] :].decode(errors="replace")
+        assert "Handler 'build_registry.<locals>.changed' succeeded" in taken
+        uid = mdep(cluster, "ha", namespace)["metadata"]["uid"]
+        assert len(node_pools(cluster, uid)) == 1, "no duplicate node pool"
+    finally:
+        for r in replicas:
+            r.stop()
+        fault_operator.start()
