@@ -96,7 +96,8 @@ class Operator:
         self.samples: defaultdict[str, list[Sample]] = defaultdict(list)
         self.pending_refresh: set[str] = set()
         self.pending_drift: set[str] = set()
-        self.generations: dict[str, int | None] = {}  # owned pools' last seen metadata.generation
+        # Owned pools' last seen metadata.generation and Ready status.
+        self.generations: dict[str, tuple[int | None, str | None]] = {}
         self.quota_hard: dict[str, dict[str, Any]] = {}  # infercap quotas' last seen spec.hard
         self.background: set[asyncio.Task[None]] = set()
         self.policy: dict[str, State] = {}
@@ -198,19 +199,23 @@ class Operator:
         return str((body["metadata"].get("annotations") or {}).get(OWNER, ""))
 
     def drifted(self, body: kopf.Body, kwargs: dict[str, Any]) -> bool:
-        """Whether an event on an owned pool needs its owner reconciled: a spec change (generation) or a
-        deletion, of a pool whose owner this operator serves. Status updates (Karpenter's counts), the
-        initial listing and pools of namespaces served by another operator are skipped (and not logged)."""
+        """Whether an event on an owned pool needs its owner reconciled: a spec change (generation), a change
+        of the pool's own Ready condition (NodePoolsReady follows it) or a deletion, of a pool whose owner
+        this operator serves. Other status updates (Karpenter's counts), the initial listing and pools of
+        namespaces served by another operator are skipped (and not logged)."""
         meta = body["metadata"]
         key = f"{body['kind']}/{meta.get('namespace') or ''}/{meta['name']}"
         kind = kwargs.get("type") or (kwargs.get("event") or {}).get("type")
-        generation = meta.get("generation")
+        conditions = (body.get("status") or {}).get("conditions") or []
+        ready = next((c.get("status") for c in conditions if c.get("type") == "Ready"), None)
+        state = (meta.get("generation"), ready)
         if kind == "DELETED":
             self.generations.pop(key, None)
         else:
             seen = self.generations.get(key)
-            self.generations[key] = generation
-            if seen is None or seen == generation:
+            self.generations[key] = state
+            # A pool that appeared (ours, just created) may become Ready before its next event: look again.
+            if (seen is None and kind != "ADDED") or seen == state:
                 return False
         owner = self.owner_of(body)
         return "/" in owner and (not self.namespaces or owner.split("/", 1)[0] in self.namespaces)

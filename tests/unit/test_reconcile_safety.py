@@ -196,22 +196,27 @@ def test_transport_errors_become_kube_errors_that_retry_in_seconds() -> None:
     assert retry_delay(err) <= 2
 
 
-def test_only_spec_changes_and_deletions_of_pools_we_serve_are_drift() -> None:
+def test_only_spec_changes_readiness_and_deletions_of_pools_we_serve_are_drift() -> None:
     from infercap.handlers import Operator
 
     op = Operator(OperatorConfig(), namespaces=["team"])
 
-    def pool(generation: int, owner: str = "team/m") -> Any:
+    def pool(generation: int, owner: str = "team/m", ready: str | None = None, name: str = "p") -> Any:
+        status = {"conditions": [{"type": "Ready", "status": ready}]} if ready else {"nodes": 3}
         return {
             "kind": "NodePool",
-            "metadata": {"name": "p", "generation": generation, "annotations": {"infercap.dev/owner": owner}},
+            "metadata": {"name": name, "generation": generation, "annotations": {"infercap.dev/owner": owner}},
+            "status": status,
         }
 
     assert not op.drifted(pool(1), {"type": None})  # the initial listing
     assert not op.drifted(pool(1), {"type": "MODIFIED"})  # a status update: same generation
     assert op.drifted(pool(2), {"type": "MODIFIED"})  # someone changed the spec
+    assert op.drifted(pool(2, ready="True"), {"type": "MODIFIED"})  # Karpenter says Ready: NodePoolsReady follows
+    assert not op.drifted(pool(2, ready="True"), {"type": "MODIFIED"})  # nothing new
     assert op.drifted(pool(2), {"type": "DELETED"})
     assert not op.drifted(pool(1, "other/m"), {"type": "DELETED"}), "another operator's namespace"
+    assert op.drifted(pool(1, name="new"), {"type": "ADDED"}), "a new pool may be Ready before its next event"
 
 
 def test_only_foreign_quota_changes_and_deletions_are_drift() -> None:
