@@ -20,6 +20,7 @@ from infercap.api.config import OperatorConfig
 from infercap.api.deployment import ModelDeploymentSpec, Provider
 from infercap.api.manifests import ManifestError, profile_spec
 from infercap.api.validation import describe
+from infercap.core.autoscale import planning_headroom
 from infercap.core.catalog import Catalog, builtin_catalog
 from infercap.core.errors import PlanError
 from infercap.core.planner import Plan, plan
@@ -346,6 +347,7 @@ async def reconcile(
                 demand_rps=demand_rps,
                 min_replicas=bounds[0],
                 max_replicas=bounds[1],
+                headroom=None if demand_rps is None else planning_headroom(spec),
             )
         except PlanError as e:
             message = str(e) + ("" if not problems else " (" + "; ".join(problems) + ")")
