@@ -187,10 +187,13 @@ def test_forecast_chooses_the_cheapest_lookback() -> None:
     every_ten = [Sample(t, 40.0 if (t % 600) < 60 else 10.0) for t in range(0, 3600, 15)]
     f = forecast(every_ten, 3600.0, PolicyConfig(provisioning_seconds=120))
     assert f is not None and f.lookback >= 600 and f.base == 40.0 and f.rise == 0.0
-    # Jumps once an hour are rarer than the growth quantile's tail: the short lookback, no rise.
+    # Jumps once an hour are rarer than a 90 % quantile's tail: the short lookback, no rise. The default
+    # quantile is the target attainment (99.5 %): the jump is covered.
     hourly = [Sample(t, 40.0 if (t % 3000) < 60 else 10.0) for t in range(0, 3600, 15)]
-    g = forecast(hourly, 3590.0, PolicyConfig(provisioning_seconds=120))
+    g = forecast(hourly, 3590.0, PolicyConfig(provisioning_seconds=120, growth_quantile=0.9))
     assert g is not None and g.lookback == 60.0 and g.base == 10.0 and g.rise == 0.0
+    g = forecast(hourly, 3590.0, PolicyConfig(provisioning_seconds=120))
+    assert g is not None and g.base + g.rise >= 40.0 - 1e-9
     # A fast-changing signal: the short lookback follows it.
     rng = random.Random(2)
     walk = [Sample(float(t), 100.0 + 10 * rng.random() + t / 60) for t in range(0, 3600, 15)]

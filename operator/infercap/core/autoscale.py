@@ -10,9 +10,12 @@ The capacity it plans for is earned, not a flat headroom:
   needed so that the concurrency tail stays within the target attainment are a + beta sqrt(z a), beta
   the normal quantile of the target (Halfin-Whitt). As the fleet grows the margin shrinks as 1/sqrt(a).
 - Growth over the provisioning delay: capacity asked for now serves only after the delay, so the plan
-  covers the demand the history says can arrive within it: the `growth_quantile` of the rise of the
-  recent peak over any delay-long span of the history, added to the recent peak (a trend breakout is
-  extrapolated when it goes further).
+  covers the demand the history says can arrive within it (`forecast`): for each lookback W, the
+  `growth_quantile` (default: the target attainment) of the rise above the peak of the preceding W
+  within one delay, over the history's spans; of these predictors, which cover the same share of
+  spans, the one that would have planned least on average is used (a trend breakout is extrapolated
+  when it goes further). With autoscaling and a stream-speed SLO these margins replace spec.headroom
+  (`planning_headroom`).
 
 - Up at once: plan for the larger of the recent peak and the demand expected when new capacity is
   useful (now + provisioning delay, extrapolating a rising trend), so capacity arrives before users
@@ -63,7 +66,10 @@ class PolicyConfig:
     target_attainment: float = 0.995
     seconds_per_request: float | None = None
     peakedness: float = 1.0  # variance / mean of arrivals over a slot time (1: Poisson)
-    growth_quantile: float = 0.9  # of the rise over a provisioning delay seen in the history
+    # Of the rise over a provisioning delay seen in the history. None: the target attainment, since a
+    # rise the plan does not cover costs the requests that arrive until capacity catches up, so the
+    # share of spans left uncovered is spent from the same miss budget as the queueing tail.
+    growth_quantile: float | None = None
     growth_history_seconds: float = 3600.0  # how much history the growth quantile draws on
     growth_min_spans: int = 120  # spans of history before the quantile is trusted
     # The lookbacks the forecast chooses among (seconds; see forecast()): from the scale-up window to
@@ -183,7 +189,8 @@ def forecast(history: Sequence[Sample], now: float, cfg: PolicyConfig) -> Foreca
     ahead = _leading_max(ts, ds, horizon)
     # A quantile of few spans is an unreliable estimate: until the history holds `growth_min_spans`, the
     # quantile moves from the largest rise seen towards `growth_quantile`.
-    q = 1 - (1 - cfg.growth_quantile) * min(1.0, spans / cfg.growth_min_spans)
+    quantile = cfg.target_attainment if cfg.growth_quantile is None else cfg.growth_quantile
+    q = 1 - (1 - quantile) * min(1.0, spans / cfg.growth_min_spans)
     rank = max(0, math.ceil(q * spans) - 1)
     best: Forecast | None = None
     best_mean = math.inf
