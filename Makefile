@@ -37,6 +37,7 @@ test: lint typecheck
 bench: $(STAMP)
 	$(BIN)/python tests/bench/bench_plan.py
 	$(BIN)/python tests/bench/bench_simulate.py
+	$(BIN)/python tests/bench/bench_synthetic.py
 
 calibrate: $(STAMP)
 	$(BIN)/pip install --quiet scipy
