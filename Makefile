@@ -39,6 +39,7 @@ test: lint typecheck
 bench: $(STAMP)
 	$(BIN)/python tests/bench/bench_plan.py
 	$(BIN)/python tests/bench/bench_simulate.py
+	$(BIN)/python tests/bench/bench_synthetic.py
 
 bench-accuracy: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[accuracy]'

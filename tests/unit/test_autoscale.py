@@ -9,7 +9,18 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from infercap.core.autoscale import Decision, PolicyConfig, Sample, State, decide, growth, peakedness, staffed
+from infercap.core.autoscale import (
+    Decision,
+    PolicyConfig,
+    Sample,
+    State,
+    decide,
+    forecast,
+    growth,
+    peakedness,
+    planning_headroom,
+    staffed,
+)
 from infercap.core.sizes import replicas_for
 
 CFG = PolicyConfig()
@@ -159,12 +170,49 @@ def test_peakedness_of_poisson_and_of_clumped_arrivals() -> None:
 
 
 def test_growth_is_learned_from_the_history() -> None:
-    # Demand that jumps from 10 to 40 for a minute every ten minutes: the rise within a provisioning
-    # delay that the history shows is the jump, once enough spans are seen.
-    cfg = PolicyConfig(provisioning_seconds=120, growth_quantile=0.9)
+    # Demand that jumps from 10 to 40 for a minute every ten minutes. With only the one-minute lookback
+    # the rise within a provisioning delay that the history shows is the jump, once enough spans are seen.
+    cfg = PolicyConfig(provisioning_seconds=120, growth_quantile=0.9, lookbacks=(60.0,))
     series = [Sample(t, 40.0 if (t % 600) < 60 else 10.0) for t in range(0, 3600, 15)]
     assert growth(series[:5], 60.0, cfg) is None, "too little history"
     rise = growth(series, 3600.0, cfg)
     assert rise is not None and 25 <= rise <= 30.0 + 1e-9
     flat = [Sample(float(t), 10.0) for t in range(0, 3600, 15)]
     assert growth(flat, 3600.0, cfg) == 0.0
+
+
+def test_forecast_chooses_the_cheapest_lookback() -> None:
+    # The same jumps: planning "last minute's peak + the jump" costs 10 + 30 most of the time; holding the
+    # peak of the last ten minutes covers every jump with no rise, for 40: the forecast holds.
+    every_ten = [Sample(t, 40.0 if (t % 600) < 60 else 10.0) for t in range(0, 3600, 15)]
+    f = forecast(every_ten, 3600.0, PolicyConfig(provisioning_seconds=120))
+    assert f is not None and f.lookback >= 600 and f.base == 40.0 and f.rise == 0.0
+    # Jumps once an hour are rarer than a 90 % quantile's tail: the short lookback, no rise. The default
+    # quantile is the target attainment (99.5 %): the jump is covered.
+    hourly = [Sample(t, 40.0 if (t % 3000) < 60 else 10.0) for t in range(0, 3600, 15)]
+    g = forecast(hourly, 3590.0, PolicyConfig(provisioning_seconds=120, growth_quantile=0.9))
+    assert g is not None and g.lookback == 60.0 and g.base == 10.0 and g.rise == 0.0
+    g = forecast(hourly, 3590.0, PolicyConfig(provisioning_seconds=120))
+    assert g is not None and g.base + g.rise >= 40.0 - 1e-9
+    # A fast-changing signal: the short lookback follows it.
+    rng = random.Random(2)
+    walk = [Sample(float(t), 100.0 + 10 * rng.random() + t / 60) for t in range(0, 3600, 15)]
+    h = forecast(walk, 3600.0, PolicyConfig(provisioning_seconds=120))
+    assert h is not None and h.lookback < 600
+
+
+def test_planning_headroom_is_not_counted_twice() -> None:
+    from infercap.api.deployment import ModelDeploymentSpec
+    from infercap.core.catalog import builtin_catalog
+    from infercap.core.planner import plan
+
+    traffic = {"requestsPerSecond": 10, "inputTokens": 1000, "outputTokens": 200}
+    doc = {"model": "llama-3.1-8b", "accelerators": ["h100"], "traffic": traffic, "headroom": "0.3"}
+    with_slo = ModelDeploymentSpec.model_validate({**doc, "slo": {"outputTokensPerSecondPerStream": 20}})
+    assert planning_headroom(with_slo) == 0.0, "the policy's SLO-derived margin replaces it"
+    assert planning_headroom(ModelDeploymentSpec.model_validate(doc)) == 0.3, "no slot time, no margin"
+    # The planner takes the override: the same planned demand, fewer replicas than with spec.headroom.
+    cat = builtin_catalog()
+    on_spec = plan(cat, with_slo, demand_rps=400.0)
+    margin_once = plan(cat, with_slo, demand_rps=400.0, headroom=planning_headroom(with_slo))
+    assert margin_once.chosen.placement.replicas < on_spec.chosen.placement.replicas

@@ -38,7 +38,7 @@ def test_a_full_replica_queues_and_a_hot_one_is_slow() -> None:
     assert not SLO.met(pool.ttft[running[0]], pool.speed[running[0]]), "too slow for 60 tokens/s"
     # The second wave waits for the first to finish: 20 tokens x 18 ms.
     assert all(pool.ttft[i] >= 20 * 0.018 for i in waited)
-    # Two replicas: batch 8 per replica... no: 16 streams over 2 replicas is a batch of 8 each, no queue.
+    # Two replicas hold all 16 at once (a batch of 8 each): nobody waits.
     two = serve(reqs([0.0] * 16), MODEL, [2] * 5)
     assert max(two.ttft) < 0.1
 

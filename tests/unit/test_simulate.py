@@ -240,8 +240,9 @@ def test_policy_on_synthetic_traces(shape: str) -> None:
             assert oracle.lower_bound <= x.cost, x.name
     for name in ("reactive-hpa", "keda-prometheus", "saturation"):
         assert o["infercap"].attainment > o[name].attainment, name
+    # On every shape the policy reaches the target. Square bursts every 7.5 minutes are met by holding
+    # the burst level through the gaps (the forecast's longer lookback, chosen from the history): about
+    # static peak's cost, as any causal policy must pay there. On smooth shapes it costs less than static.
+    assert o["infercap"].attainment >= 0.995
     if shape != "bursty":
-        # Square bursts are the policy's known weakness (no seasonal forecast yet: each burst is a
-        # rise its quantile may not cover); on smooth shapes it must reach the target below static cost.
-        assert o["infercap"].attainment >= 0.995
         assert o["infercap"].cost < o["static-peak"].cost

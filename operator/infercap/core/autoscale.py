@@ -10,9 +10,12 @@ The capacity it plans for is earned, not a flat headroom:
   needed so that the concurrency tail stays within the target attainment are a + beta sqrt(z a), beta
   the normal quantile of the target (Halfin-Whitt). As the fleet grows the margin shrinks as 1/sqrt(a).
 - Growth over the provisioning delay: capacity asked for now serves only after the delay, so the plan
-  covers the demand the history says can arrive within it: the `growth_quantile` of the rise of the
-  recent peak over any delay-long span of the history, added to the recent peak (a trend breakout is
-  extrapolated when it goes further).
+  covers the demand the history says can arrive within it (`forecast`): for each lookback W, the
+  `growth_quantile` (default: the target attainment) of the rise above the peak of the preceding W
+  within one delay, over the history's spans; of these predictors, which cover the same share of
+  spans, the one that would have planned least on average is used (a trend breakout is extrapolated
+  when it goes further). With autoscaling and a stream-speed SLO these margins replace spec.headroom
+  (`planning_headroom`).
 
 - Up at once: plan for the larger of the recent peak and the demand expected when new capacity is
   useful (now + provisioning delay, extrapolating a rising trend), so capacity arrives before users
@@ -26,9 +29,14 @@ The capacity it plans for is earned, not a flat headroom:
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from infercap.api.deployment import ModelDeploymentSpec
 
 
 @dataclass(frozen=True)
@@ -58,9 +66,15 @@ class PolicyConfig:
     target_attainment: float = 0.995
     seconds_per_request: float | None = None
     peakedness: float = 1.0  # variance / mean of arrivals over a slot time (1: Poisson)
-    growth_quantile: float = 0.9  # of the rise over a provisioning delay seen in the history
+    # Of the rise over a provisioning delay seen in the history. None: the target attainment, since a
+    # rise the plan does not cover costs the requests that arrive until capacity catches up, so the
+    # share of spans left uncovered is spent from the same miss budget as the queueing tail.
+    growth_quantile: float | None = None
     growth_history_seconds: float = 3600.0  # how much history the growth quantile draws on
     growth_min_spans: int = 120  # spans of history before the quantile is trusted
+    # The lookbacks the forecast chooses among (seconds; see forecast()): from the scale-up window to
+    # a quarter of the growth history.
+    lookbacks: tuple[float, ...] = (60.0, 120.0, 300.0, 600.0, 900.0)
 
     @property
     def history_seconds(self) -> float:
@@ -120,30 +134,82 @@ def _trend(samples: Sequence[Sample], now: float, window: float, min_r2: float =
     return cov / var_t
 
 
-def growth(history: Sequence[Sample], now: float, cfg: PolicyConfig) -> float | None:
-    """The `growth_quantile` of how far demand rose above its recent peak within one provisioning delay
-    (requests/s), over the spans of the history that ended by now (sorted samples). None with too little
-    history (fewer than ten spans)."""
+def _trailing_max(ts: Sequence[float], ds: Sequence[float], window: float) -> list[float]:
+    """[i] = the most of ds over [ts[i] - window, ts[i]] (ts ascending), by a monotone deque."""
+    out: list[float] = []
+    q: deque[int] = deque()
+    for i, d in enumerate(ds):
+        while q and ds[q[-1]] <= d:
+            q.pop()
+        q.append(i)
+        while ts[q[0]] < ts[i] - window:
+            q.popleft()
+        out.append(ds[q[0]])
+    return out
+
+
+def _leading_max(ts: Sequence[float], ds: Sequence[float], horizon: float) -> list[float]:
+    """[i] = the most of ds over (ts[i], ts[i] + horizon], or ds[i] when nothing follows within it."""
+    out = [0.0] * len(ds)
+    q: deque[int] = deque()
+    for i in range(len(ds) - 1, -1, -1):
+        while q and ts[q[0]] > ts[i] + horizon:
+            q.popleft()
+        out[i] = ds[q[0]] if q else ds[i]
+        while q and ds[q[-1]] <= ds[i]:
+            q.pop()
+        q.append(i)
+    return out
+
+
+@dataclass(frozen=True)
+class Forecast:
+    """How far demand can rise within a provisioning delay, by the cheapest lookback the history
+    supports."""
+
+    lookback: float  # seconds: plan from the peak over this window
+    base: float  # that peak now
+    rise: float  # the growth quantile of the rise above it within one delay, over the history
+
+
+def forecast(history: Sequence[Sample], now: float, cfg: PolicyConfig) -> Forecast | None:
+    """For each lookback W in `cfg.lookbacks`: the `growth_quantile` of how far demand rose above its
+    peak over the preceding W within one provisioning delay, over the spans of the history that ended by
+    now (sorted samples). Each W gives a predictor "peak over W + that rise" that covered the same share
+    of the history's spans; the one that would have planned the least demand on average over them is
+    chosen (a short lookback needs a large rise on demand that swings, a long one holds a past peak).
+    None with too little history (fewer than ten spans)."""
     horizon = cfg.provisioning_seconds
-    since = now - cfg.growth_history_seconds
-    pts = [s for s in history if s.t >= since]
-    rises = []
-    start = 0
-    for i, a in enumerate(pts):
-        if a.t + horizon > now:
-            break
-        while pts[start].t < a.t - cfg.scale_up_window_seconds:
-            start += 1
-        base = max(s.demand for s in pts[start : i + 1])
-        ahead = max((s.demand for s in pts[i + 1 :] if s.t <= a.t + horizon), default=a.demand)
-        rises.append(max(0.0, ahead - base))
-    if len(rises) < 10:
+    pts = [s for s in history if s.t >= now - cfg.growth_history_seconds]
+    ts = [s.t for s in pts]
+    ds = [s.demand for s in pts]
+    spans = sum(1 for t in ts if t + horizon <= now)
+    if spans < 10:
         return None
-    rises.sort()
+    ahead = _leading_max(ts, ds, horizon)
     # A quantile of few spans is an unreliable estimate: until the history holds `growth_min_spans`, the
     # quantile moves from the largest rise seen towards `growth_quantile`.
-    q = 1 - (1 - cfg.growth_quantile) * min(1.0, len(rises) / cfg.growth_min_spans)
-    return rises[max(0, math.ceil(q * len(rises)) - 1)]
+    quantile = cfg.target_attainment if cfg.growth_quantile is None else cfg.growth_quantile
+    q = 1 - (1 - quantile) * min(1.0, spans / cfg.growth_min_spans)
+    rank = max(0, math.ceil(q * spans) - 1)
+    best: Forecast | None = None
+    best_mean = math.inf
+    for w in cfg.lookbacks:
+        back = _trailing_max(ts, ds, w)
+        rises = sorted(max(0.0, ahead[i] - back[i]) for i in range(spans))
+        rise = rises[rank]
+        mean = sum(back[:spans]) / spans + rise
+        # Ties (within rounding) go to the shorter lookback, so that scaling the demand keeps the choice.
+        if mean < best_mean * (1 - 1e-9):
+            best, best_mean = Forecast(w, back[-1], rise), mean
+    return best
+
+
+def growth(history: Sequence[Sample], now: float, cfg: PolicyConfig) -> float | None:
+    """The rise the chosen forecast adds to its lookback's peak (requests/s); None with too little
+    history."""
+    f = forecast(history, now, cfg)
+    return None if f is None else f.rise
 
 
 def peakedness(counts: Sequence[float], window: int, local: int = 30) -> float:
@@ -170,6 +236,14 @@ def staffed(demand: float, cfg: PolicyConfig) -> float:
     a = demand * cfg.seconds_per_request
     beta = NormalDist().inv_cdf(min(0.999999, max(0.5, cfg.target_attainment)))
     return (a + beta * math.sqrt(max(1.0, cfg.peakedness) * a)) / cfg.seconds_per_request
+
+
+def planning_headroom(spec: ModelDeploymentSpec) -> float:
+    """The headroom the planner adds to the demand this policy planned for. With a stream-speed SLO the
+    policy's demand already carries its queueing and growth margins (`staffed`, `forecast`), so none:
+    spec.headroom on top would count the margin twice. Without one there is no slot time and no queueing
+    margin, and spec.headroom stays the margin for bursts."""
+    return 0.0 if spec.slo.output_tokens_per_second_per_stream else float(spec.headroom)
 
 
 def decide(samples: Sequence[Sample], now: float, state: State, cfg: PolicyConfig) -> Decision:
@@ -207,17 +281,18 @@ def decide(samples: Sequence[Sample], now: float, state: State, cfg: PolicyConfi
     # on flat or oscillating demand a chance run of rising samples is not a trend.
     rising = latest.demand >= window_high and _trend(history, now, 2 * cfg.trend_window_seconds, 0.5) > 0
     expected = min(latest.demand + (max(0.0, slope) if rising else 0.0) * cfg.provisioning_seconds, ceiling)
-    rise = growth(history, now, cfg)
-    if rise is None:  # no evidence yet: the most a forecast may add
-        rise = recent_peak * cfg.forecast_max_growth
+    f = forecast(history, now, cfg)
+    if f is None:  # no evidence yet: the most a forecast may add
+        f = Forecast(cfg.scale_up_window_seconds, recent_peak, recent_peak * cfg.forecast_max_growth)
+    base = max(f.base, recent_peak)
     # A level the history reached is plausible again within a delay; beyond it only a trend (expected)
     # argues for more, so the rise is capped by the history's peak.
     seen = max(_peak(history, now - cfg.growth_history_seconds), recent_peak * (1 + cfg.forecast_max_growth))
-    rise = max(0.0, min(recent_peak + rise, seen) - recent_peak)
+    rise = max(0.0, min(base + f.rise, seen) - base)
     # Growth over the delay and bursts within a slot time are independent: their margins add in
     # quadrature, not one on top of the other.
-    burst = staffed(recent_peak, cfg) - recent_peak
-    level = recent_peak + math.hypot(rise, burst)
+    burst = staffed(base, cfg) - base
+    level = base + math.hypot(rise, burst)
     up_target = max(level, staffed(expected, cfg))
     down_since = now - cfg.down_window_seconds
     recs = (*(r for r in state.recommendations if r[0] >= down_since), (now, up_target))
@@ -231,7 +306,8 @@ def decide(samples: Sequence[Sample], now: float, state: State, cfg: PolicyConfi
             "ScaleUp",
             latest.demand,
             f"demand {latest.demand:.3g} req/s, recent peak {recent_peak:.3g}, expected in "
-            f"{cfg.provisioning_seconds:.0f} s {level:.3g} (history: +{rise:.3g}): "
+            f"{cfg.provisioning_seconds:.0f} s {level:.3g} (peak over {f.lookback:.0f} s {base:.3g}, "
+            f"history: +{rise:.3g}): "
             f"planning for {up_target:.3g} with the queueing margin",
         )
     if window_peak >= current * (1 - cfg.scale_down_tolerance):

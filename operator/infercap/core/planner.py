@@ -130,9 +130,12 @@ def plan(
     min_replicas: int = 1,
     max_replicas: int | None = None,
     ceilings: Sequence[Ceiling] = (),
+    headroom: float | None = None,
 ) -> Plan:
     """Plan `spec`. `demand_rps` overrides the spec's traffic (the autoscaler passes observed demand);
-    replicas stay within [min_replicas, max_replicas]; the applied plan stays under `ceilings`."""
+    replicas stay within [min_replicas, max_replicas]; the applied plan stays under `ceilings`;
+    `headroom` overrides spec.headroom (the autoscaler's demand may already carry its own margin:
+    core.autoscale.planning_headroom)."""
     model = catalog.model(spec.model)
     work = check_workload(
         model,
@@ -156,7 +159,7 @@ def plan(
     ids = spec.accelerators or sorted(catalog.accelerators)
     accs = [catalog.accelerator(a, f"spec.accelerators[{i}]") for i, a in enumerate(ids)]
     shape = catalog.shape(model, spec.precision, spec.kv_cache_precision)
-    headroom = float(spec.headroom)
+    headroom = float(spec.headroom) if headroom is None else headroom
     stream = spec.slo.output_tokens_per_second_per_stream
     min_stream = float(stream) if stream is not None else None
     ttft_limit = spec.slo.time_to_first_token_ms / 1000 if spec.slo.time_to_first_token_ms else None

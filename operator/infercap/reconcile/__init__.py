@@ -23,6 +23,7 @@ from infercap.api.deployment import ModelDeploymentSpec, Provider
 from infercap.api.manifests import ManifestError, profile_spec
 from infercap.api.policy import Targets
 from infercap.api.validation import describe
+from infercap.core.autoscale import planning_headroom
 from infercap.core.catalog import Catalog, builtin_catalog
 from infercap.core.errors import PlanError
 from infercap.core.planner import Plan, plan
@@ -469,6 +470,7 @@ async def reconcile(
                     min_replicas=bounds[0],
                     max_replicas=bounds[1],
                     ceilings=admission.ceilings,
+                    headroom=None if demand_rps is None else planning_headroom(spec),
                 ),
                 cfg.plan_timeout_seconds,
             )

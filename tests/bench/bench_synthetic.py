@@ -1,0 +1,124 @@
+#!/usr/bin/env python3
+"""Benchmark of the autoscaling policy away from the public trace (prints figures, asserts nothing).
+
+1. Synthetic traces over 40 minutes (Poisson arrivals of 100-token requests, 60 s provisioning delay,
+   replicas of 10 slots at 5 req/s): a compressed diurnal cycle, a one-hour-period cycle, square bursts,
+   a one-minute spike every ten minutes, a ramp. Each policy's cost as a ratio to the oracle and its
+   SLO attainment.
+2. On the public trace at 20x: a simple causal controller that holds the peak of the last W minutes of
+   the one-minute rate with the policy's queueing margin (no growth hedge, cold start), for W = 5, 10
+   and 15: what holding past peaks costs and attains there, next to the oracle.
+
+Run: python tests/bench/bench_synthetic.py
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import random
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+
+from infercap import traces
+from infercap.api.deployment import ModelDeploymentSpec
+from infercap.cli.commands import builtin_catalog
+from infercap.core import simulate as sim
+from infercap.core.autoscale import PolicyConfig, peakedness, staffed
+from infercap.core.latency import LatencySlo, Observation, ServiceModel
+
+ROOT = Path(__file__).resolve().parents[2]
+TRACE = ROOT / "data" / "traces" / "AzureLLMInferenceTrace_code.csv"
+
+SHAPES: dict[str, Callable[[float], float]] = {
+    "diurnal (20 min period)": lambda t: 40 * (1 + 0.6 * math.sin(2 * math.pi * t / 1200)),
+    "diurnal (1 h period)": lambda t: 40 * (1 + 0.6 * math.sin(2 * math.pi * t / 3600)),
+    "square bursts (3x, 150 s in 450 s)": lambda t: 20 * (3 if int(t // 150) % 3 == 1 else 1),
+    "spike (4x, 1 min in 10)": lambda t: 20 * (4 if int(t // 60) % 10 == 3 else 1),
+    "ramp": lambda t: 10 + 60 * t / 2400,
+}
+
+
+def poisson(rate: Callable[[float], float], seconds: int, seed: int = 5) -> list[tuple[float, int, int]]:
+    rng = random.Random(seed)
+    top = max(rate(float(s)) for s in range(seconds)) or 1.0
+    out, t = [], 0.0
+    while True:
+        t += rng.expovariate(top)
+        if t >= seconds:
+            return out
+        if rng.random() < rate(t) / top:
+            out.append((t, 100, 100))
+
+
+def synthetic_setup() -> sim.Setup:
+    service = ServiceModel(tuple(0.01 + 0.001 * max(1, b) for b in range(13)), 12, 40)
+    return sim.Setup(
+        capacity_per_replica=10 / 2.0,
+        service=service,
+        slo=LatencySlo(2.0, 50.0),
+        prefill_seconds=lambda _: 0.1,
+        chips_for=lambda n: 2 * n,
+        price_per_chip_hour=Decimal(3600),
+        headroom=0.2,
+        seconds_per_request=2.0,
+        provisioning_seconds=60,
+    )
+
+
+def synthetic() -> None:
+    setup = synthetic_setup()
+    cfg = PolicyConfig(provisioning_seconds=60, scale_down_stabilization_seconds=120, seconds_per_request=2.0)
+    for name, shape in SHAPES.items():
+        o = {x.name: x for x in sim.simulate(poisson(shape, 2400), setup, cfg)}
+        oracle = o["oracle"]
+        print(f"{name}:")
+        for k, v in o.items():
+            print(f"  {k:16s} {float(v.cost / oracle.cost):5.2f}x the oracle at {v.attainment:7.2%}")
+
+
+def rolling_peak() -> None:
+    requests = traces.scale_rate(traces.load(TRACE), 20)
+    duration = max(1.0, requests[-1].t)
+    spec = ModelDeploymentSpec.model_validate(
+        {
+            "model": "llama-3.1-70b",
+            "accelerators": ["h100", "h200"],
+            "traffic": {
+                "requestsPerSecond": f"{len(requests) / duration:.6f}",
+                "inputTokens": round(sum(r.input_tokens for r in requests) / len(requests)),
+                "outputTokens": max(1, round(sum(r.output_tokens for r in requests) / len(requests))),
+            },
+            "slo": {"outputTokensPerSecondPerStream": "20"},
+        }
+    )
+    setup, _ = sim.plan_setup(builtin_catalog(), spec, 300.0, 0.995, 2.0)
+    arrivals = [(r.t, r.input_tokens, r.output_tokens) for r in requests]
+    reqs = sim.requests_of(arrivals, setup)
+    series = sim.demand_series(arrivals)
+    rates = sim.rate_series(series, 60)
+    cfg = PolicyConfig(provisioning_seconds=300.0, seconds_per_request=setup.seconds_per_request)
+    oracle = sim.oracle(reqs, len(series), setup)
+    print(f"public trace at 20x: oracle {oracle.cost} at {oracle.attainment:.2%}")
+    for minutes in (5, 10, 15):
+        w = 60 * minutes
+
+        def controller(s: int, _: Observation, w: int = w) -> int:
+            z = peakedness(series[max(0, s - 3600) : s], 1) if s > 60 else 1.0
+            peak = max(rates[max(0, s - w) : s + 1])
+            planned = staffed(peak, dataclasses.replace(cfg, peakedness=z))
+            return max(1, math.ceil(planned / setup.capacity_per_replica))
+
+        out = sim.replay(
+            f"peak of {minutes} min", reqs, len(series), setup, controller, controller(0, Observation(0, 0, 0))
+        )
+        print(
+            f"  hold the peak of the last {minutes:2d} min: "
+            f"{float(out.cost / oracle.cost):.2f}x at {out.attainment:.2%}"
+        )
+
+
+if __name__ == "__main__":
+    synthetic()
+    rolling_peak()
