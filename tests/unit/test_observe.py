@@ -96,5 +96,6 @@ def test_capacity_verdicts() -> None:
     assert run(two, planned=2).capacity.reason == "Matches"
     assert run(two, planned=1).capacity.reason == "MoreThanPlanned"
     assert run(two, planned=2, itype="p5.4xlarge").capacity.reason == "InstanceTypeMismatch"
-    # A pool Karpenter has not reported on is not Ready.
-    assert run(two, planned=2).pools_ready.reason == "NodePoolNotReady"  # type: ignore[union-attr]
+    # A pool Karpenter has not reported on is not Ready yet: Unknown (pending, no Warning), not False.
+    pending = run(two, planned=2).pools_ready
+    assert pending is not None and (pending.status, pending.reason) == ("Unknown", "NodePoolPending")

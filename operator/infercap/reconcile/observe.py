@@ -122,16 +122,19 @@ def _condition(obj: dict[str, Any], ctype: str) -> dict[str, Any] | None:
 
 
 async def _pool_verdict(kube: Reader, pools: list[str]) -> Verdict:
-    not_ready = []
+    not_ready, pending = [], []
     for name in pools:
         obj = await kube.get("karpenter.sh/v1", "NodePool", name)
         cond = _condition(obj or {}, "Ready")
-        if cond is None:
-            not_ready.append(f"NodePool {name}: no Ready condition yet (is Karpenter running?)")
+        if cond is None or cond.get("status") == "Unknown":
+            # Just applied: Karpenter has not judged it yet. Unknown, not False, so no Warning event.
+            pending.append(f"NodePool {name}: no Ready condition yet (is Karpenter running?)")
         elif cond.get("status") != "True":
             not_ready.append(f"NodePool {name}: {cond.get('reason', '')} {cond.get('message', '')}".strip())
     if not_ready:
-        return Verdict("False", "NodePoolNotReady", "; ".join(not_ready))
+        return Verdict("False", "NodePoolNotReady", "; ".join(not_ready + pending))
+    if pending:
+        return Verdict("Unknown", "NodePoolPending", "; ".join(pending))
     return Verdict("True", "Ready", "Karpenter reports " + ", ".join(f"NodePool/{p}" for p in pools) + " Ready")
 
 
