@@ -30,6 +30,12 @@ def test_curve_interpolates_in_log_tokens_and_clamps_outside_the_table() -> None
     assert sized(2.0**10, 3.0) == pytest.approx(0.4) and sized(2.0**30, 3.0) == pytest.approx(0.8)
 
 
+@given(size=st.floats(min_value=2.0**16, max_value=2.0**30), x=st.floats(min_value=0.1, max_value=1e5))
+def test_a_replicas_fixed_size_curve_equals_the_sized_lookup(size: float, x: float) -> None:
+    sized = CAT.kernels["h200"].grouped_gemm[Precision.BF16]
+    assert sized.at(size)(x) == pytest.approx(sized(size, x), rel=1e-9)
+
+
 @pytest.mark.parametrize(
     ("xs", "ys"), [([1.0, 2.0], [0.5]), ([2.0, 1.0], [0.5, 0.5]), ([1.0], [1.5]), ([0.0], [0.5]), ([], [])]
 )
@@ -79,7 +85,7 @@ def test_expert_time_is_the_roofline_over_the_measured_efficiency() -> None:
         covered = r.shape.covered_experts(per_step)
         roof = max(covered * r.expert_bytes_per_covered * steps / r.peak_bw, r.expert_peak_seconds_per_token * tokens)
         assert r.expert_curve is not None
-        eff = r.expert_curve(r.expert_elements, per_step * r.shape.experts_per_token / covered)
+        eff = r.expert_curve(per_step * r.shape.experts_per_token / covered)
         assert step.experts == pytest.approx(roof / eff)
         # Only the expert term changes; the other kernels keep the fitted model.
         other = plain.step(batch, work)

@@ -265,9 +265,10 @@ class Replica:
         # Measured grouped-GEMM curve (kernel-measured): the experts' roofline at the chip's peaks divided
         # by the fraction of it the engine's MoE kernels reach at this many tokens per expert, instead of
         # the fitted family utilizations and the tile model.
-        self.expert_curve = kernels.grouped_gemm.get(shape.expert_precision) if kernels and shape.is_moe else None
+        sized = kernels.grouped_gemm.get(shape.expert_precision) if kernels and shape.is_moe else None
         # Weight elements of one expert on one chip (the curves' size axis).
         self.expert_elements = shape.expert_bytes_each / BYTES_PER_ELEMENT[shape.expert_precision] / self.tp
+        self.expert_curve = sized.at(self.expert_elements) if sized is not None else None
         self.expert_peak_seconds_per_token = (
             shape.flops_expert / chips / (tflops[compute_precision(shape.expert_precision, supported)] * 1e12)
         )
@@ -347,7 +348,7 @@ class Replica:
                 roof = max(
                     covered * self.expert_bytes_per_covered / self.peak_bw, self.expert_peak_seconds_per_token * tokens
                 )
-                total += roof / curve(self.expert_elements, per_expert)
+                total += roof / curve(per_expert)
             else:
                 tiles = max(1.0, covered / self.tp) * max(per_expert, _ROW_TILE) * self.expert_cols / _TILE_AREA
                 eff = per_expert / (per_expert + _ROW_TILE_HALF) * tiles / (tiles + half)
@@ -386,7 +387,7 @@ class Replica:
             if self.expert_curve is not None:
                 t_mem = exp_bytes / self.peak_bw
                 t_cmp = self.expert_peak_seconds_per_token * all_tokens
-                experts = max(t_mem, t_cmp) / self.expert_curve(self.expert_elements, per_expert)
+                experts = max(t_mem, t_cmp) / self.expert_curve(per_expert)
             else:
                 t_mem = exp_bytes / bw
                 t_cmp = (
@@ -479,11 +480,7 @@ class Replica:
             covered = s.covered_experts(input_tokens)
             per_expert = input_tokens * s.experts_per_token / covered
             if self.expert_curve is not None:
-                experts = (
-                    self.expert_peak_seconds_per_token
-                    * input_tokens
-                    / self.expert_curve(self.expert_elements, per_expert)
-                )
+                experts = self.expert_peak_seconds_per_token * input_tokens / self.expert_curve(per_expert)
             else:
                 eff = self.gemm_efficiency(per_expert, self.expert_cols, max(1.0, covered / self.tp))
                 experts = s.flops_expert * input_tokens / n / (self.f_expert * eff)

@@ -65,6 +65,11 @@ class SizedCurves:
         w = (ls - sizes[i - 1]) / (sizes[i] - sizes[i - 1])
         return (1 - w) * curves[i - 1](x) + w * curves[i](x)
 
+    def at(self, size: float) -> Curve:
+        """The curve of one size (same values as calling with that size): a replica evaluates it per step."""
+        xs = sorted({lx for c in self.curves for lx in c.log_x})
+        return Curve(tuple(xs), tuple(self(size, 2.0**lx) for lx in xs))
+
 
 @dataclass(frozen=True, slots=True)
 class KernelCurves:
