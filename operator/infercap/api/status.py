@@ -49,7 +49,9 @@ class PlanStatus(ApiModel):
     nodes: int = Field(description="Nodes planned.")
     chips: int = Field(description="Chips on the planned nodes.")
     resource_name: str = Field(description="Kubernetes extended resource of the chips.")
-    source: str = Field(description="Where the throughput estimate comes from: analytic, calibrated, measured.")
+    source: str = Field(
+        description="Where the throughput estimate comes from: analytic, calibrated, kernel-measured, measured."
+    )
     parallelism: dict[str, int] = Field(default_factory=dict, description="Tensor/pipeline/expert sizes.")
     per_replica: Open = Field(default_factory=Open, description="Throughput, batch and latency of one replica.")
     memory: Open = Field(default_factory=Open, description="Weights, KV cache and capacity of one replica, GiB.")
