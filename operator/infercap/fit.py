@@ -81,14 +81,14 @@ def with_family(cat: Catalog, family: str, **changes: float) -> Catalog:
     for name, f in cat.families.items():
         if f.borrowed_from == family:
             families[name] = replace(f, efficiency=eff)
-    return Catalog(cat.models, cat.accelerators, families, cat.overridden)
+    return Catalog(cat.models, cat.accelerators, families, cat.overridden, cat.kernels)
 
 
 def borrow(cat: Catalog, family: str, source: str) -> Catalog:
     """A catalog where `family` uses `source`'s factors (as families without measurements do)."""
     families = dict(cat.families)
     families[family] = FamilyEfficiency(cat.families[source].efficiency, calibrated=False, borrowed_from=source)
-    return Catalog(cat.models, cat.accelerators, families, cat.overridden)
+    return Catalog(cat.models, cat.accelerators, families, cat.overridden, cat.kernels)
 
 
 def best_rows(rows: Iterable[calibration.Row]) -> list[calibration.Row]:

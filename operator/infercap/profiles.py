@@ -1,7 +1,8 @@
 """`infercap profile import`: benchmark tools' result files -> a ModelProfile with a `measured` block.
 
 Reads the JSON each tool writes, one point per run at a fixed concurrency:
-- aiperf `profile_export_aiperf.json` (metrics as {"unit", "avg", ...}; concurrency from input_config);
+- aiperf `profile_export_aiperf.json` (metrics as {"unit", "avg", ...}; concurrency from input_config:
+  the profiling phase in 0.13, the loadgen block before);
 - GuideLLM `benchmarks.json` (one point per benchmark of the sweep; metrics[...]["successful"]["mean"]);
 - `vllm bench serve --save-result` JSON (output_throughput, mean_ttft_ms, mean_tpot_ms, max_concurrency;
   a rate-limited run without max_concurrency takes Little's law: request throughput x mean latency).
@@ -60,14 +61,18 @@ def _aiperf(doc: Mapping[str, Any], source: str) -> list[Run]:
     count = avg("request_count")
     isl = avg("input_sequence_length") or ((avg("total_isl") or 0) / count if count else None)
     osl = avg("output_sequence_length") or ((avg("total_osl") or 0) / count if count else None)
-    loadgen = (doc.get("input_config") or {}).get("loadgen") or {}
-    concurrency = _num(loadgen.get("concurrency"))
+    config = doc.get("input_config") or {}
+    # aiperf 0.13 lists load phases; earlier releases had one loadgen block.
+    phases = [p for p in config.get("phases") or [] if isinstance(p, dict) and p.get("kind") == "profiling"]
+    concurrency = (
+        _num(phases[0].get("concurrency")) if phases else _num((config.get("loadgen") or {}).get("concurrency"))
+    )
     if concurrency is None:
         rps, latency = avg("request_throughput"), avg("request_latency")
         concurrency = rps * latency / 1000 if rps and latency else None
     return [
         Run(
-            tool="aiperf",
+            tool=f"aiperf {doc['aiperf_version']}" if isinstance(doc.get("aiperf_version"), str) else "aiperf",
             input_tokens=_need(isl, "input sequence length", source),
             output_tokens=_need(osl, "output sequence length", source),
             concurrency=_need(concurrency, "concurrency (input_config.loadgen.concurrency)", source),

@@ -34,7 +34,7 @@ def fresh_catalog():  # type: ignore[no-untyped-def]
     # Same data, empty caches.
     from infercap.core.catalog import Catalog
 
-    return Catalog(base.models, base.accelerators, base.families)
+    return Catalog(base.models, base.accelerators, base.families, base.overridden, base.kernels)
 
 
 def main() -> None:

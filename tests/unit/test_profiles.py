@@ -38,12 +38,28 @@ def test_each_tool_is_read() -> None:
     assert runs[0].output_tokens_per_second == first["output_tokens_per_second"]["successful"]["mean"]
     assert runs[0].input_tokens == 2000 and runs[0].output_tokens == 400
 
-    aiperf = json.loads((FIX / "aiperf-profile_export_aiperf.json").read_text())
-    [run] = profiles.read_runs(str(FIX / "aiperf-profile_export_aiperf.json"))
-    assert run.tool == "aiperf"
-    assert run.concurrency == aiperf["input_config"]["loadgen"]["concurrency"]
-    assert run.output_tokens_per_second == aiperf["output_token_throughput"]["avg"]
-    assert run.ttft_ms == aiperf["time_to_first_token"]["avg"]
+    # aiperf: real output (hack/profile-fixtures.sh), three concurrencies against the mock engine.
+    for c in (4, 16, 48):
+        path = FIX / f"aiperf-0.13.0-c{c}.json"
+        aiperf = json.loads(path.read_text())
+        [run] = profiles.read_runs(str(path))
+        assert run.tool == "aiperf 0.13.0"
+        assert run.concurrency == c == aiperf["input_config"]["phases"][0]["concurrency"]
+        assert run.input_tokens == 200 and run.output_tokens == 50
+        assert run.output_tokens_per_second == aiperf["output_token_throughput"]["avg"]
+        assert run.ttft_ms == aiperf["time_to_first_token"]["avg"]
+    # The mock engine's step grows with the running requests: throughput up, stream speed down.
+    runs = [profiles.read_runs(str(FIX / f"aiperf-0.13.0-c{c}.json"))[0] for c in (4, 16, 48)]
+    assert runs[0].output_tokens_per_second < runs[1].output_tokens_per_second < runs[2].output_tokens_per_second
+    assert runs[0].tpot_ms is not None and runs[2].tpot_ms is not None and runs[0].tpot_ms < runs[2].tpot_ms
+
+
+def test_aiperf_before_0_13_names_concurrency_in_loadgen() -> None:
+    doc = json.loads((FIX / "aiperf-0.13.0-c16.json").read_text())
+    doc["input_config"] = {"loadgen": {"concurrency": 100}}
+    del doc["aiperf_version"]
+    [run] = profiles.detect(doc, "old.json")
+    assert run.concurrency == 100 and run.tool == "aiperf"
 
 
 def test_vllm_rate_run_without_max_concurrency_uses_littles_law() -> None:
@@ -73,8 +89,8 @@ def test_round_trip_into_the_planner(capsys: pytest.CaptureFixture[str], catalog
     text = _import(capsys)
     m = parse_documents(list(yaml.safe_load_all(text)), "profile.yaml")
     [model] = m.models
-    assert model.id == "llama-3.1-8b" and len(model.measured) == 7
-    assert {p.tool for p in model.measured} == {"aiperf", "guidellm", "vllm bench serve"}
+    assert model.id == "llama-3.1-8b" and len(model.measured) == 9
+    assert {p.tool for p in model.measured} == {"aiperf 0.13.0", "guidellm", "vllm bench serve"}
     cat = catalog.with_overrides(m.models)
     kwargs = {"model_id": "llama-3.1-8b", "accelerator_id": "h100", "chips": 1, "precision": Precision.FP8}
     inside = estimate_replica(cat, input_tokens=1500, output_tokens=300, min_stream_tokens_per_second=60, **kwargs)
@@ -97,17 +113,17 @@ def test_round_trip_into_the_planner(capsys: pytest.CaptureFixture[str], catalog
 def test_import_adds_to_an_existing_profile(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     path = tmp_path / "p.yaml"
     path.write_text(_import(capsys))
-    one = str(FIX / "aiperf-profile_export_aiperf.json")
+    one = str(FIX / "aiperf-0.13.0-c16.json")
     rc = main(
         ["profile", "import", one, "--model", "llama-3.1-8b", "--accelerator", "h200", "--chips", "1", "-f", str(path)]
     )
     assert rc == 0
     doc = yaml.safe_load(capsys.readouterr().out)
     assert sorted({(p["accelerator"], p["tool"]) for p in doc["spec"]["measured"]}) == [
-        ("h100", "aiperf"),
+        ("h100", "aiperf 0.13.0"),
         ("h100", "guidellm"),
         ("h100", "vllm bench serve"),
-        ("h200", "aiperf"),
+        ("h200", "aiperf 0.13.0"),
     ]
 
 

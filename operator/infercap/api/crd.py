@@ -223,7 +223,9 @@ def model_deployment_crd() -> dict[str, Any]:
             priority=1,
             description="Cost per million output tokens at the planned load",
         ),
-        _col("Source", ".status.plan.source", priority=1, description="analytic, calibrated or measured"),
+        _col(
+            "Source", ".status.plan.source", priority=1, description="analytic, calibrated, kernel-measured or measured"
+        ),
         _col("Serving", '.status.conditions[?(@.type=="Serving")].status', priority=1),
     ]
     return _crd(

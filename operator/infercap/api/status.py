@@ -67,7 +67,9 @@ class PlanStatus(ApiModel):
     quota_chips: int | None = Field(
         default=None, description="Chips this plan adds to the namespace quota (planned plus rollout surge)."
     )
-    source: str = Field(description="Where the throughput estimate comes from: analytic, calibrated, measured.")
+    source: str = Field(
+        description="Where the throughput estimate comes from: analytic, calibrated, kernel-measured, measured."
+    )
     parallelism: dict[str, int] = Field(default_factory=dict, description="Tensor/pipeline/expert sizes.")
     per_replica: Open = Field(default_factory=Open, description="Throughput, batch and latency of one replica.")
     memory: Open = Field(default_factory=Open, description="Weights, KV cache and capacity of one replica, GiB.")

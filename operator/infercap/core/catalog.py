@@ -16,6 +16,7 @@ from infercap.api.catalog import AcceleratorProfileSpec, Efficiency, ModelProfil
 from infercap.api.types import Precision
 from infercap.core.compute import Replica
 from infercap.core.errors import PlanError, unknown_id
+from infercap.core.kernels import KernelCurves, parse_kernels
 from infercap.core.shape import ModelShape, model_shape
 
 _REPLICA_CACHE = 4096
@@ -38,6 +39,8 @@ class Catalog:
     accelerators: Mapping[str, AcceleratorProfileSpec]
     families: Mapping[str, FamilyEfficiency]
     overridden: frozenset[str] = field(default_factory=frozenset)
+    # Measured kernel curves by accelerator id (kernels.yaml); used where the family factors apply.
+    kernels: Mapping[str, KernelCurves] = field(default_factory=dict)
     # Replica models are pure functions of (shape, accelerator, chips) within one catalog: cache them
     # for the operator's periodic re-plans and the autoscaler's replays.
     _replicas: dict[tuple[ModelShape, str, int], Replica] = field(
@@ -74,6 +77,10 @@ class Catalog:
             base = self.families["hopper"]
             return FamilyEfficiency(base.efficiency, calibrated=False, borrowed_from="hopper")
 
+    def kernel_curves(self, acc: AcceleratorProfileSpec) -> KernelCurves | None:
+        """Measured kernel curves of this accelerator, unless its profile brings its own factors."""
+        return None if acc.efficiency is not None else self.kernels.get(acc.id)
+
     def shape(
         self,
         model: ModelProfileSpec,
@@ -102,7 +109,9 @@ class Catalog:
         if cached is None or cached.acc is not acc:
             if len(self._replicas) > _REPLICA_CACHE:
                 self._replicas.clear()
-            cached = self._replicas[key] = Replica(shape, acc, self.efficiency(acc).efficiency, chips)
+            cached = self._replicas[key] = Replica(
+                shape, acc, self.efficiency(acc).efficiency, chips, self.kernel_curves(acc)
+            )
         return cached
 
     def with_overrides(
@@ -120,7 +129,7 @@ class Catalog:
         for a in accelerators:
             new_accs[a.id] = a
             touched.add(f"accelerator/{a.id}")
-        return Catalog(new_models, new_accs, self.families, frozenset(touched))
+        return Catalog(new_models, new_accs, self.families, frozenset(touched), self.kernels)
 
     def with_prices(self, prices: Mapping[str, Decimal], source: str) -> Catalog:
         """A catalog with these per-chip-hour prices (accelerator id -> price)."""
@@ -149,7 +158,12 @@ def parse_families(doc: Mapping[str, Any]) -> dict[str, FamilyEfficiency]:
     return out
 
 
-def parse_catalog(models: list[Any], accelerators: list[Any], families: Mapping[str, Any]) -> Catalog:
+def parse_catalog(
+    models: list[Any],
+    accelerators: list[Any],
+    families: Mapping[str, Any],
+    kernels: Mapping[str, Any] | None = None,
+) -> Catalog:
     """Validate raw documents (as loaded from YAML) into a Catalog; ids must be unique."""
     ms = [ModelProfileSpec.model_validate(m) for m in models]
     accs = [AcceleratorProfileSpec.model_validate(a) for a in accelerators]
@@ -157,7 +171,8 @@ def parse_catalog(models: list[Any], accelerators: list[Any], families: Mapping[
         dupes = {i for i in ids if ids.count(i) > 1}
         if dupes:
             raise ValueError(f"duplicate {kind} ids in catalog: {sorted(dupes)}")
-    return Catalog({m.id: m for m in ms}, {a.id: a for a in accs}, parse_families(families))
+    curves = parse_kernels(kernels)
+    return Catalog({m.id: m for m in ms}, {a.id: a for a in accs}, parse_families(families), frozenset(), curves)
 
 
 @functools.cache
@@ -168,4 +183,4 @@ def builtin_catalog() -> Catalog:
     def load(name: str) -> Any:
         return yaml.safe_load((data / name).read_text(encoding="utf-8"))
 
-    return parse_catalog(load("models.yaml"), load("accelerators.yaml"), load("efficiency.yaml"))
+    return parse_catalog(load("models.yaml"), load("accelerators.yaml"), load("efficiency.yaml"), load("kernels.yaml"))

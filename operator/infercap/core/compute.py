@@ -30,6 +30,7 @@ from enum import StrEnum
 
 from infercap.api.catalog import AcceleratorProfileSpec, Efficiency
 from infercap.api.types import Precision
+from infercap.core.kernels import KernelCurves
 from infercap.core.shape import BYTES_PER_ELEMENT, GIB, ModelShape, compute_precision
 
 # Rows at which a matmul's row tiles are half filled (tiles are 64-128 rows on current tensor cores).
@@ -191,7 +192,14 @@ class Replica:
     """A model on `chips` chips of one accelerator: tensor/expert parallel inside the scale-up domain,
     pipeline parallel across domains. Precomputes per-chip constants so evaluating a batch is cheap."""
 
-    def __init__(self, shape: ModelShape, acc: AcceleratorProfileSpec, eff: Efficiency, chips: int) -> None:
+    def __init__(
+        self,
+        shape: ModelShape,
+        acc: AcceleratorProfileSpec,
+        eff: Efficiency,
+        chips: int,
+        kernels: KernelCurves | None = None,
+    ) -> None:
         self.shape = shape
         self.acc = acc
         self.eff = eff
@@ -254,6 +262,16 @@ class Replica:
         self.lm_head_seconds_per_token = 2 * shape.lm_head / chips / self.f_lm_head
         self.expert_seconds_per_token = shape.flops_expert / chips / self.f_expert if shape.is_moe else 0.0
         self.expert_bytes_per_covered = shape.moe_layers * shape.expert_bytes_each / chips
+        # Measured grouped-GEMM curve (kernel-measured): the experts' roofline at the chip's peaks divided
+        # by the fraction of it the engine's MoE kernels reach at this many tokens per expert, instead of
+        # the fitted family utilizations and the tile model.
+        sized = kernels.grouped_gemm.get(shape.expert_precision) if kernels and shape.is_moe else None
+        # Weight elements of one expert on one chip (the curves' size axis).
+        self.expert_elements = shape.expert_bytes_each / BYTES_PER_ELEMENT[shape.expert_precision] / self.tp
+        self.expert_curve = sized.at(self.expert_elements) if sized is not None else None
+        self.expert_peak_seconds_per_token = (
+            shape.flops_expert / chips / (tflops[compute_precision(shape.expert_precision, supported)] * 1e12)
+        )
         self.comm_fixed = self.communication(0.0)
         self.comm_per_token = self.communication(1.0) - self.comm_fixed
         # Tokens one engine step may carry (each attention data-parallel group schedules its own).
@@ -325,9 +343,16 @@ class Replica:
             covered = e * (1.0 - (1.0 - k_ / e) ** tokens)
             # Only covered experts run, each on its share of the routed tokens.
             per_expert = tokens * k_ / covered
-            tiles = max(1.0, covered / self.tp) * max(per_expert, _ROW_TILE) * self.expert_cols / _TILE_AREA
-            eff = per_expert / (per_expert + _ROW_TILE_HALF) * tiles / (tiles + half)
-            total += max(covered * self.expert_bytes_per_covered / bw, self.expert_seconds_per_token * tokens / eff)
+            curve = self.expert_curve
+            if curve is not None:
+                roof = max(
+                    covered * self.expert_bytes_per_covered / self.peak_bw, self.expert_peak_seconds_per_token * tokens
+                )
+                total += roof / curve(per_expert)
+            else:
+                tiles = max(1.0, covered / self.tp) * max(per_expert, _ROW_TILE) * self.expert_cols / _TILE_AREA
+                eff = per_expert / (per_expert + _ROW_TILE_HALF) * tiles / (tiles + half)
+                total += max(covered * self.expert_bytes_per_covered / bw, self.expert_seconds_per_token * tokens / eff)
         total += (self.comm_fixed + self.comm_per_token * tokens) * (1 - self.eff.comm_overlap) + self.overhead
         total *= steps
         total += max(batch * (kv_read + kv_write) / bw, batch * attn_flops_seq / self.f_attn)
@@ -359,13 +384,18 @@ class Replica:
             covered = s.covered_experts(tokens)
             exp_bytes = covered * self.expert_bytes_per_covered * steps
             per_expert = tokens * s.experts_per_token / covered
-            t_mem = exp_bytes / bw
-            t_cmp = (
-                self.expert_seconds_per_token
-                * all_tokens
-                / self.gemm_efficiency(per_expert, self.expert_cols, max(1.0, covered / self.tp))
-            )
-            experts = max(t_mem, t_cmp)
+            if self.expert_curve is not None:
+                t_mem = exp_bytes / self.peak_bw
+                t_cmp = self.expert_peak_seconds_per_token * all_tokens
+                experts = max(t_mem, t_cmp) / self.expert_curve(per_expert)
+            else:
+                t_mem = exp_bytes / bw
+                t_cmp = (
+                    self.expert_seconds_per_token
+                    * all_tokens
+                    / self.gemm_efficiency(per_expert, self.expert_cols, max(1.0, covered / self.tp))
+                )
+                experts = max(t_mem, t_cmp)
             mem, comp = (mem + experts, comp) if t_mem >= t_cmp else (mem, comp + experts)
 
         # Attention: decode reads every running sequence's KV cache; prefill chunks add FLOPs.
@@ -449,8 +479,11 @@ class Replica:
         if s.is_moe:
             covered = s.covered_experts(input_tokens)
             per_expert = input_tokens * s.experts_per_token / covered
-            eff = self.gemm_efficiency(per_expert, self.expert_cols, max(1.0, covered / self.tp))
-            experts = s.flops_expert * input_tokens / n / (self.f_expert * eff)
+            if self.expert_curve is not None:
+                experts = self.expert_peak_seconds_per_token * input_tokens / self.expert_curve(per_expert)
+            else:
+                eff = self.gemm_efficiency(per_expert, self.expert_cols, max(1.0, covered / self.tp))
+                experts = s.flops_expert * input_tokens / n / (self.f_expert * eff)
         attention = s.prefill_attended_keys(input_tokens) * s.prefill_attn_flops_per_key / n / self.f_attn
         weights = self.linear_bytes_per_chip + (
             s.covered_experts(input_tokens) * s.moe_layers * s.expert_bytes_each / n

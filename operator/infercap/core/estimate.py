@@ -21,6 +21,8 @@ class Source(StrEnum):
 
     ANALYTIC = "analytic"  # physics with efficiency factors not fitted to this family
     CALIBRATED = "calibrated"  # physics with factors fitted to measurements of this family
+    # calibrated, and the MoE expert kernels from measured kernel tables of this accelerator (kernels.yaml)
+    KERNEL_MEASURED = "kernel-measured"
     MEASURED = "measured"  # a measured profile supplied by a ModelProfile
     PUBLISHED = "published"  # figures as a public source states them
 
@@ -84,7 +86,7 @@ def evaluate(
     replica = catalog.replica(shape, acc, chips)
     memory = replica.memory(work)
     perf = replica.performance(work, min_stream_tokens_per_second) if memory.fits else None
-    source = source_for(catalog, acc)
+    source = Source.KERNEL_MEASURED if replica.expert_curve is not None else source_for(catalog, acc)
     points = measured.matching(model.measured, acc.id, chips, shape.precision) if model.measured else []
     if not points or perf is None:
         return Estimate(model, acc, chips, shape, work, memory, perf, source, replica)
