@@ -137,6 +137,26 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def teardown(
+    kubectl: list[str], env: dict[str, str], namespace: str, op: subprocess.Popen[bytes], was_running: bool
+) -> None:
+    """Delete the benchmark's ModelDeployments while the operator still runs (its finalizer), stop it, drop
+    the namespace, and stop the cluster if the benchmark started it."""
+    subprocess.run(
+        [*kubectl, "delete", "modeldeployments", "--all", "-n", namespace, "--wait=true", "--timeout=300s"],
+        check=False,
+        env=env,
+        capture_output=True,
+    )
+    op.terminate()
+    op.wait(timeout=30)
+    subprocess.run(
+        [*kubectl, "delete", "namespace", namespace, "--wait=false"], check=False, env=env, capture_output=True
+    )
+    if not was_running:
+        subprocess.run([str(ROOT / "hack/cluster"), "down"], check=False, capture_output=True)
+
+
 def main() -> None:
     sys.path.insert(0, str(ROOT / "operator"))
     was_running = (
@@ -227,17 +247,7 @@ def main() -> None:
                 capture_output=True,
             )
     finally:
-        subprocess.run(
-            [*kubectl, "delete", "modeldeployments", "--all", "-n", NS, "--wait=true", "--timeout=300s"],
-            check=False,
-            env=env,
-            capture_output=True,
-        )
-        op.terminate()
-        op.wait(timeout=30)
-        subprocess.run([*kubectl, "delete", "namespace", NS, "--wait=false"], check=False, env=env, capture_output=True)
-        if not was_running:
-            subprocess.run([str(ROOT / "hack/cluster"), "down"], check=False, capture_output=True)
+        teardown(kubectl, env, NS, op, was_running)
 
 
 if __name__ == "__main__":

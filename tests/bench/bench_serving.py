@@ -21,7 +21,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tests.bench.bench_operator import ROOT, pct, sh
+from tests.bench.bench_operator import ROOT, pct, sh, teardown
 
 NS = "infercap-bench-serving"
 COUNT = 20
@@ -125,17 +125,7 @@ def main() -> None:
             f"p95 {pct(latencies, 0.95):.1f} s, all after {total:.1f} s; {nodes} NodeClaims launched"
         )
     finally:
-        subprocess.run(
-            [*kubectl, "delete", "modeldeployments", "--all", "-n", NS, "--wait=true", "--timeout=300s"],
-            check=False,
-            env=env,
-            capture_output=True,
-        )
-        op.terminate()
-        op.wait(timeout=30)
-        subprocess.run([*kubectl, "delete", "namespace", NS, "--wait=false"], check=False, env=env, capture_output=True)
-        if not was_running:
-            subprocess.run([str(ROOT / "hack/cluster"), "down"], check=False, capture_output=True)
+        teardown(kubectl, env, NS, op, was_running)
 
 
 if __name__ == "__main__":
