@@ -97,7 +97,8 @@ def test_serving_on_nodes_karpenter_launches_then_traffic_up_and_down(
         args = c["args"]
         assert args[args.index("--tensor-parallel-size") + 1] == str(plan["parallelism"]["tensor"])
         assert args[args.index("--max-num-seqs") + 1] == str(plan["perReplica"]["batch"])
-        assert args[args.index("--max-model-len") + 1] == "1300"
+        # Not the planned mean (1,300 tokens): longer requests must be served too.
+        assert int(args[args.index("--max-model-len") + 1]) > 1300
         fraction = float(args[args.index("--gpu-memory-utilization") + 1])
         assert fraction <= (mem["weightsGiB"] + mem["reserveGiB"] + mem["kvCacheGiB"]) / mem["capacityGiB"] + 0.01
     row = cluster.kubectl("get", "mdep", "chat", "-n", namespace, "--no-headers").stdout.split()

@@ -165,7 +165,12 @@ def test_flags_follow_the_planner(model: str, accelerators: list[str], extra: di
     assert sp.chips_per_replica == applied.placement.chips_per_replica
     assert sp.tensor * sp.pipeline == sp.chips_per_replica
     assert sp.max_sequences == applied.estimate.performance.batch  # type: ignore[union-attr]
-    assert sp.max_model_len == 1300
+    # The longest request: the model's limit, or what one sequence of the KV pool holds; never the mean.
+    assert sp.max_model_len >= 1300
+    assert sp.max_model_len <= p.model.max_context_tokens
+    mem_ = applied.estimate.memory
+    assert sp.max_model_len <= 1300 * mem_.kv_pool / mem_.kv_per_sequence + 1
+    assert sp.max_model_len in (p.model.max_context_tokens, int(1300 * mem_.kv_pool / mem_.kv_per_sequence))
     mem = applied.estimate.memory
     assert sp.gpu_memory_fraction <= (mem.weights + mem.reserve + mem.kv_pool) / mem.capacity
     assert sp.gpu_memory_fraction > (mem.weights + mem.reserve + mem.kv_pool) / mem.capacity - 0.011

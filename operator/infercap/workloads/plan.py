@@ -23,7 +23,7 @@ class ServingPlan:
     expert_parallel: bool
     attention_data_parallel: int  # 1: attention is tensor-parallel like the rest
     max_sequences: int  # the planned batch
-    max_model_len: int  # the planned context: input + output tokens
+    max_model_len: int  # the longest request served: see _max_model_len
     precision: Precision
     native_precision: Precision
     kv_cache_precision: Precision
@@ -46,6 +46,20 @@ def _floor2(x: float) -> float:
     return max(0.05, min(0.98, math.floor(x * 100) / 100))
 
 
+def _max_model_len(p: Plan, o: Option) -> int:
+    """The longest request (input + output) a replica accepts: the model's context limit, capped at what
+    its KV-cache pool holds for one sequence (an engine refuses to start with a maximum its cache cannot
+    hold), and never below the planned request. The planned mean sizes the batch, not this limit: with
+    the mean as the limit, the engine would reject every request longer than average."""
+    mem = o.estimate.memory
+    planned = o.estimate.workload.peak_context
+    if mem.kv_per_sequence <= 0:
+        return planned
+    # KV bytes grow at most linearly with length (windowed layers stop growing), so this is a floor.
+    held = int(planned * mem.kv_pool / mem.kv_per_sequence)
+    return max(planned, min(p.model.max_context_tokens, held))
+
+
 def serving_plan(p: Plan, option: Option | None = None) -> ServingPlan:
     """The serving plan of `option` (default: the applied one)."""
     o = option or p.applied
@@ -66,7 +80,7 @@ def serving_plan(p: Plan, option: Option | None = None) -> ServingPlan:
         expert_parallel=est.shape.is_moe,
         attention_data_parallel=r.attention_groups if r.attention_dp else 1,
         max_sequences=est.performance.batch,
-        max_model_len=est.workload.peak_context,
+        max_model_len=_max_model_len(p, o),
         precision=est.shape.precision,
         native_precision=p.model.native_precision,
         kv_cache_precision=est.shape.kv_precision,
