@@ -8,7 +8,7 @@ import datetime
 import io
 import json
 import random
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,3 +111,20 @@ def scale_rate(requests: list[Request], factor: float, jitter_seconds: float = 6
             out.append(Request((r.t + offsets[c]) % span, r.input_tokens, r.output_tokens))
     out.sort(key=lambda r: r.t)
     return out
+
+
+def poisson(
+    rate: Callable[[float], float], seconds: int, seed: int = 0, output_tokens: int = 10, input_tokens: int = 100
+) -> list[tuple[float, int, int]]:
+    """Synthetic Poisson arrivals (time, input, output tokens) with a time-varying rate in req/s, by
+    thinning: for testing policies on shapes no public trace has (diurnal, bursts, ramps)."""
+    rng = random.Random(seed)
+    top = max(rate(float(s)) for s in range(seconds)) or 1.0
+    out: list[tuple[float, int, int]] = []
+    t = 0.0
+    while True:
+        t += rng.expovariate(top)
+        if t >= seconds:
+            return out
+        if rng.random() < rate(t) / top:
+            out.append((t, input_tokens, output_tokens))

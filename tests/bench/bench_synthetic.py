@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import random
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
@@ -27,6 +26,7 @@ from infercap.cli.commands import builtin_catalog
 from infercap.core import simulate as sim
 from infercap.core.autoscale import PolicyConfig, peakedness, staffed
 from infercap.core.latency import LatencySlo, Observation, ServiceModel
+from infercap.traces import poisson
 
 ROOT = Path(__file__).resolve().parents[2]
 TRACE = ROOT / "data" / "traces" / "AzureLLMInferenceTrace_code.csv"
@@ -38,18 +38,6 @@ SHAPES: dict[str, Callable[[float], float]] = {
     "spike (4x, 1 min in 10)": lambda t: 20 * (4 if int(t // 60) % 10 == 3 else 1),
     "ramp": lambda t: 10 + 60 * t / 2400,
 }
-
-
-def poisson(rate: Callable[[float], float], seconds: int, seed: int = 5) -> list[tuple[float, int, int]]:
-    rng = random.Random(seed)
-    top = max(rate(float(s)) for s in range(seconds)) or 1.0
-    out, t = [], 0.0
-    while True:
-        t += rng.expovariate(top)
-        if t >= seconds:
-            return out
-        if rng.random() < rate(t) / top:
-            out.append((t, 100, 100))
 
 
 def synthetic_setup() -> sim.Setup:
@@ -71,7 +59,7 @@ def synthetic() -> None:
     setup = synthetic_setup()
     cfg = PolicyConfig(provisioning_seconds=60, scale_down_stabilization_seconds=120, seconds_per_request=2.0)
     for name, shape in SHAPES.items():
-        o = {x.name: x for x in sim.simulate(poisson(shape, 2400), setup, cfg)}
+        o = {x.name: x for x in sim.simulate(poisson(shape, 2400, seed=5, output_tokens=100), setup, cfg)}
         oracle = o["oracle"]
         print(f"{name}:")
         for k, v in o.items():

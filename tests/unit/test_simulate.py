@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import math
-import random
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
@@ -19,6 +18,7 @@ from infercap.core.autoscale import PolicyConfig
 from infercap.core.latency import LatencySlo, ServiceModel
 from infercap.core.simulate import Setup, demand_series, simulate
 from infercap.demand import DemandError, parse_response
+from infercap.traces import poisson
 
 ROOT = Path(__file__).resolve().parents[2]
 AZURE = ROOT / "data" / "traces" / "AzureLLMInferenceTrace_code.csv"
@@ -84,21 +84,6 @@ def setup(delay: float = 0, ttft: float = 1.0, tokens: int = 10) -> Setup:
         provisioning_seconds=delay,
         sync_seconds=15,
     )
-
-
-def poisson(
-    rate: Callable[[float], float], seconds: int, seed: int = 0, tokens: int = 10
-) -> list[tuple[float, int, int]]:
-    """Poisson arrivals of `tokens`-token requests with a time-varying rate (thinning)."""
-    rng = random.Random(seed)
-    top = max(rate(float(s)) for s in range(seconds)) or 1.0
-    out, t = [], 0.0
-    while True:
-        t += rng.expovariate(top)
-        if t >= seconds:
-            return out
-        if rng.random() < rate(t) / top:
-            out.append((t, 100, tokens))
 
 
 def test_accounting_on_a_constant_load() -> None:
@@ -224,7 +209,7 @@ SHAPES: dict[str, Callable[[float], float]] = {
 
 @pytest.mark.parametrize("shape", sorted(SHAPES))
 def test_policy_on_synthetic_traces(shape: str) -> None:
-    arrivals = poisson(SHAPES[shape], 1200, seed=5, tokens=100)
+    arrivals = poisson(SHAPES[shape], 1200, seed=5, output_tokens=100)
     cfg = PolicyConfig(provisioning_seconds=60, scale_down_stabilization_seconds=120, seconds_per_request=2.0)
     o = {x.name: x for x in simulate(arrivals, setup(delay=60, ttft=2.0, tokens=100), cfg)}
     oracle = o["oracle"]
