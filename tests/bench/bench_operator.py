@@ -157,54 +157,50 @@ def teardown(
         subprocess.run([str(ROOT / "hack/cluster"), "down"], check=False, capture_output=True)
 
 
-def main() -> None:
+def start(
+    namespace: str, config: str, port: int, *extra: str
+) -> tuple[dict[str, str], list[str], subprocess.Popen[bytes], bool]:
+    """The local cluster (started if it is not running), infercap's CRDs, the namespace, and an operator
+    with `config` whose liveness answers on `port`. Returns the environment, kubectl, the operator and
+    whether the cluster was already running (for teardown)."""
     sys.path.insert(0, str(ROOT / "operator"))
     was_running = (
         subprocess.run([str(ROOT / "hack/cluster"), "status"], check=False, capture_output=True).returncode == 0
     )
-    env_lines = sh(str(ROOT / "hack/cluster"), "up").strip().splitlines()
     env = dict(os.environ)
-    for line in env_lines:
+    for line in sh(str(ROOT / "hack/cluster"), "up").strip().splitlines():
         k, v = line.removeprefix("export ").split("=", 1)
         env[k] = v.replace("$PATH", os.environ["PATH"])
     os.environ.update(env)
     kubectl = [str(Path(env["PATH"].split(":")[0]) / "kubectl")]
     sh(*kubectl, "apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"), env=env)
     sh(*kubectl, "wait", "--for=condition=Established", "crd", "-l", "app.kubernetes.io/name=infercap", env=env)
-    subprocess.run([*kubectl, "create", "namespace", NS], check=False, env=env, capture_output=True)
+    subprocess.run([*kubectl, "create", "namespace", namespace], check=False, env=env, capture_output=True)
     cfg = Path(tempfile.mkdtemp()) / "config.yaml"
+    cfg.write_text(config)
+    log = open(cfg.parent / "operator.log", "w")  # noqa: SIM115
+    liveness = f"http://127.0.0.1:{port}/healthz"
+    cmd = [sys.executable, "-m", "infercap", "run", "--config", str(cfg), "--liveness", liveness, *extra]
+    op = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(liveness, timeout=1)
+            break
+        except OSError:
+            time.sleep(0.3)
+    return env, kubectl, op, was_running
+
+
+def main() -> None:
+    counts = [int(a) for a in sys.argv[1:]] or [200]
+    metrics_port = 18098
     # NodePoolsReady follows Karpenter's own Ready, which the local (kwok) Karpenter gives its NodeClass.
-    cfg.write_text(
+    config = (
         "resyncSeconds: 300\n"
         "karpenter: {nodeClassRef: {group: karpenter.kwok.sh, kind: KWOKNodeClass, name: default}}\n"
     )
-    log = open(Path(cfg.parent) / "operator.log", "w")  # noqa: SIM115
-    counts = [int(a) for a in sys.argv[1:]] or [200]
-    metrics_port = 18098
-    op = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "infercap",
-            "run",
-            "--config",
-            str(cfg),
-            "--liveness",
-            "http://127.0.0.1:18099/healthz",
-            "--metrics-port",
-            str(metrics_port),
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    env, kubectl, op, was_running = start(NS, config, 18099, "--metrics-port", str(metrics_port))
     try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen("http://127.0.0.1:18099/healthz", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.3)
         one = asyncio.run(measure(20, concurrent=False))
         print(
             f"1 ModelDeployment, apply to Ready (20 runs): median {statistics.median(one) * 1e3:.0f} ms, "

@@ -11,17 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tests.bench.bench_operator import ROOT, pct, sh, teardown
+from tests.bench.bench_operator import pct, sh, start, teardown
 
 NS = "infercap-bench-serving"
 COUNT = 20
@@ -86,37 +83,8 @@ async def measure() -> tuple[list[float], float]:
 
 
 def main() -> None:
-    import os
-
-    sys.path.insert(0, str(ROOT / "operator"))
-    was_running = (
-        subprocess.run([str(ROOT / "hack/cluster"), "status"], check=False, capture_output=True).returncode == 0
-    )
-    env = dict(os.environ)
-    for line in sh(str(ROOT / "hack/cluster"), "up").strip().splitlines():
-        k, v = line.removeprefix("export ").split("=", 1)
-        env[k] = v.replace("$PATH", os.environ["PATH"])
-    os.environ.update(env)
-    kubectl = [str(Path(env["PATH"].split(":")[0]) / "kubectl")]
-    sh(*kubectl, "apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"), env=env)
-    sh(*kubectl, "wait", "--for=condition=Established", "crd", "-l", "app.kubernetes.io/name=infercap", env=env)
-    subprocess.run([*kubectl, "create", "namespace", NS], check=False, env=env, capture_output=True)
-    cfg = Path(tempfile.mkdtemp()) / "config.yaml"
-    cfg.write_text(CONFIG)
-    log = open(cfg.parent / "operator.log", "w")  # noqa: SIM115
-    op = subprocess.Popen(
-        [sys.executable, "-m", "infercap", "run", "--config", str(cfg), "--liveness", "http://127.0.0.1:18098/healthz"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    env, kubectl, op, was_running = start(NS, CONFIG, 18098)
     try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen("http://127.0.0.1:18098/healthz", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.3)
         latencies, total = asyncio.run(measure())
         nodes = sh(*kubectl, "get", "nodeclaims", "--no-headers", env=env).count("\n")
         print(
