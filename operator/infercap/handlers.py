@@ -18,6 +18,7 @@ import kopf
 
 from infercap import egress, metrics
 from infercap.api import GROUP, VERSION
+from infercap.api.conditions import Cond, EventType, Reason
 from infercap.api.config import OperatorConfig
 from infercap.api.deployment import Autoscaling, ModelDeploymentSpec, Provider
 from infercap.core.autoscale import PolicyConfig, Sample, State, decide
@@ -140,7 +141,7 @@ class Operator:
                 else reading.value
             )
             self.samples[uid].append(Sample(t, rps))
-            verdict = Verdict("True", "Observed", f"{rps:.4g} req/s from {target.label}")
+            verdict = Verdict("True", Reason.OBSERVED, f"{rps:.4g} req/s from {target.label}")
             observed: dict[str, Any] = {"observedRequestsPerSecond": f"{rps:.6g}", "observedTime": now()}
         except (DemandError, egress.EgressDenied) as e:
             verdict = Verdict("False", e.reason, f"{e.message}; holding the last plan")
@@ -207,7 +208,7 @@ class Operator:
         key = f"{body['kind']}/{meta.get('namespace') or ''}/{meta['name']}"
         kind = kwargs.get("type") or (kwargs.get("event") or {}).get("type")
         conditions = (body.get("status") or {}).get("conditions") or []
-        ready = next((c.get("status") for c in conditions if c.get("type") == "Ready"), None)
+        ready = next((c.get("status") for c in conditions if c.get("type") == Cond.READY), None)
         state = (meta.get("generation"), ready)
         if kind == "DELETED":
             self.generations.pop(key, None)
@@ -294,7 +295,7 @@ class Operator:
         metrics.count_problems(result.status)
         for ev in result.events:
             await Recorder(self.api).record(fresh, ev.type, ev.reason, ev.action, ev.message)
-            (logger.warning if ev.type == "Warning" else logger.info)(f"{ev.reason}: {ev.message}")
+            (logger.warning if ev.type == EventType.WARNING else logger.info)(f"{ev.reason}: {ev.message}")
         if result.retry:
             raise kopf.TemporaryError(result.retry, delay=30)
         return result

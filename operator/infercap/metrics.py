@@ -20,6 +20,7 @@ from prometheus_client import (
 )
 
 from infercap import __version__
+from infercap.api.conditions import Cond
 
 REGISTRY = CollectorRegistry()
 # process_* (CPU, memory, open files, start time), python_info and python_gc_*: the default registry's
@@ -87,7 +88,7 @@ def result_of(status: dict[str, Any], retry: str | None) -> str:
     """The result label of a reconcile that returned `status` (see RESULTS)."""
     if retry:
         return "retry"
-    ready = next((c for c in status.get("conditions", []) if c.get("type") == "Ready"), None)
+    ready = next((c for c in status.get("conditions", []) if c.get("type") == Cond.READY), None)
     return "success" if ready is not None and ready.get("status") == "True" else "problem"
 
 
@@ -127,7 +128,7 @@ def observe(namespace: str, name: str, model: str, status: dict[str, Any]) -> No
             COST.remove(*key, _cost_labels[key])
         _cost_labels[key] = currency
         COST.labels(*key, currency).set(float(cost["hourly"]))
-    ready = next((c for c in status.get("conditions", []) if c.get("type") == "Ready"), None)
+    ready = next((c for c in status.get("conditions", []) if c.get("type") == Cond.READY), None)
     READY.labels(*key).set(1 if ready and ready.get("status") == "True" else 0)
     seen = set()
     for cond in status.get("conditions", []):
@@ -142,7 +143,7 @@ def observe(namespace: str, name: str, model: str, status: dict[str, Any]) -> No
 def count_problems(status: dict[str, Any]) -> None:
     """Count one reconcile's problems (conditions False, budget aside) by reason."""
     for cond in status.get("conditions", []):
-        if cond.get("status") == "False" and cond.get("type") not in ("Ready", "WithinBudget"):
+        if cond.get("status") == "False" and cond.get("type") not in (Cond.READY, Cond.WITHIN_BUDGET):
             ERRORS.labels(cond.get("reason", "Unknown")).inc()
 
 

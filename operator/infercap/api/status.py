@@ -8,19 +8,6 @@ from pydantic import ConfigDict, Field
 
 from infercap.api.types import ApiModel
 
-CONDITION_TYPES = (
-    "Ready",
-    "Planned",
-    "NodePoolsReady",
-    "QuotaApplied",
-    "WithinBudget",
-    "WithinLimits",
-    "DemandObserved",
-    "Serving",
-    "CapacityMatchesPlan",
-    "ScaledByOthers",
-)
-
 
 class Condition(ApiModel):
     """A Kubernetes-style condition; lastTransitionTime moves only when status changes."""

@@ -16,19 +16,14 @@ from lightkube.models.core_v1 import ObjectReference
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.events_v1 import Event
 
+from infercap.api.conditions import EVENT_FIELD_LIMIT, EVENT_NOTE_LIMIT, truncate
 from infercap.kube.client import Kube
 
 REPORTING_CONTROLLER = "infercap"
-# The API's limits (events.k8s.io/v1 validation): note 1 kB, reason and action 128 characters.
-NOTE_LIMIT = 1024
-FIELD_LIMIT = 128
+NOTE_LIMIT = EVENT_NOTE_LIMIT
+FIELD_LIMIT = EVENT_FIELD_LIMIT
 
 log = logging.getLogger(__name__)
-
-
-def truncate(text: str, limit: int) -> str:
-    """Cut `text` to `limit` characters, marking the cut."""
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def event(

@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from infercap.api.catalog import AcceleratorProfileSpec
+from infercap.api.conditions import Reason
 from infercap.api.config import OperatorConfig
 from infercap.api.deployment import ModelDeploymentSpec, NodePoolSpec, Provider
 from infercap.api.errors import ReasonedError
@@ -173,7 +174,7 @@ def provider_rejections(
             out.append(
                 (
                     a,
-                    "EngineUnsupported",
+                    Reason.ENGINE_UNSUPPORTED,
                     f"spec.serving.engine {spec.serving.engine.value} does not run on {acc.vendor.value} "
                     f"accelerators; planned on one it runs on",
                 )
@@ -182,7 +183,7 @@ def provider_rejections(
             out.append(
                 (
                     a,
-                    "ProviderCannotCreate",
+                    Reason.PROVIDER_CANNOT_CREATE,
                     f"the {provider.value} node-pool provider cannot create {a} nodes (no instance type or labels "
                     f"for it in the catalog); planned on one it can create",
                 )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from infercap.api.conditions import Reason
 from infercap.api.config import GkeConfig
 from infercap.providers import (
     MODEL_DEPLOYMENT,
@@ -27,7 +28,7 @@ GKE_TPU = "cloud.google.com/gke-tpu-accelerator"
 
 def _unsupported(acc_id: str) -> ProviderError:
     return ProviderError(
-        "ProviderUnsupported",
+        Reason.PROVIDER_UNSUPPORTED,
         f"accelerator {acc_id} is not offered by GKE in the catalog; set spec.nodePool.provider to karpenter "
         f"or clusterapi, or add gke labels and machine types with an AcceleratorProfile",
     )

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from infercap.api.catalog import AcceleratorProfileSpec
+from infercap.api.conditions import Reason
 from infercap.api.config import KarpenterConfig
 from infercap.api.serving import CapacityMode
 from infercap.providers import (
@@ -54,7 +55,7 @@ def node_pool(req: PoolRequest, cfg: KarpenterConfig, mode: CapacityMode | None 
         instance_type = labels.get(INSTANCE_TYPE)
     if instance_type is None:
         raise ProviderError(
-            "ProviderUnsupported",
+            Reason.PROVIDER_UNSUPPORTED,
             f"accelerator {acc.id} has no {cfg.cloud} instance type for nodes of {req.placement.chips_per_node} "
             f"chips in the catalog; set spec.nodePool.provider to {'gke' if acc.slice_shapes else 'clusterapi'}, "
             f"set karpenter.cloud in the operator configuration, or add the instance type with an AcceleratorProfile",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from infercap.api.conditions import Reason
 from infercap.api.config import OperatorConfig
 from infercap.api.deployment import NodePoolSpec, Provider
 from infercap.api.policy import CapacityPolicySpec, ClusterTarget, Targets
@@ -32,7 +33,7 @@ def targets_for(namespace: str, policies: Iterable[tuple[str, CapacityPolicySpec
 
 def _refused(field: str, value: str, allowed: list[str]) -> ProviderError:
     return ProviderError(
-        "TargetNotAllowed",
+        Reason.TARGET_NOT_ALLOWED,
         f"spec.nodePool.{field} {value!r} is not a target this namespace may use (allowed: {', '.join(allowed)}); "
         f"remove it to use the default, or ask the cluster admin to add it to a CapacityPolicy",
     )
@@ -56,14 +57,15 @@ def resolve(pool: NodePoolSpec, provider: Provider, cfg: OperatorConfig, targets
     if provider != Provider.NONE and provider not in cfg.enabled_providers:
         enabled = ", ".join(p.value for p in cfg.enabled_providers) or "none"
         raise ProviderError(
-            "ProviderDisabled",
+            Reason.PROVIDER_DISABLED,
             f"node-pool provider {provider.value} is not enabled in the operator configuration (enabled: {enabled}); "
             f"set spec.nodePool.provider to an enabled one",
         )
     if provider == Provider.KARPENTER:
         if pool.namespace is not None or pool.cluster_name is not None:
             raise ProviderError(
-                "TargetNotAllowed", "spec.nodePool.namespace and clusterName are for clusterapi and gke; remove them"
+                Reason.TARGET_NOT_ALLOWED,
+                "spec.nodePool.namespace and clusterName are for clusterapi and gke; remove them",
             )
         classes = targets.node_classes or [cfg.karpenter.node_class_ref.get("name", "default")]
         if pool.node_class is not None and pool.node_class not in classes:
@@ -71,7 +73,7 @@ def resolve(pool: NodePoolSpec, provider: Provider, cfg: OperatorConfig, targets
         return pool.model_copy(update={"node_class": pool.node_class or classes[0]})
     if provider in (Provider.CLUSTERAPI, Provider.GKE):
         if pool.node_class is not None:
-            raise ProviderError("TargetNotAllowed", "spec.nodePool.nodeClass is for karpenter; remove it")
+            raise ProviderError(Reason.TARGET_NOT_ALLOWED, "spec.nodePool.nodeClass is for karpenter; remove it")
         if provider == Provider.CLUSTERAPI:
             default = ClusterTarget(namespace=cfg.clusterapi.namespace, cluster_name=cfg.clusterapi.cluster_name)
             allowed = targets.clusterapi or [default]

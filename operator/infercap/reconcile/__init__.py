@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from infercap.api import API_VERSION
 from infercap.api.catalog import AcceleratorProfileSpec, ModelProfileSpec
+from infercap.api.conditions import NOT_APPLIED, Cond, Reason
 from infercap.api.config import OperatorConfig
 from infercap.api.deployment import ModelDeploymentSpec, Provider
 from infercap.api.manifests import ManifestError, profile_spec
@@ -223,7 +224,7 @@ async def _apply_node_pools(
             return (
                 Verdict(
                     "False",
-                    "NameConflict",
+                    Reason.NAME_CONFLICT,
                     f"{manifest['kind']} {meta['name']} exists and was not created by infercap for this "
                     f"ModelDeployment; infercap leaves it alone. Rename this ModelDeployment or remove "
                     f"that object",
@@ -235,7 +236,7 @@ async def _apply_node_pools(
             await kube.apply(manifest)
         except KubeError as e:
             return (
-                Verdict("False", "ApplyFailed", f"applying {manifest['kind']} {meta['name']}: {e.message}"),
+                Verdict("False", Reason.APPLY_FAILED, f"applying {manifest['kind']} {meta['name']}: {e.message}"),
                 refs,
                 "apply failed",
             )
@@ -260,15 +261,14 @@ async def _apply_node_pools(
     if option.placement.replicas == 0:
         return Verdict("False", NOTHING_AFFORDABLE, capped_to_nothing(p)), refs, None
     if provider == Provider.NONE:
-        return Verdict("True", "NoProvider", "spec.nodePool.provider is none: plan and status only"), refs, None
+        return Verdict("True", Reason.NO_PROVIDER, "spec.nodePool.provider is none: plan and status only"), refs, None
     names = ", ".join(f"{r['kind']}/{r['name']}" for r in refs)
-    return Verdict("True", "Applied", f"{provider.value}: {names}"), refs, None
+    return Verdict("True", Reason.APPLIED, f"{provider.value}: {names}"), refs, None
 
 
 # NodePoolsReady reasons for a plan that infercap refused to apply (not a transient failure): such a plan
 # gets no quota, so a namespace can never hold quota for capacity it was not given.
-NOTHING_AFFORDABLE = "NothingAffordable"
-NOT_APPLIED = {NOTHING_AFFORDABLE, "NameConflict", "ProviderUnsupported", "TargetNotAllowed", "ProviderDisabled"}
+NOTHING_AFFORDABLE = Reason.NOTHING_AFFORDABLE
 
 
 def capped_to_nothing(p: Plan) -> str:
@@ -308,7 +308,7 @@ def share_from_status(obj: dict[str, Any]) -> Share | None:
     cost = status.get("cost") or {}
     if not plan_.get("resourceName") or obj["metadata"].get("deletionTimestamp"):
         return None
-    pools = next((c for c in status.get("conditions", []) if c.get("type") == "NodePoolsReady"), None)
+    pools = next((c for c in status.get("conditions", []) if c.get("type") == Cond.NODE_POOLS_READY), None)
     if pools is not None and pools.get("status") == "False" and pools.get("reason") in NOT_APPLIED:
         return None
     if int(plan_.get("replicas", 0)) == 0:
@@ -339,7 +339,7 @@ async def apply_quota(
     """Make the namespace's ResourceQuota cover the sum of its plans (this one's fresh, the others' as
     their status says)."""
     if not cfg.quota.enabled:
-        return Verdict("True", "Disabled", "quota management is disabled in the operator configuration"), None
+        return Verdict("True", Reason.DISABLED, "quota management is disabled in the operator configuration"), None
     # Noted before the wait: the reconcile whose turn it is writes the waiting ones' shares as well, and
     # their turns then find the quota already right (one write for a burst, not one per object).
     book = world.quota_book
@@ -361,13 +361,13 @@ async def _apply_quota(
     if namespace in book.applied and book.applied[namespace] == manifest:
         # What this process last applied, unchanged since (the watch clears it on a foreign edit).
         if manifest is None:
-            return Verdict("True", "Applied", "no plans left in the namespace: quota removed"), None
+            return Verdict("True", Reason.APPLIED, "no plans left in the namespace: quota removed"), None
         return _quota_verdict(manifest), _ref(manifest)
     existing = await kube.get("v1", "ResourceQuota", name, namespace)
     if existing is not None and not _ours(existing, None):
         return Verdict(
             "False",
-            "NameConflict",
+            Reason.NAME_CONFLICT,
             f"ResourceQuota {name} exists and was not created by infercap; "
             f"infercap leaves it alone (rename it or set quota.name in the operator configuration)",
         ), None
@@ -379,18 +379,18 @@ async def _apply_quota(
             if existing is not None:
                 await kube.delete("v1", "ResourceQuota", name, namespace)
             book.applied[namespace] = None
-            return Verdict("True", "Applied", "no plans left in the namespace: quota removed"), None
+            return Verdict("True", Reason.APPLIED, "no plans left in the namespace: quota removed"), None
         await kube.apply(manifest)
     except KubeError as e:
         book.forget(namespace)
-        return Verdict("False", "ApplyFailed", f"applying ResourceQuota {name}: {e.message}"), None
+        return Verdict("False", Reason.APPLY_FAILED, f"applying ResourceQuota {name}: {e.message}"), None
     book.applied[namespace] = manifest
     return _quota_verdict(manifest), _ref(manifest)
 
 
 def _quota_verdict(manifest: dict[str, Any]) -> Verdict:
     hard = ", ".join(f"{k}={v}" for k, v in manifest["spec"]["hard"].items())
-    return Verdict("True", "Applied", f"ResourceQuota {manifest['metadata']['name']}: {hard}")
+    return Verdict("True", Reason.APPLIED, f"ResourceQuota {manifest['metadata']['name']}: {hard}")
 
 
 def _same(existing: dict[str, Any], manifest: dict[str, Any]) -> bool:
@@ -407,19 +407,19 @@ def _same(existing: dict[str, Any], manifest: dict[str, Any]) -> bool:
 def _budget_verdict(p: Plan) -> Verdict:
     b = p.budget
     if b is None:
-        return Verdict("True", "NoBudget", "spec.budget is not set")
+        return Verdict("True", Reason.NO_BUDGET, "spec.budget is not set")
     if b.within:
-        return Verdict("True", "WithinBudget", f"{p.chosen.cost.monthly} of {b.max_monthly} {b.currency}/month")
+        return Verdict("True", Reason.WITHIN_BUDGET, f"{p.chosen.cost.monthly} of {b.max_monthly} {b.currency}/month")
     if b.affordable_replicas == 0:
         return Verdict(
             "False",
-            "OverBudget",
+            Reason.OVER_BUDGET,
             f"the traffic needs {p.chosen.cost.monthly} {b.currency}/month and one replica costs more than the "
             f"budget of {b.max_monthly}: nothing is applied. Raise spec.budget.maxMonthlyCost",
         )
     return Verdict(
         "False",
-        "OverBudget",
+        Reason.OVER_BUDGET,
         f"the traffic needs {p.chosen.cost.monthly} {b.currency}/month, over the budget of {b.max_monthly}; "
         f"capped at {b.affordable_replicas} replica(s) serving {b.coverage:.0%} of demand. Raise "
         f"spec.budget.maxMonthlyCost or lower spec.traffic",
@@ -447,14 +447,14 @@ async def reconcile(
     try:
         spec = ModelDeploymentSpec.model_validate(body.get("spec") or {})
     except ValidationError as e:
-        verdicts["Planned"] = Verdict("False", "InvalidSpec", describe(e, "spec"))
+        verdicts[Cond.PLANNED] = Verdict("False", Reason.INVALID_SPEC, describe(e, "spec"))
         spec = None
     p: Plan | None = None
     admission = None
     if spec is not None:
         admission = admit(cfg, owner.namespace, owner.uid, await world.policies(), await world.shares(owner.namespace))
         if admission.refused is not None:
-            verdicts["Planned"] = admission.refused
+            verdicts[Cond.PLANNED] = admission.refused
             spec = None
     if spec is not None and admission is not None:
         catalog, problems = await load_catalog(world, cfg)
@@ -476,12 +476,12 @@ async def reconcile(
             )
         except PlanError as e:
             message = str(e) + ("" if not problems else " (" + "; ".join(problems) + ")")
-            verdicts["Planned"] = Verdict("False", e.reason, message)
+            verdicts[Cond.PLANNED] = Verdict("False", e.reason, message)
         if p is not None:
             p = after_plan(p, provider_rejections(spec, catalog, provider_for(spec.node_pool, cfg), cfg), old, now, cfg)
 
     if p is not None and spec is not None and admission is not None:
-        verdicts["Planned"] = Verdict("True", "Planned", summary(p))
+        verdicts[Cond.PLANNED] = Verdict("True", Reason.PLANNED, summary(p))
         new.update(plan_status(p))
         if demand_rps is not None:
             new["demand"]["source"] = "metric"
@@ -489,32 +489,32 @@ async def reconcile(
         apply_pools = functools.partial(
             _apply_node_pools, targets=admission.targets, owned=await world.owned(owner.uid, cfg)
         )
-        verdicts["NodePoolsReady"], refs, retry = await apply_children(
+        verdicts[Cond.NODE_POOLS_READY], refs, retry = await apply_children(
             kube, cfg, body, spec, owner, p, catalog, old, new, verdicts, now, apply_pools, world.reader()
         )
-        share = applied_share(owner, p, verdicts["NodePoolsReady"], new["plan"].get("quotaChips"))
-        verdicts["QuotaApplied"], quota_ref = await apply_quota(
+        share = applied_share(owner, p, verdicts[Cond.NODE_POOLS_READY], new["plan"].get("quotaChips"))
+        verdicts[Cond.QUOTA_APPLIED], quota_ref = await apply_quota(
             kube, world, cfg, owner.namespace, share, exclude_uid=None if share else owner.uid
         )
         new["children"] = refs + ([quota_ref] if quota_ref else [])
-        verdicts["WithinBudget"] = _budget_verdict(p)
-        verdicts["WithinLimits"] = limits_verdict(p, admission)
+        verdicts[Cond.WITHIN_BUDGET] = _budget_verdict(p)
+        verdicts[Cond.WITHIN_LIMITS] = limits_verdict(p, admission)
         if plan_changed(old, new) or "lastPlanTime" not in old:
             new["lastPlanTime"] = now
     else:
         # Keep what was applied before; only the conditions say what is wrong.
         for ctype in (
-            "NodePoolsReady",
-            "QuotaApplied",
-            "WithinBudget",
-            "WithinLimits",
-            "Serving",
-            "CapacityMatchesPlan",
+            Cond.NODE_POOLS_READY,
+            Cond.QUOTA_APPLIED,
+            Cond.WITHIN_BUDGET,
+            Cond.WITHIN_LIMITS,
+            Cond.SERVING,
+            Cond.CAPACITY_MATCHES_PLAN,
         ):
             prev = next((c for c in old.get("conditions", []) if c["type"] == ctype), None)
             if prev is not None:
                 verdicts[ctype] = Verdict(prev["status"], prev["reason"], prev["message"])
-    verdicts["Ready"] = ready(verdicts)
+    verdicts[Cond.READY] = ready(verdicts)
     new["conditions"] = merge_conditions(old.get("conditions", []), verdicts, now, generation)
     new["observedGeneration"] = generation
     result = Result(new, events(old, new), retry=retry)
@@ -540,14 +540,16 @@ def _autoscaled_demand(
         return None, (1, None)
     if autoscale is not None:
         new["autoscaling"] = autoscale.status
-        verdicts["DemandObserved"] = autoscale.verdict
+        verdicts[Cond.DEMAND_OBSERVED] = autoscale.verdict
         return autoscale.planned_rps, (a.min_replicas, a.max_replicas)
     previous = old.get("autoscaling") or {}
-    prev_cond = next((c for c in old.get("conditions", []) if c["type"] == "DemandObserved"), None)
+    prev_cond = next((c for c in old.get("conditions", []) if c["type"] == Cond.DEMAND_OBSERVED), None)
     if prev_cond is not None:
-        verdicts["DemandObserved"] = Verdict(prev_cond["status"], prev_cond["reason"], prev_cond["message"])
+        verdicts[Cond.DEMAND_OBSERVED] = Verdict(prev_cond["status"], prev_cond["reason"], prev_cond["message"])
     else:
-        verdicts["DemandObserved"] = Verdict("Unknown", "Waiting", "no demand sample yet; planning for spec.traffic")
+        verdicts[Cond.DEMAND_OBSERVED] = Verdict(
+            "Unknown", Reason.WAITING, "no demand sample yet; planning for spec.traffic"
+        )
     if previous.get("plannedRequestsPerSecond") is not None:
         return float(previous["plannedRequestsPerSecond"]), (a.min_replicas, a.max_replicas)
     return None, (a.min_replicas, a.max_replicas)

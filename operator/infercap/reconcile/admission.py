@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from infercap.api.conditions import Reason
 from infercap.api.config import OperatorConfig
 from infercap.api.policy import CapacityPolicySpec, Targets
 from infercap.api.validation import describe
@@ -46,7 +47,7 @@ def admit(
                 Targets(),
                 Verdict(
                     "False",
-                    "PolicyInvalid",
+                    Reason.POLICY_INVALID,
                     f"CapacityPolicy {name} is invalid ({describe(e, 'spec')}); infercap applies no new plan until "
                     f"the cluster admin fixes it",
                 ),
@@ -57,7 +58,7 @@ def admit(
             Targets(),
             Verdict(
                 "False",
-                "NoPolicy",
+                Reason.NO_POLICY,
                 f"no CapacityPolicy covers namespace {namespace} and the operator requires one; ask the cluster "
                 f"admin for one",
             ),
@@ -74,11 +75,13 @@ def admit(
 def limits_verdict(p: Plan, admission: Admission) -> Verdict:
     if p.limit is None:
         scopes = len(admission.ceilings)
-        return Verdict("True", "WithinLimits", f"within {scopes} admin ceiling(s)" if scopes else "no admin ceiling")
+        return Verdict(
+            "True", Reason.WITHIN_LIMITS, f"within {scopes} admin ceiling(s)" if scopes else "no admin ceiling"
+        )
     pl = p.limit.capped.placement
     return Verdict(
         "False",
-        "CappedByPolicy",
+        Reason.CAPPED_BY_POLICY,
         f"the plan needs {p.chosen.placement.chips} chips on {p.chosen.placement.nodes} node(s); "
         f"{'; '.join(p.limit.binding)} allows {pl.replicas} replica(s) on {pl.nodes} node(s)"
         + (": nothing is applied" if pl.replicas == 0 else "")

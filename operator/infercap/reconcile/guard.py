@@ -13,6 +13,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 
+from infercap.api.conditions import Reason
 from infercap.core.errors import PlanError
 from infercap.core.planner import Plan
 
@@ -29,7 +30,7 @@ async def plan_guarded(make_plan: Callable[[], Plan], deadline_seconds: float) -
     except TimeoutError:
         # The thread cannot be interrupted; it finishes on its own (plans are bounded) and is ignored.
         raise PlanError(
-            "PlanTimeout",
+            Reason.PLAN_TIMEOUT,
             f"planning took longer than {deadline_seconds:g} s and was abandoned; lower spec.traffic or narrow "
             f"spec.accelerators",
             "spec",
@@ -37,5 +38,7 @@ async def plan_guarded(make_plan: Callable[[], Plan], deadline_seconds: float) -
     except Exception as e:  # any planner bug must end in a condition, not a crash loop
         log.exception("planner failed")
         raise PlanError(
-            "PlanFailed", f"the planner failed on this spec ({type(e).__name__}); this is a bug in infercap", "spec"
+            Reason.PLAN_FAILED,
+            f"the planner failed on this spec ({type(e).__name__}); this is a bug in infercap",
+            "spec",
         ) from None

@@ -10,6 +10,7 @@ from dataclasses import replace
 from typing import Any
 
 from infercap.api import API_VERSION
+from infercap.api.conditions import Cond, Reason
 from infercap.api.config import OperatorConfig
 from infercap.api.deployment import ModelDeploymentSpec, Provider
 from infercap.core.catalog import Catalog
@@ -62,15 +63,15 @@ async def apply_children(
     returns NodePoolsReady, children, retry."""
     previous = [r for r in old.get("children", []) if r.get("kind") != "ResourceQuota"]
     if paused(body):
-        for ctype in ("NodePoolsReady", "Serving", "CapacityMatchesPlan"):
+        for ctype in (Cond.NODE_POOLS_READY, Cond.SERVING, Cond.CAPACITY_MATCHES_PLAN):
             prev = next((c for c in old.get("conditions", []) if c["type"] == ctype), None)
-            if prev is not None and ctype != "NodePoolsReady":
+            if prev is not None and ctype != Cond.NODE_POOLS_READY:
                 verdicts[ctype] = Verdict(prev["status"], prev["reason"], prev["message"])
         for key in ("plan", "cost", "observed"):  # the frozen children still match the old plan
             if key in old:
                 new[key] = old[key]
         return (
-            Verdict("True", "Paused", "infercap.dev/paused is true: node pools and workload are frozen"),
+            Verdict("True", Reason.PAUSED, "infercap.dev/paused is true: node pools and workload are frozen"),
             previous,
             None,
         )
@@ -91,7 +92,7 @@ async def apply_children(
     )
     provider = provider_for(spec.node_pool, cfg)
     if outcome.verdict is not None:
-        verdicts["Serving"] = outcome.verdict
+        verdicts[Cond.SERVING] = outcome.verdict
     if provider == Provider.KARPENTER and pools_verdict.status == "True":
         pools = [r["name"] for r in refs if r["kind"] == "NodePool"]
         try:
@@ -106,12 +107,14 @@ async def apply_children(
                 _instance_type(p, cfg),
             )
         except KubeError as e:
-            verdicts["CapacityMatchesPlan"] = Verdict("Unknown", "ObserveFailed", f"reading nodes: {e.message}")
+            verdicts[Cond.CAPACITY_MATCHES_PLAN] = Verdict(
+                "Unknown", Reason.OBSERVE_FAILED, f"reading nodes: {e.message}"
+            )
             return pools_verdict, refs + outcome.refs, retry or outcome.retry
         new["observed"] = seen.observed
         if seen.pools_ready is not None:
             pools_verdict = seen.pools_ready
-        verdicts["CapacityMatchesPlan"] = seen.capacity
+        verdicts[Cond.CAPACITY_MATCHES_PLAN] = seen.capacity
         hourly = seen.observed["cost"]["hourly"]
         if (body["metadata"].get("annotations") or {}).get(COST_OBSERVED_HOURLY) != hourly:
             await kube.annotate(

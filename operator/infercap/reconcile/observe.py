@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
 
+from infercap.api.conditions import Reason
 from infercap.core.catalog import Catalog
 from infercap.core.cost import HOURS_PER_MONTH, money
 from infercap.reconcile.status import Verdict
@@ -132,10 +133,10 @@ async def _pool_verdict(kube: Reader, pools: list[str]) -> Verdict:
         elif cond.get("status") != "True":
             not_ready.append(f"NodePool {name}: {cond.get('reason', '')} {cond.get('message', '')}".strip())
     if not_ready:
-        return Verdict("False", "NodePoolNotReady", "; ".join(not_ready + pending))
+        return Verdict("False", Reason.NODE_POOL_NOT_READY, "; ".join(not_ready + pending))
     if pending:
-        return Verdict("Unknown", "NodePoolPending", "; ".join(pending))
-    return Verdict("True", "Ready", "Karpenter reports " + ", ".join(f"NodePool/{p}" for p in pools) + " Ready")
+        return Verdict("Unknown", Reason.NODE_POOL_PENDING, "; ".join(pending))
+    return Verdict("True", Reason.READY, "Karpenter reports " + ", ".join(f"NodePool/{p}" for p in pools) + " Ready")
 
 
 async def observe(
@@ -224,17 +225,21 @@ async def observe(
     if other:
         capacity = Verdict(
             "False",
-            "InstanceTypeMismatch",
+            Reason.INSTANCE_TYPE_MISMATCH,
             f"node(s) of {', '.join(other)} exist, the plan needs {instance_type} (Karpenter replaces drifted nodes)",
         )
     elif ready_nodes == planned_nodes and len(nodes) == planned_nodes:
-        capacity = Verdict("True", "Matches", f"{ready_nodes} of {planned_nodes} planned node(s) exist and are Ready")
+        capacity = Verdict(
+            "True", Reason.MATCHES, f"{ready_nodes} of {planned_nodes} planned node(s) exist and are Ready"
+        )
     elif len(nodes) > planned_nodes:
         capacity = Verdict(
-            "False", "MoreThanPlanned", f"{len(nodes)} node(s) exist, {planned_nodes} planned (scale-down pending)"
+            "False",
+            Reason.MORE_THAN_PLANNED,
+            f"{len(nodes)} node(s) exist, {planned_nodes} planned (scale-down pending)",
         )
     else:
         capacity = Verdict(
-            "False", "NodesPending", f"{ready_nodes} of {planned_nodes} planned node(s) Ready, {len(nodes)} exist"
+            "False", Reason.NODES_PENDING, f"{ready_nodes} of {planned_nodes} planned node(s) Ready, {len(nodes)} exist"
         )
     return Observation(observed, pools_ready, capacity)

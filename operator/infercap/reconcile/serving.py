@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from infercap.api import API_VERSION
+from infercap.api.conditions import Cond, Reason
 from infercap.api.config import OperatorConfig
 from infercap.api.deployment import ModelDeploymentSpec
 from infercap.core.planner import Plan
@@ -143,7 +144,7 @@ async def apply_serving(
             if existing is not None and not _ours(existing, owner.uid):
                 out.verdict = Verdict(
                     "False",
-                    "NameConflict",
+                    Reason.NAME_CONFLICT,
                     f"{manifest['kind']} {meta['name']} exists and was not created by infercap for this "
                     f"ModelDeployment; infercap leaves it alone. Rename this ModelDeployment or remove that object",
                 )
@@ -151,7 +152,9 @@ async def apply_serving(
                 return out
             applied = await kube.apply(manifest)
         except KubeError as e:
-            out.verdict = Verdict("False", "ApplyFailed", f"applying {manifest['kind']} {meta['name']}: {e.message}")
+            out.verdict = Verdict(
+                "False", Reason.APPLY_FAILED, f"applying {manifest['kind']} {meta['name']}: {e.message}"
+            )
             out.switch_done = False
             out.retry = "apply failed"
             return out
@@ -162,9 +165,9 @@ async def apply_serving(
     ready = _ready(out.workload)
     kind, name = out.workload["kind"], out.workload["metadata"]["name"]
     if ready >= sp.replicas:
-        out.verdict = Verdict("True", "Serving", f"{ready} of {sp.replicas} replica(s) ready ({kind}/{name})")
+        out.verdict = Verdict("True", Reason.SERVING, f"{ready} of {sp.replicas} replica(s) ready ({kind}/{name})")
     else:
-        out.verdict = Verdict("False", "Progressing", f"{ready} of {sp.replicas} replica(s) ready ({kind}/{name})")
+        out.verdict = Verdict("False", Reason.PROGRESSING, f"{ready} of {sp.replicas} replica(s) ready ({kind}/{name})")
     out.switch_done = ready >= sp.replicas
     wanted = {(r["kind"], r["name"]) for r in out.refs}
     for ref in previous:
@@ -210,26 +213,30 @@ async def scale_target(kube: Kube, spec: ModelDeploymentSpec, owner: Owner, p: P
     try:
         target = await kube.get(t.api_version, t.kind, t.name, owner.namespace)
     except KubeError as e:
-        out.verdict = Verdict("False", "TargetUnreadable", f"reading {t.kind}/{t.name}: {e.message}")
+        out.verdict = Verdict("False", Reason.TARGET_UNREADABLE, f"reading {t.kind}/{t.name}: {e.message}")
         return out
     if target is None:
         out.verdict = Verdict(
-            "False", "TargetNotFound", f"spec.scaleTargetRef: {t.kind}/{t.name} does not exist in {owner.namespace}"
+            "False",
+            Reason.TARGET_NOT_FOUND,
+            f"spec.scaleTargetRef: {t.kind}/{t.name} does not exist in {owner.namespace}",
         )
         return out
     if others:
-        out.extra["ScaledByOthers"] = Verdict(
+        out.extra[Cond.SCALED_BY_OTHERS] = Verdict(
             "True",
-            "OtherScalerDetected",
+            Reason.OTHER_SCALER_DETECTED,
             f"{', '.join(others)} scales {t.kind}/{t.name}; infercap plans capacity but does not set its replicas",
         )
     else:
-        out.extra["ScaledByOthers"] = Verdict("False", "NoOtherScaler", f"infercap sets {t.kind}/{t.name} replicas")
+        out.extra[Cond.SCALED_BY_OTHERS] = Verdict(
+            "False", Reason.NO_OTHER_SCALER, f"infercap sets {t.kind}/{t.name} replicas"
+        )
         if int((target.get("spec") or {}).get("replicas") or 0) != want:
             try:
                 await kube.set_replicas(t.api_version, t.kind, t.name, owner.namespace, want)
             except KubeError as e:
-                out.verdict = Verdict("False", "ScaleFailed", f"scaling {t.kind}/{t.name}: {e.message}")
+                out.verdict = Verdict("False", Reason.SCALE_FAILED, f"scaling {t.kind}/{t.name}: {e.message}")
                 out.retry = "scale failed"
                 return out
             target = await kube.get(t.api_version, t.kind, t.name, owner.namespace) or target
@@ -238,7 +245,7 @@ async def scale_target(kube: Kube, spec: ModelDeploymentSpec, owner: Owner, p: P
     status = "True" if ready >= want else "False"
     out.verdict = Verdict(
         status,
-        "Serving" if status == "True" else "Progressing",
+        Reason.SERVING if status == "True" else Reason.PROGRESSING,
         f"{ready} of {want} replica(s) ready ({t.kind}/{t.name})",
     )
     return out

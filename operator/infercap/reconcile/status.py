@@ -6,7 +6,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from infercap.api.status import CONDITION_TYPES
+from infercap.api.conditions import (
+    CONDITION_MESSAGE_LIMIT,
+    CONDITION_TYPES,
+    Action,
+    Cond,
+    EventType,
+    Reason,
+    truncate,
+)
 from infercap.core.cost import money_display
 from infercap.core.planner import Plan
 from infercap.core.report import option_summary, plan_dict
@@ -26,16 +34,16 @@ class Event:
     type: str  # Normal | Warning
     reason: str
     message: str
-    action: str = "Reconcile"  # what infercap was doing (events.k8s.io/v1 `action`)
+    action: str = Action.RECONCILE  # what infercap was doing (events.k8s.io/v1 `action`)
 
 
 # The action each condition's events report.
 ACTIONS = {
-    "Planned": "Plan",
-    "NodePoolsReady": "ApplyNodePools",
-    "QuotaApplied": "ApplyQuota",
-    "WithinBudget": "Budget",
-    "WithinLimits": "Limits",
+    Cond.PLANNED: Action.PLAN,
+    Cond.NODE_POOLS_READY: Action.APPLY_NODE_POOLS,
+    Cond.QUOTA_APPLIED: Action.APPLY_QUOTA,
+    Cond.WITHIN_BUDGET: Action.BUDGET,
+    Cond.WITHIN_LIMITS: Action.LIMITS,
 }
 
 
@@ -55,7 +63,7 @@ def merge_conditions(
             "type": ctype,
             "status": v.status,
             "reason": v.reason,
-            "message": v.message,
+            "message": truncate(v.message, CONDITION_MESSAGE_LIMIT),
             "lastTransitionTime": prev.get("lastTransitionTime")
             if not changed and prev.get("lastTransitionTime")
             else now,
@@ -68,11 +76,11 @@ def merge_conditions(
 
 def ready(verdicts: dict[str, Verdict]) -> Verdict:
     """Ready when planned and the node pools and quota are applied; otherwise the first problem."""
-    for ctype in ("Planned", "NodePoolsReady", "QuotaApplied"):
+    for ctype in (Cond.PLANNED, Cond.NODE_POOLS_READY, Cond.QUOTA_APPLIED):
         v = verdicts.get(ctype)
         if v is not None and v.status != "True":
             return Verdict("False", v.reason, v.message)
-    return Verdict("True", "Ready", "capacity planned and applied")
+    return Verdict("True", Reason.READY, "capacity planned and applied")
 
 
 def summary(p: Plan) -> str:
@@ -129,23 +137,23 @@ def events(old: dict[str, Any], new: dict[str, Any]) -> list[Event]:
     before = {c["type"]: c for c in old.get("conditions", [])}
     after = {c["type"]: c for c in new.get("conditions", [])}
     out: list[Event] = []
-    planned = after.get("Planned")
+    planned = after.get(Cond.PLANNED)
     if planned is not None:
-        prev = before.get("Planned")
+        prev = before.get(Cond.PLANNED)
         if planned["status"] == "False":
             if prev is None or prev["status"] != "False" or prev["reason"] != planned["reason"]:
-                out.append(Event("Warning", planned["reason"], planned["message"], ACTIONS["Planned"]))
+                out.append(Event(EventType.WARNING, planned["reason"], planned["message"], ACTIONS[Cond.PLANNED]))
         elif plan_changed(old, new):
-            reason = "Replanned" if _plan_key(old) is not None else "Planned"
-            out.append(Event("Normal", reason, planned["message"], ACTIONS["Planned"]))
-    for ctype in ("NodePoolsReady", "QuotaApplied", "WithinBudget", "WithinLimits"):
+            reason = Reason.REPLANNED if _plan_key(old) is not None else Reason.PLANNED
+            out.append(Event(EventType.NORMAL, reason, planned["message"], ACTIONS[Cond.PLANNED]))
+    for ctype in (Cond.NODE_POOLS_READY, Cond.QUOTA_APPLIED, Cond.WITHIN_BUDGET, Cond.WITHIN_LIMITS):
         cond, prev = after.get(ctype), before.get(ctype)
         if cond is None:
             continue
         if cond["status"] == "False" and (
             prev is None or (prev["status"], prev["reason"]) != ("False", cond["reason"])
         ):
-            out.append(Event("Warning", cond["reason"], cond["message"], ACTIONS.get(ctype, "Reconcile")))
+            out.append(Event(EventType.WARNING, cond["reason"], cond["message"], ACTIONS.get(ctype, Action.RECONCILE)))
         elif cond["status"] == "True" and prev is not None and prev["status"] == "False":
-            out.append(Event("Normal", cond["reason"], cond["message"], ACTIONS.get(ctype, "Reconcile")))
+            out.append(Event(EventType.NORMAL, cond["reason"], cond["message"], ACTIONS.get(ctype, Action.RECONCILE)))
     return out
