@@ -20,12 +20,12 @@ from infercap import egress, metrics
 from infercap.api import GROUP, VERSION
 from infercap.api.conditions import Cond, EventType, Reason
 from infercap.api.config import OperatorConfig
-from infercap.api.deployment import Autoscaling, ModelDeploymentSpec, Provider
+from infercap.api.deployment import Autoscaling, ModelDeploymentSpec
 from infercap.core.autoscale import PolicyConfig, Sample, State, decide
 from infercap.demand import DemandError, query
 from infercap.kube.client import Kube, KubeError
 from infercap.kube.events import REPORTING_CONTROLLER, Recorder
-from infercap.providers import MANAGED_BY, MANAGER, OWNER, OWNER_UID, POOL_KINDS
+from infercap.providers import MANAGED_BY, MANAGER, OWNER, OWNER_UID, PoolKind, registered
 from infercap.providers.quota import Share
 from infercap.reconcile import Autoscale, Result, World, apply_quota, finalize, observe, reconcile, share_from_status
 from infercap.reconcile.quotabook import QuotaBook
@@ -63,7 +63,7 @@ class IndexedWorld(World):
         return list(self.indexes["capacity_policies"].get(None, []))
 
     async def owned(self, uid: str, cfg: OperatorConfig) -> list[dict[str, Any]]:
-        return [obj for name in OWNED_INDEXES if name in self.indexes for obj in self.indexes[name].get(uid, [])]
+        return [obj for name in owned_kinds() if name in self.indexes for obj in self.indexes[name].get(uid, [])]
 
     def reader(self) -> observe.Reader:
         return observe.IndexedReader(self.kube, self.indexes)
@@ -71,10 +71,11 @@ class IndexedWorld(World):
 
 # Node-pool kinds whose objects infercap labels with an owner uid: indexed (stale pools are found by label
 # without a LIST) and watched (a foreign edit or a deletion is corrected in about a second, not at resync).
-OWNED = {
-    f"owned_{kind.lower()}s": (provider, api_version, kind) for provider, (api_version, kind) in POOL_KINDS.items()
-}
-OWNED_INDEXES = tuple(OWNED)
+def owned_kinds() -> dict[str, tuple[str, PoolKind]]:
+    """Index id -> (provider id, pool kind) of every registered provider's pool kinds (read when the
+    registry is built, so a provider registered after import is watched too)."""
+    return {f"owned_{k.plural}": (pid, k) for pid, provider in registered().items() for k in provider.kinds}
+
 INDEXES = ("model_profiles", "accelerator_profiles", "quota_shares", "capacity_policies")  # always registered
 OBSERVE_INDEXES = (observe.NODES_INDEX, observe.NODECLAIMS_INDEX, observe.PODS_INDEX)
 PEERING_LIFETIME = 15  # seconds: how long a silent active replica keeps the standby waiting
@@ -89,7 +90,7 @@ class Operator:
         self.cfg = cfg
         self.namespaces = set(namespaces)  # empty: every namespace
         # Indexes of the enabled providers' pools (the others are neither watched nor readable).
-        self.owned_indexes = [i for i, (provider, _, _) in OWNED.items() if provider in cfg.enabled_providers]
+        self.owned_indexes = [i for i, (provider, _) in owned_kinds().items() if provider in cfg.enabled_providers]
         self.kube: Kube | None = None
         self.locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self.quota_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
@@ -398,7 +399,7 @@ def build_registry(cfg: OperatorConfig, namespaces: Sequence[str] = ()) -> tuple
     def serving_pods(body: kopf.Body, **_: Any) -> dict[str, dict[str, Any]] | None:
         return observe.pod_entry(body)
 
-    if Provider.KARPENTER in cfg.enabled_providers:
+    if any(registered()[p].observes_nodes for p in cfg.enabled_providers if p in registered()):
 
         @kopf.index(
             "karpenter.sh",
@@ -411,11 +412,10 @@ def build_registry(cfg: OperatorConfig, namespaces: Sequence[str] = ()) -> tuple
         def nodeclaims_by_pool(body: kopf.Body, **_: Any) -> dict[str, dict[str, Any]] | None:
             return observe.nodeclaim_entry(body)
 
-    for index_id, (provider, api_version, kind) in OWNED.items():
+    for index_id, (provider, kind) in owned_kinds().items():
         if provider not in cfg.enabled_providers:
             continue
-        group, version = api_version.split("/")
-        plural = f"{kind.lower()}s"
+        group, version, plural = kind.group, kind.version, kind.plural
 
         @kopf.index(group, version, plural, labels={OWNER_UID: kopf.PRESENT}, id=index_id, registry=registry)
         def owned_pool(body: kopf.Body, **_: Any) -> dict[str, dict[str, Any]]:

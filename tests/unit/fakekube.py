@@ -25,6 +25,7 @@ class FakeKube:
         self.objects: dict[tuple[str, str, str, str], dict[str, Any]] = {}
         self.calls: Counter[str] = Counter()
         self.fail: set[str] = set()  # verbs that raise a transport error
+        self.fail_apply: set[str] = set()  # kinds whose apply the API server refuses (422 Invalid)
 
     def _check(self, verb: str) -> None:
         self.calls[verb] += 1
@@ -63,6 +64,8 @@ class FakeKube:
 
     async def apply(self, manifest: dict[str, Any]) -> dict[str, Any]:
         self._check("apply")
+        if manifest["kind"] in self.fail_apply:
+            raise KubeError("Invalid", f"{manifest['kind']} {manifest['metadata']['name']} is invalid", 422)
         meta = manifest["metadata"]
         key = _key(manifest["apiVersion"], manifest["kind"], meta["name"], meta.get("namespace"))
         existing = self.objects.get(key)
@@ -107,6 +110,12 @@ class FakeKube:
 
     def of_kind(self, kind: str) -> list[dict[str, Any]]:
         return [o for (_, k, _, _), o in self.objects.items() if k == kind]
+
+    def set_ready(self, kind: str, status: str, reason: str = "", message: str = "") -> None:
+        """Give every object of `kind` a Ready condition (what a node-pool controller reports)."""
+        for obj in self.of_kind(kind):
+            cond = {"type": "Ready", "status": status, "reason": reason, "message": message}
+            obj.setdefault("status", {})["conditions"] = [cond]
 
 
 def mdep(name: str, namespace: str, spec: dict[str, Any]) -> dict[str, Any]:

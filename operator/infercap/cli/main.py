@@ -19,6 +19,7 @@ from infercap.api.types import Precision
 from infercap.api.validation import describe
 from infercap.config import ConfigError
 from infercap.core.errors import PlanError
+from infercap.providers import registered
 
 EXIT_USAGE = 2
 
@@ -80,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--provider",
-        choices=["karpenter", "clusterapi", "gke", "none"],
+        choices=list(registered()),
         help="plan only accelerators this node-pool provider can create (as the operator does); "
         "default: spec.nodePool.provider, else every accelerator",
     )

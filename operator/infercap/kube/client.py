@@ -54,20 +54,17 @@ _KINDS: dict[tuple[str, str], type[Resource]] = {
     ("infercap.dev/v1alpha1", "CapacityPolicy"): create_global_resource(
         "infercap.dev", "v1alpha1", "CapacityPolicy", "capacitypolicies"
     ),
-    ("karpenter.sh/v1", "NodePool"): create_global_resource("karpenter.sh", "v1", "NodePool", "nodepools"),
-    ("cluster.x-k8s.io/v1beta2", "MachineDeployment"): create_namespaced_resource(
-        "cluster.x-k8s.io", "v1beta2", "MachineDeployment", "machinedeployments"
-    ),
-    ("container.cnrm.cloud.google.com/v1beta1", "ContainerNodePool"): create_namespaced_resource(
-        "container.cnrm.cloud.google.com", "v1beta1", "ContainerNodePool", "containernodepools"
-    ),
 }
 
-NODE_POOL_KINDS = [
-    ("karpenter.sh/v1", "NodePool"),
-    ("cluster.x-k8s.io/v1beta2", "MachineDeployment"),
-    ("container.cnrm.cloud.google.com/v1beta1", "ContainerNodePool"),
-]
+
+def register_kind(api_version: str, kind: str, plural: str, namespaced: bool) -> None:
+    """Make a kind known to the client (node-pool kinds come from the provider registry, so this module
+    repeats none of them). Idempotent."""
+    if (api_version, kind) in _KINDS:
+        return
+    group, _, version = api_version.rpartition("/")
+    make = create_namespaced_resource if namespaced else create_global_resource
+    _KINDS[(api_version, kind)] = make(group, version, kind, plural)
 
 
 class KubeError(ReasonedError):

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from infercap.api.config import ClusterApiConfig
-from infercap.providers import PoolRequest, cost_annotations, owner_labels, pool_name
+from infercap.api.catalog import AcceleratorProfileSpec
+from infercap.api.config import ClusterApiConfig, OperatorConfig
+from infercap.api.deployment import Provider
+from infercap.providers.base import PoolKind, PoolRequest, cost_annotations, owner_labels, pool_name, register
 
 API_VERSION = "cluster.x-k8s.io/v1beta2"
 POOL_LABEL = "infercap.dev/node-pool"
@@ -46,3 +48,20 @@ def machine_deployment(req: PoolRequest, cfg: ClusterApiConfig) -> dict[str, Any
             },
         },
     }
+
+
+class ClusterApiProvider:
+    """One MachineDeployment per ModelDeployment and accelerator, in the configured workload cluster."""
+
+    id: str = Provider.CLUSTERAPI
+    kinds: tuple[PoolKind, ...] = (PoolKind(API_VERSION, "MachineDeployment", "machinedeployments", namespaced=True),)
+    observes_nodes: bool = False
+
+    def supports(self, acc: AcceleratorProfileSpec, cfg: OperatorConfig) -> bool:
+        return True  # the machine templates the admin configures take any accelerator
+
+    def render(self, req: PoolRequest, cfg: OperatorConfig) -> list[dict[str, Any]]:
+        return [machine_deployment(req, cfg.clusterapi)]
+
+
+PROVIDER = register(ClusterApiProvider())

@@ -9,16 +9,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from infercap.api.catalog import AcceleratorProfileSpec
 from infercap.api.conditions import Reason
-from infercap.api.config import GkeConfig
-from infercap.providers import (
+from infercap.api.config import GkeConfig, OperatorConfig
+from infercap.api.deployment import Provider
+from infercap.providers.base import (
     MODEL_DEPLOYMENT,
+    PoolKind,
     PoolRequest,
     ProviderError,
     cost_annotations,
     deployment_label,
     owner_labels,
     pool_name,
+    register,
 )
 
 API_VERSION = "container.cnrm.cloud.google.com/v1beta1"
@@ -91,3 +95,29 @@ def container_node_pools(req: PoolRequest, cfg: GkeConfig) -> list[dict[str, Any
         "taint": [{"key": acc.resource_name, "value": "present", "effect": "NO_SCHEDULE"}],
     }
     return [pool(base, pl.nodes, node_config, pl.chips)]
+
+
+def supports(acc: AcceleratorProfileSpec) -> bool:
+    """Whether GKE offers this accelerator: TPU slices by their TPU label, GPUs by the GKE accelerator label
+    and a GCP machine type."""
+    labels = acc.node_labels.get("gke", {})
+    if acc.slice_shapes:
+        return GKE_TPU in labels
+    return GKE_ACCELERATOR in labels and any("gcp" in s.instance_types for s in acc.node_shapes)
+
+
+class GkeProvider:
+    """ContainerNodePools through Config Connector: one per GPU plan, one per multi-host TPU slice."""
+
+    id: str = Provider.GKE
+    kinds: tuple[PoolKind, ...] = (PoolKind(API_VERSION, "ContainerNodePool", "containernodepools", namespaced=True),)
+    observes_nodes: bool = False
+
+    def supports(self, acc: AcceleratorProfileSpec, cfg: OperatorConfig) -> bool:
+        return supports(acc)
+
+    def render(self, req: PoolRequest, cfg: OperatorConfig) -> list[dict[str, Any]]:
+        return container_node_pools(req, cfg.gke)
+
+
+PROVIDER = register(GkeProvider())

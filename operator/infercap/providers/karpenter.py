@@ -15,16 +15,19 @@ from typing import Any
 
 from infercap.api.catalog import AcceleratorProfileSpec
 from infercap.api.conditions import Reason
-from infercap.api.config import KarpenterConfig
+from infercap.api.config import KarpenterConfig, OperatorConfig
+from infercap.api.deployment import Provider
 from infercap.api.serving import CapacityMode
-from infercap.providers import (
+from infercap.providers.base import (
     MODEL_DEPLOYMENT,
+    PoolKind,
     PoolRequest,
     ProviderError,
     cost_annotations,
     deployment_label,
     owner_labels,
     pool_name,
+    register,
 )
 
 API_VERSION = "karpenter.sh/v1"
@@ -111,3 +114,20 @@ def node_pool(req: PoolRequest, cfg: KarpenterConfig, mode: CapacityMode | None 
         },
         "spec": spec,
     }
+
+
+class KarpenterProvider:
+    """One NodePool per ModelDeployment and accelerator; Karpenter makes the nodes."""
+
+    id: str = Provider.KARPENTER
+    kinds: tuple[PoolKind, ...] = (PoolKind(API_VERSION, "NodePool", "nodepools", namespaced=False),)
+    observes_nodes: bool = True  # nodes and NodeClaims carry karpenter.sh/nodepool
+
+    def supports(self, acc: AcceleratorProfileSpec, cfg: OperatorConfig) -> bool:
+        return supports(acc, cfg.karpenter)
+
+    def render(self, req: PoolRequest, cfg: OperatorConfig) -> list[dict[str, Any]]:
+        return [node_pool(req, cfg.karpenter, req.mode)]
+
+
+PROVIDER = register(KarpenterProvider())

@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from infercap.core.cost import HOURS_PER_MONTH, money
-from infercap.providers import COST_CURRENCY, COST_HOURLY, COST_MONTHLY, MANAGED_BY, MANAGER
+from infercap.providers.base import COST_CURRENCY, COST_HOURLY, COST_MONTHLY, MANAGED_BY, MANAGER
 
 
 @dataclass(frozen=True)

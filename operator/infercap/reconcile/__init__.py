@@ -28,7 +28,7 @@ from infercap.core.autoscale import planning_headroom
 from infercap.core.catalog import Catalog, builtin_catalog
 from infercap.core.errors import PlanError
 from infercap.core.planner import Plan, plan
-from infercap.kube.client import NODE_POOL_KINDS, Kube, KubeError
+from infercap.kube.client import Kube, KubeError, register_kind
 from infercap.providers import (
     COST_CURRENCY,
     COST_HOURLY,
@@ -76,6 +76,8 @@ class World:
         self, kube: Kube, quota_locks: dict[str, asyncio.Lock] | None = None, quota_book: QuotaBook | None = None
     ) -> None:
         self.kube = kube
+        for k in pool_kinds():  # the API client learns the node-pool kinds from the provider registry
+            register_kind(k.api_version, k.kind, k.plural, k.namespaced)
         # One quota write per namespace at a time: 200 concurrent applies to one object make the API
         # server retry them into timeouts, one after the other costs a few ms each.
         self.quota_locks = quota_locks if quota_locks is not None else defaultdict(asyncio.Lock)
@@ -158,8 +160,8 @@ async def _owned(kube: Kube, uid: str, cfg: OperatorConfig | None = None) -> lis
     """Every node-pool object labelled as this ModelDeployment's (of the enabled providers' kinds: the
     others are neither written nor readable under the chart's RBAC)."""
     out = []
-    for api_version, kind in pool_kinds(cfg.enabled_providers if cfg else None):
-        out += await kube.list(api_version, kind, labels={OWNER_UID: uid})
+    for k in pool_kinds(cfg.enabled_providers if cfg else None):
+        out += await kube.list(k.api_version, k.kind, labels={OWNER_UID: uid})
     return out
 
 
@@ -245,7 +247,7 @@ async def _apply_node_pools(
     # status.children lists and, since a crash can come between an apply and the status write, every pool
     # labelled with this owner's uid.
     wanted = {(r["kind"], r["name"], r.get("namespace")) for r in refs}
-    kinds = {kind for _, kind in NODE_POOL_KINDS}
+    kinds = {k.kind for k in pool_kinds()}
     stale: dict[tuple[str, str, str | None], dict[str, Any]] = {}
     for ref in [*previous, *(_ref(o) for o in owned or [])]:
         stale.setdefault((ref["kind"], ref["name"], ref.get("namespace")), ref)
@@ -263,7 +265,7 @@ async def _apply_node_pools(
     if provider == Provider.NONE:
         return Verdict("True", Reason.NO_PROVIDER, "spec.nodePool.provider is none: plan and status only"), refs, None
     names = ", ".join(f"{r['kind']}/{r['name']}" for r in refs)
-    return Verdict("True", Reason.APPLIED, f"{provider.value}: {names}"), refs, None
+    return Verdict("True", Reason.APPLIED, f"{provider}: {names}"), refs, None
 
 
 # NodePoolsReady reasons for a plan that infercap refused to apply (not a transient failure): such a plan

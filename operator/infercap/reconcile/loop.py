@@ -12,11 +12,11 @@ from typing import Any
 from infercap.api import API_VERSION
 from infercap.api.conditions import Cond, Reason
 from infercap.api.config import OperatorConfig
-from infercap.api.deployment import ModelDeploymentSpec, Provider
+from infercap.api.deployment import ModelDeploymentSpec
 from infercap.core.catalog import Catalog
 from infercap.core.planner import Plan, Rejection
 from infercap.kube.client import Kube, KubeError
-from infercap.providers import Owner, provider_for
+from infercap.providers import Owner, get, provider_for
 from infercap.reconcile.observe import Reader, observe
 from infercap.reconcile.serving import apply_serving, hold_accelerator, paused, scale_target
 from infercap.reconcile.status import Verdict
@@ -90,11 +90,12 @@ async def apply_children(
     pools_verdict, refs, retry = await apply_pools(
         kube, cfg, spec, owner, p, previous, keep_previous=not outcome.switch_done
     )
-    provider = provider_for(spec.node_pool, cfg)
+    provider = get(provider_for(spec.node_pool, cfg))
     if outcome.verdict is not None:
         verdicts[Cond.SERVING] = outcome.verdict
-    if provider == Provider.KARPENTER and pools_verdict.status == "True":
-        pools = [r["name"] for r in refs if r["kind"] == "NodePool"]
+    if provider.observes_nodes and pools_verdict.status == "True":
+        pool_kinds = {k.kind for k in provider.kinds}
+        pools = [r["name"] for r in refs if r["kind"] in pool_kinds]
         try:
             seen = await observe(
                 reader or kube,
@@ -105,6 +106,7 @@ async def apply_children(
                 owner.namespace,
                 outcome.selector,
                 _instance_type(p, cfg),
+                (provider.kinds[0].api_version, provider.kinds[0].kind),
             )
         except KubeError as e:
             verdicts[Cond.CAPACITY_MATCHES_PLAN] = Verdict(

@@ -122,10 +122,11 @@ def _condition(obj: dict[str, Any], ctype: str) -> dict[str, Any] | None:
     return next((c for c in (obj.get("status") or {}).get("conditions") or [] if c.get("type") == ctype), None)
 
 
-async def _pool_verdict(kube: Reader, pools: list[str]) -> Verdict:
+async def _pool_verdict(kube: Reader, pools: list[str], pool_kind: tuple[str, str]) -> Verdict:
+    """NodePoolsReady from each pool object's own Ready condition (cluster-scoped pools: Karpenter's)."""
     not_ready, pending = [], []
     for name in pools:
-        obj = await kube.get("karpenter.sh/v1", "NodePool", name)
+        obj = await kube.get(pool_kind[0], pool_kind[1], name)
         cond = _condition(obj or {}, "Ready")
         if cond is None or cond.get("status") == "Unknown":
             # Just applied: Karpenter has not judged it yet. Unknown, not False, so no Warning event.
@@ -148,6 +149,7 @@ async def observe(
     namespace: str,
     serving_label: dict[str, str] | None,
     instance_type: str | None = None,
+    pool_kind: tuple[str, str] = ("karpenter.sh/v1", "NodePool"),
 ) -> Observation:
     """`pools`: this ModelDeployment's Karpenter NodePool names; `workload`: the applied Deployment or
     LeaderWorkerSet (or the scale target), if any; `serving_label`: selector of its pods."""
@@ -220,7 +222,7 @@ async def observe(
                 why = f"{sched.get('reason', 'Unschedulable')}: {sched.get('message', '')}".strip()
             pending.append({"name": pod["metadata"]["name"], "reason": why[:512]})
         observed["pendingPods"] = sorted(pending, key=lambda p: str(p["name"]))[:20]
-    pools_ready = await _pool_verdict(kube, pools) if pools else None
+    pools_ready = await _pool_verdict(kube, pools, pool_kind) if pools else None
     other = sorted({n["instanceType"] for n in nodes if instance_type and n["instanceType"] != instance_type})
     if other:
         capacity = Verdict(
