@@ -76,6 +76,7 @@ def owned_kinds() -> dict[str, tuple[str, PoolKind]]:
     registry is built, so a provider registered after import is watched too)."""
     return {f"owned_{k.plural}": (pid, k) for pid, provider in registered().items() for k in provider.kinds}
 
+
 INDEXES = ("model_profiles", "accelerator_profiles", "quota_shares", "capacity_policies")  # always registered
 OBSERVE_INDEXES = (observe.NODES_INDEX, observe.NODECLAIMS_INDEX, observe.PODS_INDEX)
 PEERING_LIFETIME = 15  # seconds: how long a silent active replica keeps the standby waiting
