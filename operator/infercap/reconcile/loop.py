@@ -18,8 +18,9 @@ from infercap.core.planner import Plan, Rejection
 from infercap.kube.client import Kube, KubeError
 from infercap.providers import Owner, get, provider_for
 from infercap.reconcile.observe import Reader, observe
-from infercap.reconcile.serving import apply_serving, hold_accelerator, paused, scale_target
+from infercap.reconcile.serving import hold_accelerator, paused
 from infercap.reconcile.status import Verdict
+from infercap.reconcile.workload import target_for
 
 COST_OBSERVED_HOURLY = "infercap.dev/cost-observed-hourly"
 
@@ -75,10 +76,7 @@ async def apply_children(
             previous,
             None,
         )
-    if spec.scale_target_ref is not None:
-        outcome = await scale_target(kube, spec, owner, p)
-    else:
-        outcome = await apply_serving(kube, cfg, spec, owner, p, previous)
+    outcome = await target_for(spec).apply(kube, cfg, spec, owner, p, previous)
     verdicts.update(outcome.extra)
     # Quota: the plan, plus the rollout surge, plus while a switch runs the old workload's chips (old
     # and new pods count against the same accelerator resource until the old ones go).
