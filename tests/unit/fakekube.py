@@ -108,6 +108,13 @@ class FakeKube:
             else:
                 have[k] = copy.deepcopy(v)
 
+    async def set_replicas(self, api_version: str, kind: str, name: str, namespace: str, replicas: int) -> None:
+        self._check("patch")
+        obj = self.objects.get(_key(api_version, kind, name, namespace))
+        if obj is None:
+            raise KubeError("NotFound", f"{kind} {name} not found", 404)
+        obj.setdefault("spec", {})["replicas"] = replicas
+
     def of_kind(self, kind: str) -> list[dict[str, Any]]:
         return [o for (_, k, _, _), o in self.objects.items() if k == kind]
 

@@ -173,5 +173,7 @@ class ModelDeploymentStatus(ApiModel):
     )
 
 
-def dump(status: ModelDeploymentStatus) -> dict[str, Any]:
-    return status.model_dump(mode="json", by_alias=True, exclude_none=True)
+def dump(status: ModelDeploymentStatus | ApiModel) -> dict[str, Any]:
+    """The wire form: camelCase, no nulls, and only the fields that were set (a default the operator did
+    not write is not invented on the way back, so reading a status and dumping it changes nothing)."""
+    return status.model_dump(mode="json", by_alias=True, exclude_none=True, exclude_unset=True)
