@@ -18,9 +18,18 @@ def test_the_verb_is_found_wherever_the_flags_are() -> None:
 
 
 def md(ns: str, name: str, monthly: str | None, currency: str = "USD", chips: int = 8) -> dict[str, Any]:
-    status: dict[str, Any] = {"plan": {"accelerator": "h100", "replicas": 2, "nodes": 1, "chips": chips}}
+    plan = {
+        "accelerator": "h100",
+        "chipsPerReplica": chips // 2,
+        "replicas": 2,
+        "nodes": 1,
+        "chips": chips,
+        "resourceName": "nvidia.com/gpu",
+        "source": "analytic",
+    }
+    status: dict[str, Any] = {"plan": plan}
     if monthly is not None:
-        status["cost"] = {"monthly": monthly, "currency": currency}
+        status["cost"] = {"monthly": monthly, "hourly": "0", "currency": currency}
     return {"metadata": {"namespace": ns, "name": name}, "spec": {"model": "m"}, "status": status}
 
 
@@ -42,3 +51,14 @@ def test_observed_nodes_are_those_labelled_for_the_deployment() -> None:
     ]
     (row,) = get_rows([md("a", "x", "1")], nodes)
     assert row["observedNodes"] == 2 and row["plannedNodes"] == 1 and row["observedReplicas"] is None
+    served = md("a", "x", "1")
+    served["status"]["observed"] = {"replicasDesired": 2, "replicasReady": 1}
+    (row,) = get_rows([served], nodes)
+    assert row["observedReplicas"] == 1  # the key the operator writes (the plugin once read another)
+
+
+def test_a_hand_written_block_that_does_not_validate_is_left_out() -> None:
+    broken = md("a", "x", "1")
+    broken["status"]["cost"] = {"monthly": "lots"}  # no currency, no hourly
+    (row,) = cost_rows([broken, md("a", "y", "2")])
+    assert row == {"namespace": "a", "currency": "USD", "deployments": 2, "chips": 16, "costMonthly": "2.00"}

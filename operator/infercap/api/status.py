@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, ValidationError
 
 from infercap.api.types import ApiModel
 
@@ -177,3 +178,20 @@ def dump(status: ModelDeploymentStatus | ApiModel) -> dict[str, Any]:
     """The wire form: camelCase, no nulls, and only the fields that were set (a default the operator did
     not write is not invented on the way back, so reading a status and dumping it changes nothing)."""
     return status.model_dump(mode="json", by_alias=True, exclude_none=True, exclude_unset=True)
+
+
+def read(status: Mapping[str, Any] | None) -> ModelDeploymentStatus:
+    """A status as read from the cluster, through the model. A block that does not validate (written by
+    hand, or by another version of infercap) is left out rather than failing every reader of the object."""
+    raw = dict(status or {})
+    try:
+        return ModelDeploymentStatus.model_validate(raw)
+    except ValidationError:
+        kept = {}
+        for key, value in raw.items():
+            try:
+                ModelDeploymentStatus.model_validate({key: value})
+            except ValidationError:
+                continue
+            kept[key] = value
+        return ModelDeploymentStatus.model_validate(kept)

@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any, NoReturn
 
+from infercap.api.status import dump
+from infercap.api.status import read as read_status
 from infercap.cli import render
 from infercap.kube.client import KubeError
 from infercap.kube.connect import ConnectError, Session, connect, model_deployments, nodes
@@ -133,22 +135,21 @@ def observed_nodes(item: dict[str, Any], all_nodes: list[dict[str, Any]]) -> int
 def get_rows(items: list[dict[str, Any]], all_nodes: list[dict[str, Any]]) -> list[dict[str, Any]]:
     rows = []
     for i in sorted(items, key=lambda i: (i["metadata"]["namespace"], i["metadata"]["name"])):
-        status = i.get("status") or {}
-        plan, cost = status.get("plan") or {}, status.get("cost") or {}
-        observed = status.get("observed") or {}
+        status = read_status(i.get("status"))
+        plan, cost, observed = status.plan, status.cost, status.observed
         rows.append(
             {
                 "namespace": i["metadata"]["namespace"],
                 "name": i["metadata"]["name"],
                 "model": (i.get("spec") or {}).get("model", ""),
-                "accelerator": plan.get("accelerator", "-"),
-                "plannedReplicas": plan.get("replicas"),
+                "accelerator": plan.accelerator if plan else "-",
+                "plannedReplicas": plan.replicas if plan else None,
                 # The serving workload's ready replicas, when the operator reports them in status.
-                "observedReplicas": observed.get("readyReplicas", observed.get("replicas")),
-                "plannedNodes": plan.get("nodes"),
+                "observedReplicas": observed.replicas_ready if observed else None,
+                "plannedNodes": plan.nodes if plan else None,
                 "observedNodes": observed_nodes(i, all_nodes),
-                "costMonthly": cost.get("monthly"),
-                "currency": cost.get("currency", "USD"),
+                "costMonthly": cost.monthly if cost else None,
+                "currency": cost.currency if cost else "USD",
             }
         )
     return rows
@@ -157,14 +158,14 @@ def get_rows(items: list[dict[str, Any]], all_nodes: list[dict[str, Any]]) -> li
 def cost_rows(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     totals: dict[tuple[str, str], dict[str, Any]] = {}
     for i in items:
-        cost = (i.get("status") or {}).get("cost") or {}
-        plan = (i.get("status") or {}).get("plan") or {}
-        key = (i["metadata"]["namespace"], cost.get("currency", "USD"))
+        status = read_status(i.get("status"))
+        cost, plan = status.cost, status.plan
+        key = (i["metadata"]["namespace"], cost.currency if cost else "USD")
         row = totals.setdefault(key, {"namespace": key[0], "currency": key[1], "deployments": 0, "chips": 0, "m": 0})
         row["deployments"] += 1
-        row["chips"] += int(plan.get("chips") or 0)
+        row["chips"] += plan.chips if plan else 0
         with contextlib.suppress(InvalidOperation):  # a status written by hand: count what parses
-            row["m"] += Decimal(str(cost.get("monthly") or 0))
+            row["m"] += Decimal(cost.monthly if cost else 0)
     out = []
     for key in sorted(totals):
         row = totals[key]
@@ -203,13 +204,12 @@ def dash(value: Any) -> str:
 
 
 def explain(item: dict[str, Any], fmt: str) -> str:
-    status = item.get("status") or {}
-    plan = status.get("plan") or {}
+    status = read_status(item.get("status"))
     data = {
         "name": item["metadata"]["name"],
         "namespace": item["metadata"]["namespace"],
-        "explanation": plan.get("explanation") or [],
-        "conditions": status.get("conditions") or [],
+        "explanation": status.plan.explanation if status.plan else [],
+        "conditions": [dump(c) for c in status.conditions],
     }
     if fmt != "table":
         return render.dump(data, fmt)

@@ -23,6 +23,7 @@ from infercap.api.config import OperatorConfig
 from infercap.api.deployment import ModelDeploymentSpec, Provider
 from infercap.api.manifests import ManifestError, profile_spec
 from infercap.api.policy import Targets
+from infercap.api.status import read as read_status
 from infercap.api.validation import describe
 from infercap.core.autoscale import planning_headroom
 from infercap.core.catalog import Catalog, builtin_catalog
@@ -305,28 +306,27 @@ def applied_share(owner: Owner, p: Plan, pools: Verdict, chips: int | None = Non
 def share_from_status(obj: dict[str, Any]) -> Share | None:
     """A ModelDeployment's quota share as its status records it (None while unplanned, deleting, or when
     its plan was not applied)."""
-    status = obj.get("status") or {}
-    plan_ = status.get("plan") or {}
-    cost = status.get("cost") or {}
-    if not plan_.get("resourceName") or obj["metadata"].get("deletionTimestamp"):
+    status = read_status(obj.get("status"))
+    plan_, cost = status.plan, status.cost
+    if plan_ is None or not plan_.resource_name or obj["metadata"].get("deletionTimestamp"):
         return None
-    pools = next((c for c in status.get("conditions", []) if c.get("type") == Cond.NODE_POOLS_READY), None)
-    if pools is not None and pools.get("status") == "False" and pools.get("reason") in NOT_APPLIED:
+    pools = next((c for c in status.conditions if c.type == Cond.NODE_POOLS_READY), None)
+    if pools is not None and pools.status == "False" and pools.reason in NOT_APPLIED:
         return None
-    if int(plan_.get("replicas", 0)) == 0:
+    if plan_.replicas == 0:
         return None
     # quotaChips: the plan plus rollout surge and, during an accelerator switch, the old workload's chips.
-    chips = int(plan_.get("quotaChips") or int(plan_.get("replicas", 0)) * int(plan_.get("chipsPerReplica", 0)))
+    chips = plan_.quota_chips or plan_.replicas * plan_.chips_per_replica
     if chips == 0:
         return None
     return Share(
         obj["metadata"]["name"],
         obj["metadata"]["uid"],
-        plan_["resourceName"],
+        plan_.resource_name,
         chips,
-        Decimal(cost.get("hourly", "0")),
-        cost.get("currency", "USD"),
-        int(plan_.get("nodes", 0)),
+        Decimal(cost.hourly if cost is not None else "0"),
+        cost.currency if cost is not None else "USD",
+        plan_.nodes,
     )
 
 

@@ -15,6 +15,7 @@ from infercap.api.conditions import (
     Reason,
     truncate,
 )
+from infercap.api.status import BudgetStatus, Cost, Demand, ModelDeploymentStatus, Open, PlanStatus, dump
 from infercap.core.cost import money_display
 from infercap.core.planner import Plan
 from infercap.core.report import option_summary, plan_dict
@@ -97,28 +98,28 @@ def plan_status(p: Plan) -> dict[str, Any]:
     d = plan_dict(p)
     demand = d["demand"]
     applied = p.applied
-    plan = dict(d["plan"])
-    plan["resourceName"] = applied.accelerator.resource_name
-    plan["explanation"] = d["explanation"]
-    cost = dict(d["cost"])
-    cost["monthlyDisplay"] = money_display(applied.cost.monthly, applied.cost.currency)
-    out: dict[str, Any] = {
-        "demand": {
-            "requestsPerSecond": f"{demand['requestsPerSecond']:g}",
-            "outputTokensPerSecond": f"{demand['outputTokensPerSecond']:g}",
-            "inputTokens": demand["inputTokens"],
-            "outputTokens": demand["outputTokens"],
-            "display": f"{demand['requestsPerSecond']:g} req/s",
-            "source": "spec",
-        },
-        "plan": plan,
-        "cost": cost,
-        "alternatives": [option_summary(a) for a in p.alternatives[:3]],
-        "rejected": d["rejected"],
-    }
-    if "budget" in d:
-        out["budget"] = d["budget"]
-    return out
+    # Built through the status model (key names live there; a key it lacks fails here, not in the API
+    # server's pruning), dumped to the same camelCase JSON as before.
+    status = ModelDeploymentStatus(
+        demand=Demand(
+            requests_per_second=f"{demand['requestsPerSecond']:g}",
+            output_tokens_per_second=f"{demand['outputTokensPerSecond']:g}",
+            input_tokens=demand["inputTokens"],
+            output_tokens=demand["outputTokens"],
+            display=f"{demand['requestsPerSecond']:g} req/s",
+            source="spec",
+        ),
+        plan=PlanStatus.model_validate(
+            {**d["plan"], "resourceName": applied.accelerator.resource_name, "explanation": d["explanation"]}
+        ),
+        cost=Cost.model_validate(
+            {**d["cost"], "monthlyDisplay": money_display(applied.cost.monthly, applied.cost.currency)}
+        ),
+        alternatives=[Open.model_validate(option_summary(a)) for a in p.alternatives[:3]],
+        rejected=[Open.model_validate(r) for r in d["rejected"]],
+        budget=BudgetStatus.model_validate(d["budget"]) if "budget" in d else None,
+    )
+    return dump(status)
 
 
 def _plan_key(status: dict[str, Any]) -> tuple[Any, ...] | None:
