@@ -1,0 +1,98 @@
+"""The first steps of a reconcile: the spec (validated), what the admin allows it (admission), the
+catalog (built-ins, the cluster's profiles, configured prices) and the demand to plan for (spec.traffic,
+or the autoscaler's decision)."""
+
+from __future__ import annotations
+
+from pydantic import ValidationError
+
+from infercap.api.catalog import AcceleratorProfileSpec, ModelProfileSpec
+from infercap.api.conditions import Cond, Reason
+from infercap.api.config import OperatorConfig
+from infercap.api.deployment import ModelDeploymentSpec
+from infercap.api.manifests import ManifestError, profile_spec
+from infercap.api.validation import describe
+from infercap.core.catalog import Catalog, builtin_catalog
+from infercap.core.errors import PlanError
+from infercap.reconcile.admission import admit
+from infercap.reconcile.status import Verdict
+from infercap.reconcile.world import Pass, World
+
+
+def load_spec(ctx: Pass) -> None:
+    """ctx.spec, or Planned False InvalidSpec naming the field (an older CRD or a hand edit let it in)."""
+    try:
+        ctx.spec = ModelDeploymentSpec.model_validate(ctx.body.get("spec") or {})
+    except ValidationError as e:
+        ctx.verdicts[Cond.PLANNED] = Verdict("False", Reason.INVALID_SPEC, describe(e, "spec"))
+
+
+async def load_admission(ctx: Pass) -> None:
+    """ctx.admission: the ceilings and targets the CapacityPolicies allow; a refusal stops planning."""
+    if ctx.spec is None:
+        return
+    owner = ctx.owner
+    policies, shares = await ctx.world.policies(), await ctx.world.shares(owner.namespace)
+    ctx.admission = admit(ctx.cfg, owner.namespace, owner.uid, policies, shares)
+    if ctx.admission.refused is not None:
+        ctx.verdicts[Cond.PLANNED] = ctx.admission.refused
+        ctx.spec = None
+
+
+async def load_catalog(world: World, cfg: OperatorConfig) -> tuple[Catalog, list[str]]:
+    """Built-ins plus the cluster's ModelProfile and AcceleratorProfile objects plus configured prices.
+    Invalid profiles are left out and reported."""
+    problems: list[str] = []
+    models: list[ModelProfileSpec] = []
+    accs: list[AcceleratorProfileSpec] = []
+    model_docs, acc_docs = await world.profiles()
+    for kind, docs in (("ModelProfile", model_docs), ("AcceleratorProfile", acc_docs)):
+        for obj in docs:
+            name = obj["metadata"]["name"]
+            try:
+                if kind == "ModelProfile":
+                    models.append(ModelProfileSpec.model_validate(profile_spec(obj)))
+                else:
+                    accs.append(AcceleratorProfileSpec.model_validate(profile_spec(obj)))
+            except (ValidationError, ManifestError) as e:
+                detail = describe(e, "spec") if isinstance(e, ValidationError) else str(e)
+                problems.append(f"{kind}/{name} is invalid and ignored: {detail}")
+    catalog = builtin_catalog().with_overrides(models, accs)
+    if cfg.prices:
+        try:
+            catalog = catalog.with_prices(dict(cfg.prices), "operator configuration")
+        except PlanError as e:
+            problems.append(f"operator configuration prices: {e}")
+    return catalog, problems
+
+
+async def load_world_catalog(ctx: Pass) -> None:
+    if ctx.spec is not None:
+        ctx.catalog, ctx.problems = await load_catalog(ctx.world, ctx.cfg)
+
+
+def replica_bounds(ctx: Pass) -> tuple[int, int | None]:
+    """Replica bounds to plan within: spec.autoscaling's, else at least one and no maximum."""
+    a = ctx.spec.autoscaling if ctx.spec is not None else None
+    return (a.min_replicas, a.max_replicas) if a is not None else (1, None)
+
+
+def load_demand(ctx: Pass) -> None:
+    """ctx.demand_rps and status.autoscaling: the autoscaler's decision when spec.autoscaling is set
+    (its last one, kept in status, between polls); None plans for spec.traffic."""
+    if ctx.spec is None:
+        return
+    if ctx.spec.autoscaling is None:
+        ctx.new.pop("autoscaling", None)
+        return
+    if ctx.autoscale is not None:
+        ctx.new["autoscaling"] = ctx.autoscale.status
+        ctx.verdicts[Cond.DEMAND_OBSERVED] = ctx.autoscale.verdict
+        ctx.demand_rps = ctx.autoscale.planned_rps
+        return
+    ctx.verdicts[Cond.DEMAND_OBSERVED] = ctx.previous(Cond.DEMAND_OBSERVED) or Verdict(
+        "Unknown", Reason.WAITING, "no demand sample yet; planning for spec.traffic"
+    )
+    planned = (ctx.old.get("autoscaling") or {}).get("plannedRequestsPerSecond")
+    if planned is not None:
+        ctx.demand_rps = float(planned)
