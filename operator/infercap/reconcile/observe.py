@@ -140,6 +140,80 @@ async def _pool_verdict(kube: Reader, pools: list[str], pool_kind: tuple[str, st
     return Verdict("True", Reason.READY, "Karpenter reports " + ", ".join(f"NodePool/{p}" for p in pools) + " Ready")
 
 
+async def _nodes(
+    kube: Reader, pools: list[str], prices: dict[str, tuple[Decimal, str]]
+) -> tuple[list[dict[str, Any]], Decimal, str]:
+    """The nodes of these pools (and NodeClaims whose node has not registered yet: launched capacity,
+    billed too), what they cost per hour at catalog prices, and in which currency."""
+    nodes: list[dict[str, Any]] = []
+    hourly = Decimal(0)
+    currency = "USD"
+
+    def add(name: str, pool: str, labels: dict[str, str], ready: bool) -> None:
+        nonlocal hourly, currency
+        itype = labels.get(INSTANCE_TYPE, "")
+        nodes.append({"name": name, "pool": pool, "instanceType": itype, "zone": labels.get(ZONE, ""), "ready": ready})
+        if itype in prices:
+            hourly += prices[itype][0]
+            currency = prices[itype][1]
+
+    for pool in pools:
+        seen = set()
+        for node in await kube.list("v1", "Node", labels={NODEPOOL_LABEL: pool}):
+            cond = _condition(node, "Ready")
+            seen.add(node["metadata"]["name"])
+            add(
+                node["metadata"]["name"],
+                pool,
+                node["metadata"].get("labels") or {},
+                bool(cond and cond.get("status") == "True"),
+            )
+        for claim in await kube.list("karpenter.sh/v1", "NodeClaim", labels={NODEPOOL_LABEL: pool}):
+            node_name = (claim.get("status") or {}).get("nodeName")
+            if node_name in seen or claim["metadata"]["name"] in seen:
+                continue
+            add(claim["metadata"]["name"], pool, claim["metadata"].get("labels") or {}, False)
+    return nodes, hourly, currency
+
+
+async def _pending_pods(kube: Reader, namespace: str, serving_label: dict[str, str]) -> list[dict[str, Any]]:
+    """Serving pods that wait, and why (the scheduler's or Karpenter's words), at most 20."""
+    pending = []
+    for pod in await kube.list("v1", "Pod", namespace=namespace, labels=serving_label):
+        if (pod.get("status") or {}).get("phase") != "Pending":
+            continue
+        sched = _condition(pod, "PodScheduled")
+        why = "waiting to start"
+        if sched is not None and sched.get("status") != "True":
+            why = f"{sched.get('reason', 'Unschedulable')}: {sched.get('message', '')}".strip()
+        pending.append({"name": pod["metadata"]["name"], "reason": why[:512]})
+    return sorted(pending, key=lambda p: str(p["name"]))[:20]
+
+
+def capacity_verdict(nodes: list[dict[str, Any]], planned_nodes: int, instance_type: str | None) -> Verdict:
+    """CapacityMatchesPlan: the nodes that exist against the plan."""
+    ready_nodes = sum(1 for n in nodes if n["ready"])
+    other = sorted({n["instanceType"] for n in nodes if instance_type and n["instanceType"] != instance_type})
+    if other:
+        return Verdict(
+            "False",
+            Reason.INSTANCE_TYPE_MISMATCH,
+            f"node(s) of {', '.join(other)} exist, the plan needs {instance_type} (Karpenter replaces drifted nodes)",
+        )
+    if ready_nodes == planned_nodes and len(nodes) == planned_nodes:
+        matches = f"{ready_nodes} of {planned_nodes} planned node(s) exist and are Ready"
+        return Verdict("True", Reason.MATCHES, matches)
+    if len(nodes) > planned_nodes:
+        return Verdict(
+            "False",
+            Reason.MORE_THAN_PLANNED,
+            f"{len(nodes)} node(s) exist, {planned_nodes} planned (scale-down pending)",
+        )
+    return Verdict(
+        "False", Reason.NODES_PENDING, f"{ready_nodes} of {planned_nodes} planned node(s) Ready, {len(nodes)} exist"
+    )
+
+
 async def observe(
     kube: Reader,
     catalog: Catalog,
@@ -153,52 +227,10 @@ async def observe(
 ) -> Observation:
     """`pools`: this ModelDeployment's Karpenter NodePool names; `workload`: the applied Deployment or
     LeaderWorkerSet (or the scale target), if any; `serving_label`: selector of its pods."""
-    prices = instance_prices(catalog)
-    nodes: list[dict[str, Any]] = []
-    hourly = Decimal(0)
-    currency = "USD"
-    for pool in pools:
-        seen = set()
-        for node in await kube.list("v1", "Node", labels={NODEPOOL_LABEL: pool}):
-            meta = node["metadata"]
-            labels = meta.get("labels") or {}
-            cond = _condition(node, "Ready")
-            seen.add(meta["name"])
-            itype = labels.get(INSTANCE_TYPE, "")
-            nodes.append(
-                {
-                    "name": meta["name"],
-                    "pool": pool,
-                    "instanceType": itype,
-                    "zone": labels.get(ZONE, ""),
-                    "ready": bool(cond and cond.get("status") == "True"),
-                }
-            )
-            if itype in prices:
-                hourly += prices[itype][0]
-                currency = prices[itype][1]
-        # A NodeClaim whose node has not registered yet is launched capacity too (and billed).
-        for claim in await kube.list("karpenter.sh/v1", "NodeClaim", labels={NODEPOOL_LABEL: pool}):
-            node_name = (claim.get("status") or {}).get("nodeName")
-            if node_name in seen or claim["metadata"]["name"] in seen:
-                continue
-            labels = claim["metadata"].get("labels") or {}
-            itype = labels.get(INSTANCE_TYPE, "")
-            nodes.append(
-                {
-                    "name": claim["metadata"]["name"],
-                    "pool": pool,
-                    "instanceType": itype,
-                    "zone": labels.get(ZONE, ""),
-                    "ready": False,
-                }
-            )
-            if itype in prices:
-                hourly += prices[itype][0]
-    ready_nodes = sum(1 for n in nodes if n["ready"])
+    nodes, hourly, currency = await _nodes(kube, pools, instance_prices(catalog))
     observed: dict[str, Any] = {
         "nodes": sorted(nodes, key=lambda n: (n["pool"], n["name"])),
-        "nodesReady": ready_nodes,
+        "nodesReady": sum(1 for n in nodes if n["ready"]),
         "nodesPlanned": planned_nodes,
         "cost": {
             "currency": currency,
@@ -212,36 +244,6 @@ async def observe(
         observed["replicasDesired"] = int((workload.get("spec") or {}).get("replicas") or 0)
         observed["replicasReady"] = int(st.get("readyReplicas") or 0)
     if serving_label:
-        pending = []
-        for pod in await kube.list("v1", "Pod", namespace=namespace, labels=serving_label):
-            if (pod.get("status") or {}).get("phase") != "Pending":
-                continue
-            sched = _condition(pod, "PodScheduled")
-            why = "waiting to start"
-            if sched is not None and sched.get("status") != "True":
-                why = f"{sched.get('reason', 'Unschedulable')}: {sched.get('message', '')}".strip()
-            pending.append({"name": pod["metadata"]["name"], "reason": why[:512]})
-        observed["pendingPods"] = sorted(pending, key=lambda p: str(p["name"]))[:20]
+        observed["pendingPods"] = await _pending_pods(kube, namespace, serving_label)
     pools_ready = await _pool_verdict(kube, pools, pool_kind) if pools else None
-    other = sorted({n["instanceType"] for n in nodes if instance_type and n["instanceType"] != instance_type})
-    if other:
-        capacity = Verdict(
-            "False",
-            Reason.INSTANCE_TYPE_MISMATCH,
-            f"node(s) of {', '.join(other)} exist, the plan needs {instance_type} (Karpenter replaces drifted nodes)",
-        )
-    elif ready_nodes == planned_nodes and len(nodes) == planned_nodes:
-        capacity = Verdict(
-            "True", Reason.MATCHES, f"{ready_nodes} of {planned_nodes} planned node(s) exist and are Ready"
-        )
-    elif len(nodes) > planned_nodes:
-        capacity = Verdict(
-            "False",
-            Reason.MORE_THAN_PLANNED,
-            f"{len(nodes)} node(s) exist, {planned_nodes} planned (scale-down pending)",
-        )
-    else:
-        capacity = Verdict(
-            "False", Reason.NODES_PENDING, f"{ready_nodes} of {planned_nodes} planned node(s) Ready, {len(nodes)} exist"
-        )
-    return Observation(observed, pools_ready, capacity)
+    return Observation(observed, pools_ready, capacity_verdict(nodes, planned_nodes, instance_type))
