@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from infercap.api.conditions import Reason
+from infercap.api.status import Observed, ObservedCost, ObservedNode, PendingPod, dump
 from infercap.core.catalog import Catalog
 from infercap.core.cost import HOURS_PER_MONTH, money
 from infercap.reconcile.status import Verdict
@@ -228,22 +229,24 @@ async def observe(
     """`pools`: this ModelDeployment's Karpenter NodePool names; `workload`: the applied Deployment or
     LeaderWorkerSet (or the scale target), if any; `serving_label`: selector of its pods."""
     nodes, hourly, currency = await _nodes(kube, pools, instance_prices(catalog))
-    observed: dict[str, Any] = {
-        "nodes": sorted(nodes, key=lambda n: (n["pool"], n["name"])),
-        "nodesReady": sum(1 for n in nodes if n["ready"]),
-        "nodesPlanned": planned_nodes,
-        "cost": {
-            "currency": currency,
-            "hourly": str(money(hourly)),
-            "monthly": str(money(hourly * HOURS_PER_MONTH)),
-        },
+    # Through the status model (key names live there), only the fields this observation has.
+    fields: dict[str, Any] = {
+        "nodes": [ObservedNode.model_validate(n) for n in sorted(nodes, key=lambda n: (n["pool"], n["name"]))],
+        "nodes_ready": sum(1 for n in nodes if n["ready"]),
+        "nodes_planned": planned_nodes,
+        "cost": ObservedCost(
+            currency=currency, hourly=str(money(hourly)), monthly=str(money(hourly * HOURS_PER_MONTH))
+        ),
     }
     if workload is not None:
         st = workload.get("status") or {}
-        observed["workload"] = f"{workload['kind']}/{workload['metadata']['name']}"
-        observed["replicasDesired"] = int((workload.get("spec") or {}).get("replicas") or 0)
-        observed["replicasReady"] = int(st.get("readyReplicas") or 0)
+        fields["workload"] = f"{workload['kind']}/{workload['metadata']['name']}"
+        fields["replicas_desired"] = int((workload.get("spec") or {}).get("replicas") or 0)
+        fields["replicas_ready"] = int(st.get("readyReplicas") or 0)
     if serving_label:
-        observed["pendingPods"] = await _pending_pods(kube, namespace, serving_label)
+        fields["pending_pods"] = [
+            PendingPod.model_validate(p) for p in await _pending_pods(kube, namespace, serving_label)
+        ]
     pools_ready = await _pool_verdict(kube, pools, pool_kind) if pools else None
+    observed = dump(Observed(**fields))
     return Observation(observed, pools_ready, capacity_verdict(nodes, planned_nodes, instance_type))

@@ -15,7 +15,16 @@ from infercap.api.conditions import (
     Reason,
     truncate,
 )
-from infercap.api.status import BudgetStatus, Cost, Demand, ModelDeploymentStatus, Open, PlanStatus, dump
+from infercap.api.status import (
+    BudgetStatus,
+    Condition,
+    Cost,
+    Demand,
+    ModelDeploymentStatus,
+    Open,
+    PlanStatus,
+    dump,
+)
 from infercap.core.cost import money_display
 from infercap.core.planner import Plan
 from infercap.core.report import option_summary, plan_dict
@@ -60,18 +69,15 @@ def merge_conditions(
             continue
         prev = previous.get(ctype) or {}
         changed = prev.get("status") != v.status
-        cond = {
-            "type": ctype,
-            "status": v.status,
-            "reason": v.reason,
-            "message": truncate(v.message, CONDITION_MESSAGE_LIMIT),
-            "lastTransitionTime": prev.get("lastTransitionTime")
-            if not changed and prev.get("lastTransitionTime")
-            else now,
-        }
-        if generation is not None:
-            cond["observedGeneration"] = generation
-        out.append(cond)
+        cond = Condition(
+            type=ctype,
+            status=v.status,
+            reason=v.reason,
+            message=truncate(v.message, CONDITION_MESSAGE_LIMIT),
+            last_transition_time=prev["lastTransitionTime"] if not changed and prev.get("lastTransitionTime") else now,
+            observed_generation=generation,
+        )
+        out.append(dump(cond))
     return out
 
 
