@@ -10,7 +10,7 @@ import datetime
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from infercap import egress, metrics
@@ -91,8 +91,11 @@ QUOTA_REFRESH_DELAY = 1.0  # seconds after a plan change
 class Operator:
     """Shared state of the handlers: the API client, the configuration, per-object locks."""
 
-    def __init__(self, cfg: OperatorConfig, namespaces: Sequence[str] = ()) -> None:
+    def __init__(
+        self, cfg: OperatorConfig, namespaces: Sequence[str] = (), clock: Callable[[], str] | None = None
+    ) -> None:
         self.cfg = cfg
+        self.clock = clock or now  # RFC 3339 UTC, to the second (tests pass their own)
         self.namespaces = set(namespaces)  # empty: every namespace
         # Indexes of the enabled providers' pools (the others are neither watched nor readable).
         self.owned_indexes = [i for i, (provider, _) in owned_kinds().items() if provider in cfg.enabled_providers]
@@ -338,7 +341,7 @@ class Operator:
                 )
                 if fresh is None or fresh["metadata"].get("deletionTimestamp"):
                     return Result({})
-                result = await reconcile(self.api, self.cfg, fresh, now(), autoscale, world=self.world(kwargs))
+                result = await reconcile(self.api, self.cfg, fresh, self.clock(), autoscale, world=self.world(kwargs))
             except KubeError as e:
                 metrics.ERRORS.labels(e.reason or "ApiError").inc()
                 metrics.reconciled("error", time.monotonic() - started)

@@ -18,6 +18,16 @@ def _key(api_version: str, kind: str, name: str, namespace: str | None) -> tuple
     return api_version, kind, namespace or "", name
 
 
+class _EventSink:
+    """Stands in for the lightkube client's `create`, for the Events the operator posts."""
+
+    def __init__(self) -> None:
+        self.events: list[Any] = []
+
+    async def create(self, obj: Any) -> None:
+        self.events.append(obj)
+
+
 class FakeKube:
     """Objects by (apiVersion, kind, namespace, name); `calls` counts get/list/apply/delete/patch."""
 
@@ -26,6 +36,7 @@ class FakeKube:
         self.calls: Counter[str] = Counter()
         self.fail: set[str] = set()  # verbs that raise a transport error
         self.fail_apply: set[str] = set()  # kinds whose apply the API server refuses (422 Invalid)
+        self.client = _EventSink()  # what kube.events.Recorder posts Events through
 
     def _check(self, verb: str) -> None:
         self.calls[verb] += 1

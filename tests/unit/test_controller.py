@@ -1,0 +1,92 @@
+"""The Kopf-free runtime (infercap.controller) and the handlers' translation: a reconcile through the
+Operator posts the events and metrics of its result under a clock passed in, a transient failure is a
+Retry, and handlers turn a Retry into kopf.TemporaryError with its delay."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import kopf
+import pytest
+from tests.unit.fakekube import FakeKube, mdep
+
+from infercap.api.config import OperatorConfig
+from infercap.controller import Operator, Retry
+from infercap.handlers import retrying
+
+SPEC: dict[str, Any] = {
+    "model": "llama-3.1-8b",
+    "traffic": {"requestsPerSecond": 10, "inputTokens": 1000, "outputTokens": 200},
+    "accelerators": ["h100"],
+}
+KEY = ("infercap.dev/v1alpha1", "ModelDeployment", "team", "chat")
+log = logging.getLogger("test")
+
+
+def operator(kube: FakeKube, clock: str = "2026-12-01T00:00:00Z") -> Operator:
+    op = Operator(OperatorConfig(), clock=lambda: clock)
+    op.kube = kube  # type: ignore[assignment]
+    return op
+
+
+def test_a_reconcile_posts_its_events_once_and_uses_the_clock() -> None:
+    kube = FakeKube()
+    body = kube.put(mdep("chat", "team", SPEC))
+
+    async def twice() -> None:
+        await operator(kube).run_reconcile(body, log, {})
+        await operator(kube, "2026-12-01T01:00:00Z").run_reconcile(body, log, {})
+        await asyncio.sleep(0)
+
+    asyncio.run(twice())
+    reasons = [e.reason for e in kube.client.events]
+    assert reasons == ["Planned"], "the second reconcile changed nothing: no event"
+    assert kube.client.events[0].reportingController == "infercap"
+    conds = {c["type"]: c for c in kube.objects[KEY]["status"]["conditions"]}
+    assert conds["Planned"]["lastTransitionTime"] == "2026-12-01T00:00:00Z"
+
+
+def test_an_unreachable_api_is_a_retry_soon() -> None:
+    kube = FakeKube()
+    body = kube.put(mdep("chat", "team", SPEC))
+    kube.fail = {"get"}
+    with pytest.raises(Retry) as e:
+        asyncio.run(operator(kube).run_reconcile(body, log, {}))
+    assert e.value.delay == 2.0 and "ServiceUnavailable" in e.value.message
+
+
+def test_an_apply_failure_is_a_retry_after_the_status_is_written() -> None:
+    kube = FakeKube()
+    body = kube.put(mdep("chat", "team", SPEC))
+    kube.fail_apply = {"NodePool"}
+    with pytest.raises(Retry) as e:
+        asyncio.run(operator(kube).run_reconcile(body, log, {}))
+    assert e.value.delay == 30 and e.value.message == "apply failed"
+    conds = {c["type"]: c for c in kube.objects[KEY]["status"]["conditions"]}
+    assert conds["NodePoolsReady"]["reason"] == "ApplyFailed"
+
+
+def test_deletion_removes_the_pools_and_forgets_the_object() -> None:
+    kube = FakeKube()
+    body = kube.put(mdep("chat", "team", SPEC))
+    op = operator(kube)
+    asyncio.run(op.run_reconcile(body, log, {}))
+    assert kube.of_kind("NodePool") and body["metadata"]["uid"] in op.locks
+    asyncio.run(op.delete(kube.objects[KEY], log, {}))
+    assert not kube.of_kind("NodePool") and not kube.of_kind("ResourceQuota")
+    assert body["metadata"]["uid"] not in op.locks
+
+
+def test_handlers_turn_a_retry_into_kopfs_temporary_error() -> None:
+    async def fails() -> None:
+        raise Retry("apply failed", 30)
+
+    async def works() -> int:
+        return 7
+
+    with pytest.raises(kopf.TemporaryError) as e:
+        asyncio.run(retrying(fails()))
+    assert e.value.delay == 30 and "apply failed" in str(e.value)
+    assert asyncio.run(retrying(works())) == 7
