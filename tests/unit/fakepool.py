@@ -13,6 +13,8 @@ from typing import Any
 
 from infercap.api.catalog import AcceleratorProfileSpec
 from infercap.api.config import OperatorConfig
+from infercap.api.deployment import NodePoolSpec
+from infercap.api.policy import Targets
 from infercap.providers.base import (
     PoolKind,
     PoolRequest,
@@ -21,6 +23,7 @@ from infercap.providers.base import (
     owner_labels,
     pool_name,
 )
+from infercap.providers.targets import node_class
 
 ID = "fakepool"
 KIND = PoolKind("fake.infercap.dev/v1", "FakePool", "fakepools", namespaced=False)
@@ -40,6 +43,9 @@ class FakePoolProvider:
 
     def supports(self, acc: AcceleratorProfileSpec, cfg: OperatorConfig) -> bool:
         return acc.id not in self.refuse
+
+    def resolve(self, pool: NodePoolSpec, cfg: OperatorConfig, targets: Targets) -> NodePoolSpec:
+        return node_class(pool, "default", targets.node_classes)  # a node-class provider, like Karpenter
 
     def render(self, req: PoolRequest, cfg: OperatorConfig) -> list[dict[str, Any]]:
         self.rendered += 1

@@ -19,6 +19,7 @@ from infercap.api.conditions import Reason
 from infercap.api.config import OperatorConfig
 from infercap.api.deployment import NodePoolSpec
 from infercap.api.errors import ReasonedError
+from infercap.api.policy import Targets
 from infercap.api.serving import CapacityMode
 from infercap.core.cost import HOURS_PER_MONTH, money
 from infercap.core.sizes import Placement
@@ -142,6 +143,10 @@ class NodePoolProvider(Protocol):
       `req.placement` (plus `req.surge_chips` where the provider caps resources). A plan the provider cannot
       express raises `ProviderError` with a PascalCase reason and a message naming the field to change;
       it never returns a partial list.
+    - `resolve(pool, cfg, targets)` fills spec.nodePool's target fields (node class, cluster, namespace)
+      from what the admin allows (`targets`, from CapacityPolicies; else the operator configuration's
+      single target), or raises ProviderError(TargetNotAllowed) naming the field; a tenant never picks a
+      target freely (`providers.targets` has the helpers for node-class and cluster targets).
     - `observes_nodes`: True when the nodes of its pools carry the pool's name in `karpenter.sh/nodepool`
       (and NodeClaims): `reconcile.observe` then counts them, prices them and reads each pool object's own
       `Ready` condition into NodePoolsReady. False: NodePoolsReady is True once applied.
@@ -159,6 +164,8 @@ class NodePoolProvider(Protocol):
     def supports(self, acc: AcceleratorProfileSpec, cfg: OperatorConfig) -> bool: ...
 
     def render(self, req: PoolRequest, cfg: OperatorConfig) -> list[dict[str, Any]]: ...
+
+    def resolve(self, pool: NodePoolSpec, cfg: OperatorConfig, targets: Targets) -> NodePoolSpec: ...
 
 
 _REGISTRY: dict[str, NodePoolProvider] = {}

@@ -6,8 +6,10 @@ from typing import Any
 
 from infercap.api.catalog import AcceleratorProfileSpec
 from infercap.api.config import ClusterApiConfig, OperatorConfig
-from infercap.api.deployment import Provider
+from infercap.api.deployment import NodePoolSpec, Provider
+from infercap.api.policy import ClusterTarget, Targets
 from infercap.providers.base import PoolKind, PoolRequest, cost_annotations, owner_labels, pool_name, register
+from infercap.providers.targets import cluster
 
 API_VERSION = "cluster.x-k8s.io/v1beta2"
 POOL_LABEL = "infercap.dev/node-pool"
@@ -62,6 +64,10 @@ class ClusterApiProvider:
 
     def render(self, req: PoolRequest, cfg: OperatorConfig) -> list[dict[str, Any]]:
         return [machine_deployment(req, cfg.clusterapi)]
+
+    def resolve(self, pool: NodePoolSpec, cfg: OperatorConfig, targets: Targets) -> NodePoolSpec:
+        default = ClusterTarget(namespace=cfg.clusterapi.namespace, cluster_name=cfg.clusterapi.cluster_name)
+        return cluster(pool, default, targets.clusterapi)
 
 
 PROVIDER = register(ClusterApiProvider())

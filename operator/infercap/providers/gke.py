@@ -12,7 +12,8 @@ from typing import Any
 from infercap.api.catalog import AcceleratorProfileSpec
 from infercap.api.conditions import Reason
 from infercap.api.config import GkeConfig, OperatorConfig
-from infercap.api.deployment import Provider
+from infercap.api.deployment import NodePoolSpec, Provider
+from infercap.api.policy import ClusterTarget, Targets
 from infercap.providers.base import (
     MODEL_DEPLOYMENT,
     PoolKind,
@@ -24,6 +25,7 @@ from infercap.providers.base import (
     pool_name,
     register,
 )
+from infercap.providers.targets import cluster
 
 API_VERSION = "container.cnrm.cloud.google.com/v1beta1"
 GKE_ACCELERATOR = "cloud.google.com/gke-accelerator"
@@ -118,6 +120,10 @@ class GkeProvider:
 
     def render(self, req: PoolRequest, cfg: OperatorConfig) -> list[dict[str, Any]]:
         return container_node_pools(req, cfg.gke)
+
+    def resolve(self, pool: NodePoolSpec, cfg: OperatorConfig, targets: Targets) -> NodePoolSpec:
+        default = ClusterTarget(namespace=cfg.gke.namespace, cluster_name=cfg.gke.cluster_ref.get("name", "workload"))
+        return cluster(pool, default, targets.gke)
 
 
 PROVIDER = register(GkeProvider())

@@ -16,7 +16,8 @@ from typing import Any
 from infercap.api.catalog import AcceleratorProfileSpec
 from infercap.api.conditions import Reason
 from infercap.api.config import KarpenterConfig, OperatorConfig
-from infercap.api.deployment import Provider
+from infercap.api.deployment import NodePoolSpec, Provider
+from infercap.api.policy import Targets
 from infercap.api.serving import CapacityMode
 from infercap.providers.base import (
     MODEL_DEPLOYMENT,
@@ -29,6 +30,7 @@ from infercap.providers.base import (
     pool_name,
     register,
 )
+from infercap.providers.targets import node_class
 
 API_VERSION = "karpenter.sh/v1"
 INSTANCE_TYPE = "node.kubernetes.io/instance-type"
@@ -128,6 +130,9 @@ class KarpenterProvider:
 
     def render(self, req: PoolRequest, cfg: OperatorConfig) -> list[dict[str, Any]]:
         return [node_pool(req, cfg.karpenter, req.mode)]
+
+    def resolve(self, pool: NodePoolSpec, cfg: OperatorConfig, targets: Targets) -> NodePoolSpec:
+        return node_class(pool, cfg.karpenter.node_class_ref.get("name", "default"), targets.node_classes)
 
 
 PROVIDER = register(KarpenterProvider())

@@ -6,7 +6,8 @@ from typing import Any
 
 from infercap.api.catalog import AcceleratorProfileSpec
 from infercap.api.config import OperatorConfig
-from infercap.api.deployment import Provider
+from infercap.api.deployment import NodePoolSpec, Provider
+from infercap.api.policy import Targets
 from infercap.providers.base import PoolKind, PoolRequest, register
 
 
@@ -20,6 +21,9 @@ class PlanOnlyProvider:
 
     def render(self, req: PoolRequest, cfg: OperatorConfig) -> list[dict[str, Any]]:
         return []
+
+    def resolve(self, pool: NodePoolSpec, cfg: OperatorConfig, targets: Targets) -> NodePoolSpec:
+        return pool  # nothing is written, so there is no target to allow
 
 
 PROVIDER = register(PlanOnlyProvider())

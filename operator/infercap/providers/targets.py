@@ -14,7 +14,7 @@ from infercap.api.conditions import Reason
 from infercap.api.config import OperatorConfig
 from infercap.api.deployment import NodePoolSpec, Provider
 from infercap.api.policy import CapacityPolicySpec, ClusterTarget, Targets
-from infercap.providers import ProviderError
+from infercap.providers.base import ProviderError, get
 
 
 def targets_for(namespace: str, policies: Iterable[tuple[str, CapacityPolicySpec]]) -> Targets:
@@ -51,37 +51,35 @@ def _cluster(pool: NodePoolSpec, allowed: list[ClusterTarget]) -> ClusterTarget:
     raise _refused("clusterName", pool.cluster_name or "", shown)
 
 
-def resolve(pool: NodePoolSpec, provider: Provider, cfg: OperatorConfig, targets: Targets) -> NodePoolSpec:
+def resolve(pool: NodePoolSpec, provider: str, cfg: OperatorConfig, targets: Targets) -> NodePoolSpec:
     """spec.nodePool with every target filled from what is allowed, or ProviderError(TargetNotAllowed,
     ProviderDisabled)."""
     if provider != Provider.NONE and provider not in cfg.enabled_providers:
         enabled = ", ".join(p.value for p in cfg.enabled_providers) or "none"
         raise ProviderError(
             Reason.PROVIDER_DISABLED,
-            f"node-pool provider {provider.value} is not enabled in the operator configuration (enabled: {enabled}); "
+            f"node-pool provider {provider} is not enabled in the operator configuration (enabled: {enabled}); "
             f"set spec.nodePool.provider to an enabled one",
         )
-    if provider == Provider.KARPENTER:
-        if pool.namespace is not None or pool.cluster_name is not None:
-            raise ProviderError(
-                Reason.TARGET_NOT_ALLOWED,
-                "spec.nodePool.namespace and clusterName are for clusterapi and gke; remove them",
-            )
-        classes = targets.node_classes or [cfg.karpenter.node_class_ref.get("name", "default")]
-        if pool.node_class is not None and pool.node_class not in classes:
-            raise _refused("nodeClass", pool.node_class, classes)
-        return pool.model_copy(update={"node_class": pool.node_class or classes[0]})
-    if provider in (Provider.CLUSTERAPI, Provider.GKE):
-        if pool.node_class is not None:
-            raise ProviderError(Reason.TARGET_NOT_ALLOWED, "spec.nodePool.nodeClass is for karpenter; remove it")
-        if provider == Provider.CLUSTERAPI:
-            default = ClusterTarget(namespace=cfg.clusterapi.namespace, cluster_name=cfg.clusterapi.cluster_name)
-            allowed = targets.clusterapi or [default]
-        else:
-            default = ClusterTarget(
-                namespace=cfg.gke.namespace, cluster_name=cfg.gke.cluster_ref.get("name", "workload")
-            )
-            allowed = targets.gke or [default]
-        t = _cluster(pool, allowed)
-        return pool.model_copy(update={"namespace": t.namespace, "cluster_name": t.cluster_name})
-    return pool
+    return get(provider).resolve(pool, cfg, targets)
+
+
+def node_class(pool: NodePoolSpec, default: str, allowed: list[str] | None) -> NodePoolSpec:
+    """A node-class provider's (Karpenter's) target: spec.nodePool.nodeClass among the allowed classes."""
+    if pool.namespace is not None or pool.cluster_name is not None:
+        raise ProviderError(
+            Reason.TARGET_NOT_ALLOWED,
+            "spec.nodePool.namespace and clusterName are for clusterapi and gke; remove them",
+        )
+    classes = allowed or [default]
+    if pool.node_class is not None and pool.node_class not in classes:
+        raise _refused("nodeClass", pool.node_class, classes)
+    return pool.model_copy(update={"node_class": pool.node_class or classes[0]})
+
+
+def cluster(pool: NodePoolSpec, default: ClusterTarget, allowed: list[ClusterTarget] | None) -> NodePoolSpec:
+    """A cluster provider's (Cluster API's, GKE's) target: namespace and clusterName among the allowed."""
+    if pool.node_class is not None:
+        raise ProviderError(Reason.TARGET_NOT_ALLOWED, "spec.nodePool.nodeClass is for karpenter; remove it")
+    t = _cluster(pool, allowed or [default])
+    return pool.model_copy(update={"namespace": t.namespace, "cluster_name": t.cluster_name})
