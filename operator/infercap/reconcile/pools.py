@@ -25,19 +25,11 @@ from infercap.providers import (
 )
 from infercap.providers.targets import resolve as resolve_targets
 from infercap.reconcile.status import Verdict
+from infercap.reconcile.status import child_ref as ref_of
 from infercap.reconcile.world import owned_pools
 
 NOTHING_AFFORDABLE = Reason.NOTHING_AFFORDABLE
 Key = tuple[str, str, str | None]  # kind, name, namespace
-
-
-def ref_of(obj: dict[str, Any]) -> dict[str, Any]:
-    """The status.children entry of an object."""
-    meta = obj["metadata"]
-    ref = {"apiVersion": obj["apiVersion"], "kind": obj["kind"], "name": meta["name"]}
-    if meta.get("namespace"):
-        ref["namespace"] = meta["namespace"]
-    return ref
 
 
 def key_of(ref: dict[str, Any]) -> Key:

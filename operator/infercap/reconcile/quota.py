@@ -13,6 +13,7 @@ from infercap.providers import MANAGED_BY, MANAGER
 from infercap.providers.quota import Share, resource_quota
 from infercap.reconcile.shares import applied_share
 from infercap.reconcile.status import Verdict
+from infercap.reconcile.status import child_ref as _ref
 from infercap.reconcile.world import Pass, World
 
 
@@ -76,16 +77,6 @@ async def _apply_quota(
         return Verdict("False", Reason.APPLY_FAILED, f"applying ResourceQuota {name}: {e.message}"), None
     book.applied[namespace] = manifest
     return _quota_verdict(manifest), _ref(manifest)
-
-
-def _ref(manifest: dict[str, Any]) -> dict[str, Any]:
-    meta = manifest["metadata"]
-    return {
-        "apiVersion": manifest["apiVersion"],
-        "kind": manifest["kind"],
-        "name": meta["name"],
-        **({"namespace": meta["namespace"]} if meta.get("namespace") else {}),
-    }
 
 
 def _quota_verdict(manifest: dict[str, Any]) -> Verdict:

@@ -22,6 +22,7 @@ from infercap.kube.client import Kube, KubeError
 from infercap.kube.client import scale_target as scale_target_kind
 from infercap.providers import MANAGED_BY, MANAGER, OWNER_UID, Owner, cost_annotations
 from infercap.reconcile.status import Verdict
+from infercap.reconcile.status import child_ref as _ref
 from infercap.workloads.plan import serving_plan
 from infercap.workloads.render import SERVING, WorkloadRequest, render
 
@@ -43,11 +44,6 @@ class ServingOutcome:
 
 def paused(body: dict[str, Any]) -> bool:
     return (body["metadata"].get("annotations") or {}).get(PAUSED) == "true"
-
-
-def _ref(obj: dict[str, Any]) -> dict[str, Any]:
-    meta = obj["metadata"]
-    return {"apiVersion": obj["apiVersion"], "kind": obj["kind"], "name": meta["name"], "namespace": meta["namespace"]}
 
 
 def _ours(obj: dict[str, Any], uid: str) -> bool:

@@ -17,6 +17,7 @@ from infercap.api.conditions import (
 )
 from infercap.api.status import (
     BudgetStatus,
+    ChildRef,
     Condition,
     Cost,
     Demand,
@@ -55,6 +56,13 @@ ACTIONS = {
     Cond.WITHIN_BUDGET: Action.BUDGET,
     Cond.WITHIN_LIMITS: Action.LIMITS,
 }
+
+
+def child_ref(obj: dict[str, Any]) -> dict[str, Any]:
+    """The status.children entry of an object infercap manages (namespace only when it has one)."""
+    meta = obj["metadata"]
+    ref = ChildRef(api_version=obj["apiVersion"], kind=obj["kind"], name=meta["name"], namespace=meta.get("namespace"))
+    return dump(ref)
 
 
 def merge_conditions(
