@@ -59,6 +59,13 @@ PROFILES = ("modelprofiles", "acceleratorprofiles", "capacitypolicies")  # a cha
 T = TypeVar("T")
 
 
+def _id(name: str) -> str:
+    """A handler's id as it was while every handler was defined inside build_registry (Kopf's default, the
+    function's qualified name): Kopf keeps a handler's progress in the object's annotations under its id
+    and logs name it, so splitting the module changes neither."""
+    return f"build_registry.<locals>.{name}"
+
+
 async def retrying(call: Awaitable[T]) -> T:
     """Await `call`; the controller's Retry becomes Kopf's TemporaryError (Kopf retries the handler)."""
     try:
@@ -79,7 +86,7 @@ def build_registry(cfg: OperatorConfig, namespaces: Sequence[str] = ()) -> tuple
 
 
 def _lifecycle(registry: kopf.OperatorRegistry, op: Operator) -> None:
-    @kopf.on.startup(registry=registry)
+    @kopf.on.startup(id=_id("configure"), registry=registry)
     async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
         # Kopf's own bookkeeping goes into infercap.dev annotations, never into spec or status.
         settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
@@ -95,12 +102,12 @@ def _lifecycle(registry: kopf.OperatorRegistry, op: Operator) -> None:
         settings.peering.priority = random.SystemRandom().randint(1, 2**31 - 1)
         settings.peering.lifetime = PEERING_LIFETIME
 
-    @kopf.on.login(registry=registry)
+    @kopf.on.login(id=_id("login"), registry=registry)
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
         # In a pod: the service account; elsewhere: KUBECONFIG or ~/.kube/config (no client library needed).
         return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
 
-    @kopf.on.cleanup(registry=registry)
+    @kopf.on.cleanup(id=_id("close"), registry=registry)
     async def close(**_: Any) -> None:
         await op.close()
 
@@ -197,18 +204,21 @@ def _pool_watches(registry: kopf.OperatorRegistry, op: Operator) -> None:
 def _model_deployments(registry: kopf.OperatorRegistry, op: Operator) -> None:
     cfg = op.cfg
 
-    @kopf.on.create(*MDEP, registry=registry)
-    @kopf.on.update(*MDEP, field="spec", registry=registry)  # our own annotations must not re-trigger
-    @kopf.on.resume(*MDEP, registry=registry)
+    @kopf.on.create(*MDEP, id=_id("changed"), registry=registry)
+    @kopf.on.update(*MDEP, field="spec", id=_id("changed"), registry=registry)  # not on our own annotations
+    @kopf.on.resume(*MDEP, id=_id("changed"), registry=registry)
     async def changed(body: kopf.Body, logger: Any, **kwargs: Any) -> None:
         await retrying(op.run_reconcile(body, logger, kwargs))
 
-    @kopf.timer(*MDEP, interval=cfg.resync_seconds, initial_delay=cfg.resync_seconds, registry=registry)
+    @kopf.timer(
+        *MDEP, id=_id("resync"), interval=cfg.resync_seconds, initial_delay=cfg.resync_seconds, registry=registry
+    )
     async def resync(body: kopf.Body, logger: Any, **kwargs: Any) -> None:
         await retrying(op.run_reconcile(body, logger, kwargs))
 
     @kopf.timer(
         *MDEP,
+        id=_id("autoscale"),
         interval=cfg.autoscale_poll_seconds,
         registry=registry,
         when=lambda spec, **_: bool(spec.get("autoscaling")),
@@ -216,13 +226,13 @@ def _model_deployments(registry: kopf.OperatorRegistry, op: Operator) -> None:
     async def autoscale(body: kopf.Body, logger: Any, **kwargs: Any) -> None:
         await retrying(op.autoscale(body, logger, kwargs))
 
-    @kopf.on.delete(*MDEP, registry=registry)
+    @kopf.on.delete(*MDEP, id=_id("deleted"), registry=registry)
     async def deleted(body: kopf.Body, logger: Any, **kwargs: Any) -> None:
         await retrying(op.delete(body, logger, kwargs))
 
     for profile in PROFILES:
 
-        @kopf.on.event(GROUP, VERSION, profile, registry=registry)
+        @kopf.on.event(GROUP, VERSION, profile, id=_id("profile_changed"), registry=registry)
         async def profile_changed(type: str | None, logger: Any, **kwargs: Any) -> None:
             # A catalog change can move any plan: re-plan every ModelDeployment now, not at next resync.
             if type is not None:  # None: the initial listing at startup; resume handlers cover it

@@ -90,3 +90,14 @@ def test_handlers_turn_a_retry_into_kopfs_temporary_error() -> None:
         asyncio.run(retrying(fails()))
     assert e.value.delay == 30 and "apply failed" in str(e.value)
     assert asyncio.run(retrying(works())) == 7
+
+
+def test_handler_ids_survive_the_split_of_build_registry() -> None:
+    """Kopf keeps handler progress in annotations under these ids, and logs name them: an upgrade must
+    find the same ones (they were the qualified names of functions defined inside build_registry)."""
+    from infercap.handlers import build_registry
+
+    registry, _ = build_registry(OperatorConfig())
+    ids = {h.id for reg in (registry._changing, registry._spawning) for h in reg.get_all_handlers()}
+    old = {f"build_registry.<locals>.{n}" for n in ("changed", "changed/spec", "deleted", "resync", "autoscale")}
+    assert old <= ids
