@@ -46,7 +46,7 @@ from infercap.providers import (
 )
 from infercap.providers.quota import Share, resource_quota
 from infercap.providers.targets import resolve as resolve_targets
-from infercap.reconcile.admission import admit, limits_verdict
+from infercap.reconcile.admission import admit, limits_verdict, namespace_capped, reservation
 from infercap.reconcile.guard import plan_guarded
 from infercap.reconcile.loop import after_plan, apply_children
 from infercap.reconcile.observe import Reader
@@ -451,34 +451,42 @@ async def reconcile(
         spec = None
     p: Plan | None = None
     admission = None
-    if spec is not None:
-        admission = admit(cfg, owner.namespace, owner.uid, await world.policies(), await world.shares(owner.namespace))
-        if admission.refused is not None:
-            verdicts["Planned"] = admission.refused
-            spec = None
-    if spec is not None and admission is not None:
-        catalog, problems = await load_catalog(world, cfg)
-        demand_rps, bounds = _autoscaled_demand(spec, old, autoscale, verdicts, new)
-        planned_spec = candidates(spec, catalog, provider_for(spec.node_pool, cfg), cfg)
-        try:
-            p = await plan_guarded(
-                functools.partial(
-                    plan,
-                    catalog,
-                    planned_spec,
-                    demand_rps=demand_rps,
-                    min_replicas=bounds[0],
-                    max_replicas=bounds[1],
-                    ceilings=admission.ceilings,
-                    headroom=None if demand_rps is None else planning_headroom(spec),
-                ),
-                cfg.plan_timeout_seconds,
-            )
-        except PlanError as e:
-            message = str(e) + ("" if not problems else " (" + "; ".join(problems) + ")")
-            verdicts["Planned"] = Verdict("False", e.reason, message)
-        if p is not None:
-            p = after_plan(p, provider_rejections(spec, catalog, provider_for(spec.node_pool, cfg), cfg), old, now, cfg)
+    # Admit, plan and note the plan's share under the namespace's admission lock, so that plans made at
+    # once see each other and the namespace ceiling holds (issue 9).
+    policies = await world.policies()
+    async with world.quota_book.admitting(owner.namespace, namespace_capped(cfg, owner.namespace, policies)):
+        if spec is not None:
+            shares = world.quota_book.merged(owner.namespace, await world.shares(owner.namespace))
+            admission = admit(cfg, owner.namespace, owner.uid, policies, shares)
+            if admission.refused is not None:
+                verdicts["Planned"] = admission.refused
+                spec = None
+        if spec is not None and admission is not None:
+            catalog, problems = await load_catalog(world, cfg)
+            demand_rps, bounds = _autoscaled_demand(spec, old, autoscale, verdicts, new)
+            planned_spec = candidates(spec, catalog, provider_for(spec.node_pool, cfg), cfg)
+            try:
+                p = await plan_guarded(
+                    functools.partial(
+                        plan,
+                        catalog,
+                        planned_spec,
+                        demand_rps=demand_rps,
+                        min_replicas=bounds[0],
+                        max_replicas=bounds[1],
+                        ceilings=admission.ceilings,
+                        headroom=None if demand_rps is None else planning_headroom(spec),
+                    ),
+                    cfg.plan_timeout_seconds,
+                )
+            except PlanError as e:
+                message = str(e) + ("" if not problems else " (" + "; ".join(problems) + ")")
+                verdicts["Planned"] = Verdict("False", e.reason, message)
+            if p is not None:
+                p = after_plan(
+                    p, provider_rejections(spec, catalog, provider_for(spec.node_pool, cfg), cfg), old, now, cfg
+                )
+                world.quota_book.note(owner.namespace, owner.uid, reservation(owner, p, cfg, spec.serving is not None))
 
     if p is not None and spec is not None and admission is not None:
         verdicts["Planned"] = Verdict("True", "Planned", summary(p))

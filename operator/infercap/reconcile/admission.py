@@ -20,6 +20,7 @@ from infercap.api.validation import describe
 from infercap.core.cost import HOURS_PER_MONTH
 from infercap.core.limits import Ceiling, Usage, ceilings_for
 from infercap.core.planner import Plan
+from infercap.providers import Owner
 from infercap.providers.quota import Share
 from infercap.providers.targets import targets_for
 from infercap.reconcile.status import Verdict
@@ -71,6 +72,25 @@ def admit(
     return Admission(ceilings_for(namespace, cfg.limits, policies, used), targets_for(namespace, policies))
 
 
+def namespace_capped(cfg: OperatorConfig, namespace: str, policy_docs: list[dict[str, Any]]) -> bool:
+    """Whether a per-namespace ceiling may apply to `namespace` (then admissions there take turns). A
+    policy that does not validate counts as one: it refuses, and a turn costs nothing then."""
+    n = cfg.limits.per_namespace
+    if n.max_chips is not None or n.max_nodes is not None or n.max_monthly_cost is not None:
+        return True
+    for doc in policy_docs:
+        try:
+            spec = CapacityPolicySpec.model_validate(doc.get("spec") or {})
+        except ValidationError:
+            return True
+        c = spec.limits.per_namespace
+        if spec.covers(namespace) and (
+            c.max_chips is not None or c.max_nodes is not None or c.max_monthly_cost is not None
+        ):
+            return True
+    return False
+
+
 def limits_verdict(p: Plan, admission: Admission) -> Verdict:
     if p.limit is None:
         scopes = len(admission.ceilings)
@@ -83,4 +103,25 @@ def limits_verdict(p: Plan, admission: Admission) -> Verdict:
         f"{'; '.join(p.limit.binding)} allows {pl.replicas} replica(s) on {pl.nodes} node(s)"
         + (": nothing is applied" if pl.replicas == 0 else "")
         + ". Ask the cluster admin to raise the ceiling, or lower spec.traffic",
+    )
+
+
+def reservation(owner: Owner, p: Plan, cfg: OperatorConfig, serving: bool) -> Share | None:
+    """The share a plan holds in the namespace from its admission until its quota turn notes what was
+    applied: its chips plus the rollout surge the quota will count, its nodes and cost (None: no replica)."""
+    applied = p.applied
+    pl = applied.placement
+    if pl.replicas == 0:
+        return None
+    chips = pl.replicas * pl.chips_per_replica
+    if serving and cfg.quota.rollout_surge:
+        chips += cfg.serving.rollout_surge * pl.chips_per_replica
+    return Share(
+        owner.name,
+        owner.uid,
+        applied.accelerator.resource_name,
+        chips,
+        applied.cost.hourly,
+        applied.cost.currency,
+        pl.nodes,
     )
