@@ -214,8 +214,13 @@ class Operator:
         else:
             seen = self.generations.get(key)
             self.generations[key] = state
-            # A pool that appeared (ours, just created) may become Ready before its next event: look again.
-            if (seen is None and kind != "ADDED") or seen == state:
+            if seen is None:
+                # First sight of a pool (ours, just applied: that reconcile saw it not Ready yet). Look again
+                # only if it is Ready already (Kopf may have batched its Ready update into this event);
+                # otherwise its Ready change is a later event, and the listing at startup is resume's.
+                if kind is None or ready != "True":
+                    return False
+            elif seen == state:
                 return False
         owner = self.owner_of(body)
         return "/" in owner and (not self.namespaces or owner.split("/", 1)[0] in self.namespaces)

@@ -48,7 +48,7 @@ from infercap.providers.quota import Share, resource_quota
 from infercap.providers.targets import resolve as resolve_targets
 from infercap.reconcile.admission import admit, limits_verdict, namespace_capped, reservation
 from infercap.reconcile.guard import plan_guarded
-from infercap.reconcile.loop import after_plan, apply_children
+from infercap.reconcile.loop import COST_OBSERVED_HOURLY, after_plan, apply_children
 from infercap.reconcile.observe import Reader
 from infercap.reconcile.quotabook import QuotaBook
 from infercap.reconcile.status import (
@@ -232,7 +232,7 @@ async def _apply_node_pools(
                 None,
             )
         try:
-            await kube.apply(manifest)
+            await kube.apply_if_changed(manifest, existing)  # nothing sent for a pool already as applied
         except KubeError as e:
             return (
                 Verdict("False", "ApplyFailed", f"applying {manifest['kind']} {meta['name']}: {e.message}"),
@@ -526,7 +526,7 @@ async def reconcile(
     new["conditions"] = merge_conditions(old.get("conditions", []), verdicts, now, generation)
     new["observedGeneration"] = generation
     result = Result(new, events(old, new), retry=retry)
-    await _annotate_cost(kube, body, p)
+    await _annotate_cost(kube, body, p, new)
     if new != old:
         await kube.patch_status(API_VERSION, KIND, owner.name, owner.namespace, _with_removals(old, new))
         result.written = True
@@ -561,12 +561,16 @@ def _autoscaled_demand(
     return None, (a.min_replicas, a.max_replicas)
 
 
-async def _annotate_cost(kube: Kube, body: dict[str, Any], p: Plan | None) -> None:
-    """Cost annotations on the ModelDeployment itself, like on every object it manages."""
+async def _annotate_cost(kube: Kube, body: dict[str, Any], p: Plan | None, new: dict[str, Any]) -> None:
+    """Cost annotations on the ModelDeployment itself, like on every object it manages: planned, and
+    observed when observing ran (one patch for both, none when they are already so)."""
     if p is None:
         return
     cost = p.applied.cost
     want = {COST_HOURLY: str(cost.hourly), COST_MONTHLY: str(cost.monthly), COST_CURRENCY: cost.currency}
+    observed = ((new.get("observed") or {}).get("cost") or {}).get("hourly")
+    if observed is not None:
+        want[COST_OBSERVED_HOURLY] = observed
     have = body["metadata"].get("annotations") or {}
     if any(have.get(k) != v for k, v in want.items()):
         meta = body["metadata"]

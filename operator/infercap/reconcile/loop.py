@@ -9,7 +9,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
-from infercap.api import API_VERSION
 from infercap.api.config import OperatorConfig
 from infercap.api.deployment import ModelDeploymentSpec, Provider
 from infercap.core.catalog import Catalog
@@ -112,11 +111,7 @@ async def apply_children(
         if seen.pools_ready is not None:
             pools_verdict = seen.pools_ready
         verdicts["CapacityMatchesPlan"] = seen.capacity
-        hourly = seen.observed["cost"]["hourly"]
-        if (body["metadata"].get("annotations") or {}).get(COST_OBSERVED_HOURLY) != hourly:
-            await kube.annotate(
-                API_VERSION, "ModelDeployment", owner.name, owner.namespace, {COST_OBSERVED_HOURLY: hourly}
-            )
+        # The observed-cost annotation (COST_OBSERVED_HOURLY) is written with the planned cost's, in one patch.
     else:
         new.pop("observed", None)
     before = (old.get("plan") or {}).get("accelerator")

@@ -1,0 +1,80 @@
+"""Fleet speed (issue 9): the writes a reconcile sends. A node pool already as this process applied it is
+not applied again (a no-op apply still costs the API server a full request), but a foreign edit, a
+removed label or a deleted pool are; the planned and observed cost annotations go in one patch."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from tests.unit.fakekube import FakeKube, mdep
+
+from infercap.api.config import OperatorConfig
+from infercap.reconcile import reconcile
+
+NOW = "2026-12-01T00:00:00Z"
+KEY = ("infercap.dev/v1alpha1", "ModelDeployment", "team", "m")
+CFG = OperatorConfig.model_validate(
+    {"karpenter": {"nodeClassRef": {"group": "karpenter.kwok.sh", "kind": "KWOKNodeClass", "name": "default"}}}
+)
+SPEC: dict[str, Any] = {
+    "model": "llama-3.1-8b",
+    "traffic": {"requestsPerSecond": 5, "inputTokens": 1000, "outputTokens": 200},
+    "accelerators": ["l40s"],
+}
+
+
+class CountingKube(FakeKube):
+    def __init__(self) -> None:
+        super().__init__()
+        self.applied_kinds: list[str] = []
+
+    async def apply(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        self.applied_kinds.append(manifest["kind"])
+        return await super().apply(manifest)
+
+
+def run(kube: CountingKube) -> None:
+    kube.calls.clear()
+    kube.applied_kinds.clear()
+    asyncio.run(reconcile(kube, CFG, kube.objects[KEY], NOW))  # type: ignore[arg-type]
+
+
+def test_first_reconcile_writes_pool_quota_one_annotation_patch_and_status() -> None:
+    kube = CountingKube()
+    kube.put(mdep("m", "team", SPEC))
+    run(kube)
+    assert sorted(kube.applied_kinds) == ["NodePool", "ResourceQuota"]
+    # patch: one for the cost annotations (planned and observed together), one for status
+    assert kube.calls["patch"] == 2
+    annotations = kube.objects[KEY]["metadata"]["annotations"]
+    assert {"infercap.dev/cost-hourly", "infercap.dev/cost-observed-hourly"} <= set(annotations)
+
+
+def test_an_unchanged_pool_is_not_applied_again_and_a_changed_one_is() -> None:
+    kube = CountingKube()
+    kube.put(mdep("m", "team", SPEC))
+    run(kube)
+    run(kube)
+    assert kube.applied_kinds == [] and kube.calls["patch"] == 0, "a second reconcile writes nothing"
+    (pool,) = kube.of_kind("NodePool")
+    # A foreign spec edit (the API server bumps the generation): applied back.
+    edited = {**pool, "spec": {**pool["spec"], "limits": {"nvidia.com/gpu": "9999"}}}
+    kube.put(edited)
+    run(kube)
+    assert kube.applied_kinds == ["NodePool"]
+    assert kube.of_kind("NodePool")[0]["spec"]["limits"] == pool["spec"]["limits"]
+    # A removed label (metadata edits keep the generation): applied back.
+    (pool,) = kube.of_kind("NodePool")
+    label = next(iter(pool["metadata"]["labels"]))
+    pool["metadata"]["labels"].pop(label)
+    run(kube)
+    assert kube.applied_kinds == ["NodePool"] and label in kube.of_kind("NodePool")[0]["metadata"]["labels"]
+    # A deleted pool: created again.
+    kube.objects.pop(next(k for k in kube.objects if k[1] == "NodePool"))
+    run(kube)
+    assert kube.applied_kinds == ["NodePool"] and len(kube.of_kind("NodePool")) == 1
+    # A new plan (more traffic): the new manifest is applied.
+    kube.objects[KEY]["spec"] = {**SPEC, "traffic": {**SPEC["traffic"], "requestsPerSecond": 50}}
+    run(kube)
+    assert "NodePool" in kube.applied_kinds
