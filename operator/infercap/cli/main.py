@@ -67,7 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="plan ModelDeployment manifests offline",
         description=(
             "Plan every ModelDeployment in FILE (YAML, several documents allowed; ModelProfile and "
-            "AcceleratorProfile documents in the same files add to the catalog)."
+            "AcceleratorProfile documents in the same files add to the catalog, CapacityPolicy documents cap "
+            "the plans as the operator does)."
         ),
     )
     p.add_argument(
@@ -91,6 +92,20 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="ACC=PRICE",
         help="override an accelerator's price per chip-hour, e.g. h100=4.50; repeatable",
+    )
+    p.add_argument(
+        "--policy",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="CapacityPolicy YAML: its ceilings and node-pool targets apply as in the operator (CapacityPolicy "
+        "documents in -f files count too); repeatable",
+    )
+    p.add_argument(
+        "--config",
+        metavar="FILE",
+        help="operator configuration YAML (its limits, policyRequired, targets and prices apply as in the "
+        "operator; default: built-in defaults)",
     )
     _output(p)
 
