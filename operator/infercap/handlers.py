@@ -243,8 +243,9 @@ class Operator:
         self.quota_hard[key] = hard
         return seen is not None and seen != hard
 
-    def schedule_drift(self, owner: str, kwargs: dict[str, Any]) -> None:
-        """Reconcile the ModelDeployment `owner` (namespace/name) shortly: one of its pools changed or went."""
+    def schedule_drift(self, owner: str, kwargs: dict[str, Any], uid: str | None = None) -> None:
+        """Reconcile the ModelDeployment `owner` (namespace/name, `uid` from the pool's owner label) shortly:
+        one of its pools changed or went."""
         if owner in self.pending_drift or "/" not in owner:
             return
         self.pending_drift.add(owner)
@@ -254,7 +255,12 @@ class Operator:
             await asyncio.sleep(DRIFT_DELAY)
             self.pending_drift.discard(owner)
             try:
-                body = await self.api.get(f"{GROUP}/{VERSION}", "ModelDeployment", name, namespace)
+                # run_reconcile reads the object under its lock anyway: with the uid known, one GET, not two.
+                body = (
+                    {"metadata": {"name": name, "namespace": namespace, "uid": uid}}
+                    if uid
+                    else await self.api.get(f"{GROUP}/{VERSION}", "ModelDeployment", name, namespace)
+                )
                 if body is not None and not body["metadata"].get("deletionTimestamp"):
                     await self.run_reconcile(kopf.Body(cast(Any, body)), log, kwargs)
             except (KubeError, kopf.TemporaryError) as e:
@@ -284,8 +290,8 @@ class Operator:
                 fresh = await self.api.get(
                     f"{GROUP}/{VERSION}", "ModelDeployment", body["metadata"]["name"], body["metadata"]["namespace"]
                 )
-                if fresh is None or fresh["metadata"].get("deletionTimestamp"):
-                    return Result({})
+                if fresh is None or fresh["metadata"].get("deletionTimestamp") or fresh["metadata"]["uid"] != uid:
+                    return Result({})  # gone, going, or a new object of the same name (its own events follow)
                 result = await reconcile(self.api, self.cfg, fresh, now(), autoscale, world=self.world(kwargs))
             except KubeError as e:
                 metrics.ERRORS.labels(e.reason or "ApiError").inc()
@@ -439,7 +445,7 @@ def build_registry(cfg: OperatorConfig, namespaces: Sequence[str] = ()) -> tuple
             registry=registry,
         )
         async def pool_changed(body: kopf.Body, **kwargs: Any) -> None:
-            op.schedule_drift(op.owner_of(body), kwargs)
+            op.schedule_drift(op.owner_of(body), kwargs, (body["metadata"].get("labels") or {}).get(OWNER_UID))
 
     @kopf.on.event(
         "",

@@ -83,12 +83,13 @@ class FakeKube:
                 obj["status"] = existing["status"]
         return self.put(obj)
 
-    async def apply_if_changed(self, manifest: dict[str, Any], existing: dict[str, Any] | None) -> bool:
+    async def apply_if_changed(self, manifest: dict[str, Any], existing: dict[str, Any] | None) -> dict[str, Any]:
         """As Kube.apply_if_changed (the same memo)."""
-        if self.applied.unchanged(manifest, existing):
-            return False
-        self.applied.note(manifest, await self.apply(manifest))
-        return True
+        if existing is not None and self.applied.unchanged(manifest, existing):
+            return existing
+        result = await self.apply(manifest)
+        self.applied.note(manifest, result)
+        return result
 
     async def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> bool:
         self.applied.forget(api_version, kind, name, namespace)

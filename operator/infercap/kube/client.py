@@ -170,13 +170,14 @@ class Kube:
         except httpx2.TransportError as e:
             raise _transport(e) from None
 
-    async def apply_if_changed(self, manifest: dict[str, Any], existing: dict[str, Any] | None) -> bool:
+    async def apply_if_changed(self, manifest: dict[str, Any], existing: dict[str, Any] | None) -> dict[str, Any]:
         """Apply `manifest` unless this process applied the same to `existing` and nobody changed it since
-        (kube/applied.py); True when a request was sent."""
-        if self.applied.unchanged(manifest, existing):
-            return False
-        self.applied.note(manifest, await self.apply(manifest))
-        return True
+        (kube/applied.py). Returns the object as it now is (`existing`, or what the API server answered)."""
+        if existing is not None and self.applied.unchanged(manifest, existing):
+            return existing
+        result = await self.apply(manifest)
+        self.applied.note(manifest, result)
+        return result
 
     async def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> bool:
         self.applied.forget(api_version, kind, name, namespace)

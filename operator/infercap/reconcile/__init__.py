@@ -50,6 +50,7 @@ from infercap.reconcile.admission import admit, limits_verdict, namespace_capped
 from infercap.reconcile.guard import plan_guarded
 from infercap.reconcile.loop import COST_OBSERVED_HOURLY, after_plan, apply_children
 from infercap.reconcile.observe import Reader
+from infercap.reconcile.prefetch import Prefetched
 from infercap.reconcile.quotabook import QuotaBook
 from infercap.reconcile.status import (
     Event,
@@ -194,6 +195,7 @@ async def _apply_node_pools(
     targets: Targets,
     owned: list[dict[str, Any]] | None = None,
     keep_previous: bool = False,
+    seen: Prefetched | None = None,
 ) -> tuple[Verdict, list[dict[str, Any]], str | None]:
     """Apply this plan's node pools and remove the ones it no longer needs (kept while `keep_previous`:
     the previous plan's workload still serves on them)."""
@@ -232,7 +234,9 @@ async def _apply_node_pools(
                 None,
             )
         try:
-            await kube.apply_if_changed(manifest, existing)  # nothing sent for a pool already as applied
+            current = await kube.apply_if_changed(manifest, existing)  # nothing sent for a pool already as applied
+            if seen is not None:
+                seen.put(current)  # observing reads it next
         except KubeError as e:
             return (
                 Verdict("False", "ApplyFailed", f"applying {manifest['kind']} {meta['name']}: {e.message}"),
@@ -494,11 +498,12 @@ async def reconcile(
         if demand_rps is not None:
             new["demand"]["source"] = "metric"
             new["demand"]["display"] = f"{demand_rps:.3g} req/s (metric)"
+        seen = Prefetched(world.reader())  # the pools applied here, for observing
         apply_pools = functools.partial(
-            _apply_node_pools, targets=admission.targets, owned=await world.owned(owner.uid, cfg)
+            _apply_node_pools, targets=admission.targets, owned=await world.owned(owner.uid, cfg), seen=seen
         )
         verdicts["NodePoolsReady"], refs, retry = await apply_children(
-            kube, cfg, body, spec, owner, p, catalog, old, new, verdicts, now, apply_pools, world.reader()
+            kube, cfg, body, spec, owner, p, catalog, old, new, verdicts, now, apply_pools, seen
         )
         share = applied_share(owner, p, verdicts["NodePoolsReady"], new["plan"].get("quotaChips"))
         verdicts["QuotaApplied"], quota_ref = await apply_quota(
