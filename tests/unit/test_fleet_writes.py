@@ -28,6 +28,11 @@ class CountingKube(FakeKube):
     def __init__(self) -> None:
         super().__init__()
         self.applied_kinds: list[str] = []
+        self.read_kinds: list[str] = []
+
+    async def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+        self.read_kinds.append(kind)
+        return await super().get(api_version, kind, name, namespace)
 
     async def apply(self, manifest: dict[str, Any]) -> dict[str, Any]:
         self.applied_kinds.append(manifest["kind"])
@@ -37,6 +42,7 @@ class CountingKube(FakeKube):
 def run(kube: CountingKube) -> None:
     kube.calls.clear()
     kube.applied_kinds.clear()
+    kube.read_kinds.clear()
     asyncio.run(reconcile(kube, CFG, kube.objects[KEY], NOW))  # type: ignore[arg-type]
 
 
@@ -78,3 +84,17 @@ def test_an_unchanged_pool_is_not_applied_again_and_a_changed_one_is() -> None:
     kube.objects[KEY]["spec"] = {**SPEC, "traffic": {**SPEC["traffic"], "requestsPerSecond": 50}}
     run(kube)
     assert "NodePool" in kube.applied_kinds
+
+
+def test_observing_reads_the_pool_this_reconcile_applied_not_again() -> None:
+    kube = CountingKube()
+    kube.put(mdep("m", "team", SPEC))
+    run(kube)
+    assert kube.read_kinds.count("NodePool") == 1, kube.read_kinds  # the ownership check; observing reuses it
+    # Karpenter says Ready: the next reconcile sees it through that same single read.
+    (pool,) = kube.of_kind("NodePool")
+    pool["status"] = {"conditions": [{"type": "Ready", "status": "True"}]}
+    run(kube)
+    assert kube.read_kinds.count("NodePool") == 1
+    ready = next(c for c in kube.objects[KEY]["status"]["conditions"] if c["type"] == "NodePoolsReady")
+    assert ready["status"] == "True", ready
