@@ -88,3 +88,25 @@ def test_a_deleted_plan_frees_its_room_for_the_others() -> None:
     after = int(kube.objects[("infercap.dev/v1alpha1", "ModelDeployment", "team", other)]["status"]["plan"]["chips"])
     assert after > before[other], "the room the deleted plan held goes to the other one"
     assert after <= CEILING_CHIPS
+
+
+def test_plans_far_under_the_ceiling_are_made_once_each(monkeypatch: Any) -> None:
+    """The turn costs nothing where the namespace has room: plans are made in parallel, each stands."""
+    import infercap.reconcile as rec
+
+    calls = []
+    real = rec.plan
+
+    def counted(*args: Any, **kw: Any) -> Any:
+        calls.append(1)
+        return real(*args, **kw)
+
+    monkeypatch.setattr(rec, "plan", counted)
+    kube = WatchedKube()
+    cfg = OperatorConfig.model_validate({"limits": {"perNamespace": {"maxChips": 100_000}}})
+    names = [f"m{i}" for i in range(COUNT)]
+    for n in names:
+        kube.put(mdep(n, "team", SPEC))
+    asyncio.run(reconcile_all(kube, cfg, World(kube), names))  # type: ignore[arg-type]
+    assert len(calls) == COUNT
+    assert all(o["status"]["plan"]["chips"] > CEILING_CHIPS for o in kube.of_kind("ModelDeployment"))

@@ -26,6 +26,7 @@ from infercap.api.validation import describe
 from infercap.core.autoscale import planning_headroom
 from infercap.core.catalog import Catalog, builtin_catalog
 from infercap.core.errors import PlanError
+from infercap.core.limits import Ceiling
 from infercap.core.planner import Plan, plan
 from infercap.kube.client import NODE_POOL_KINDS, Kube, KubeError
 from infercap.providers import (
@@ -46,7 +47,7 @@ from infercap.providers import (
 )
 from infercap.providers.quota import Share, resource_quota
 from infercap.providers.targets import resolve as resolve_targets
-from infercap.reconcile.admission import admit, limits_verdict, namespace_capped, reservation
+from infercap.reconcile.admission import admit, limits_verdict, namespace_capped, reservation, still_admitted
 from infercap.reconcile.guard import plan_guarded
 from infercap.reconcile.loop import COST_OBSERVED_HOURLY, after_plan, apply_children
 from infercap.reconcile.observe import Reader
@@ -455,22 +456,22 @@ async def reconcile(
         spec = None
     p: Plan | None = None
     admission = None
-    # Admit, plan and note the plan's share under the namespace's admission lock, so that plans made at
-    # once see each other and the namespace ceiling holds (issue 9).
-    policies = await world.policies()
-    async with world.quota_book.admitting(owner.namespace, namespace_capped(cfg, owner.namespace, policies)):
-        if spec is not None:
-            shares = world.quota_book.merged(owner.namespace, await world.shares(owner.namespace))
-            admission = admit(cfg, owner.namespace, owner.uid, policies, shares)
-            if admission.refused is not None:
-                verdicts["Planned"] = admission.refused
-                spec = None
-        if spec is not None and admission is not None:
-            catalog, problems = await load_catalog(world, cfg)
-            demand_rps, bounds = _autoscaled_demand(spec, old, autoscale, verdicts, new)
-            planned_spec = candidates(spec, catalog, provider_for(spec.node_pool, cfg), cfg)
+    # Shares as this process knows them (the index's, each replaced by a newer one noted in the book).
+    book, policies = world.quota_book, await world.policies()
+    if spec is not None:
+        shares = book.merged(owner.namespace, await world.shares(owner.namespace))
+        admission = admit(cfg, owner.namespace, owner.uid, policies, shares)
+        if admission.refused is not None:
+            verdicts["Planned"] = admission.refused
+            spec = None
+    if spec is not None and admission is not None:
+        catalog, problems = await load_catalog(world, cfg)
+        demand_rps, bounds = _autoscaled_demand(spec, old, autoscale, verdicts, new)
+        planned_spec = candidates(spec, catalog, provider_for(spec.node_pool, cfg), cfg)
+
+        async def make_plan(ceilings: list[Ceiling]) -> Plan | None:
             try:
-                p = await plan_guarded(
+                made = await plan_guarded(
                     functools.partial(
                         plan,
                         catalog,
@@ -478,7 +479,7 @@ async def reconcile(
                         demand_rps=demand_rps,
                         min_replicas=bounds[0],
                         max_replicas=bounds[1],
-                        ceilings=admission.ceilings,
+                        ceilings=ceilings,
                         headroom=None if demand_rps is None else planning_headroom(spec),
                     ),
                     cfg.plan_timeout_seconds,
@@ -486,11 +487,25 @@ async def reconcile(
             except PlanError as e:
                 message = str(e) + ("" if not problems else " (" + "; ".join(problems) + ")")
                 verdicts["Planned"] = Verdict("False", e.reason, message)
-            if p is not None:
-                p = after_plan(
-                    p, provider_rejections(spec, catalog, provider_for(spec.node_pool, cfg), cfg), old, now, cfg
-                )
-                world.quota_book.note(owner.namespace, owner.uid, reservation(owner, p, cfg, spec.serving is not None))
+                return None
+            rejected = provider_rejections(spec, catalog, provider_for(spec.node_pool, cfg), cfg)
+            return after_plan(made, rejected, old, now, cfg)
+
+        # The per-namespace ceiling is checked and the plan's share noted atomically (the namespace's
+        # admission lock, where a namespace ceiling applies), so plans made at once see each other (issue 9).
+        # Planned outside the lock (in parallel); the plan stands if the namespace's shares did not change
+        # meanwhile or it fits what they are now, else it is made again in turn.
+        p = await make_plan(admission.ceilings)
+        if p is not None:
+            exclusive = namespace_capped(cfg, owner.namespace, policies)
+            async with book.admitting(owner.namespace, exclusive):
+                if exclusive:
+                    shares = book.merged(owner.namespace, await world.shares(owner.namespace))
+                    fresh = admit(cfg, owner.namespace, owner.uid, policies, shares)
+                    if not still_admitted(p, admission, fresh):
+                        admission, p = fresh, await make_plan(fresh.ceilings)
+                if p is not None:
+                    book.note(owner.namespace, owner.uid, reservation(owner, p, cfg, spec.serving is not None))
 
     if p is not None and spec is not None and admission is not None:
         verdicts["Planned"] = Verdict("True", "Planned", summary(p))

@@ -13,13 +13,13 @@ from typing import Any
 
 from infercap.api.config import OperatorConfig
 from infercap.api.policy import Targets
-from infercap.core.limits import Ceiling
+from infercap.core.limits import Ceiling, within
 from infercap.core.planner import Plan
 from infercap.providers.policy import allowance, namespace_capped, reservation
 from infercap.providers.quota import Share
 from infercap.reconcile.status import Verdict
 
-__all__ = ["Admission", "admit", "limits_verdict", "namespace_capped", "reservation"]
+__all__ = ["Admission", "admit", "limits_verdict", "namespace_capped", "reservation", "still_admitted"]
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,21 @@ def admit(
     a = allowance(cfg, namespace, uid, policy_docs, shares)
     refused = Verdict("False", a.refused.reason, a.refused.message) if a.refused is not None else None
     return Admission(a.ceilings, a.targets, refused)
+
+
+def still_admitted(p: Plan, planned_under: Admission, now: Admission) -> bool:
+    """Whether plan `p`, made under `planned_under`, may stand under `now` (the namespace's shares read
+    again in its turn): the same ceilings, or an uncapped plan that fits every one of them. A capped plan
+    is made again whenever they changed (it may now get more, or must get less)."""
+    if now.refused is not None:
+        return False
+    if now.ceilings == planned_under.ceilings:
+        return True
+    if p.limit is not None:
+        return False
+    o = p.applied
+    pl = o.placement
+    return all(within(o.accelerator, pl.chips_per_replica, pl.slice, pl.replicas, c) for c in now.ceilings)
 
 
 def limits_verdict(p: Plan, admission: Admission) -> Verdict:
