@@ -209,6 +209,9 @@ class Operator:
         kind = kwargs.get("type") or (kwargs.get("event") or {}).get("type")
         conditions = (body.get("status") or {}).get("conditions") or []
         ready = next((c.get("status") for c in conditions if c.get("type") == "Ready"), None)
+        # No Ready condition and Ready=Unknown read the same (NodePoolPending): Karpenter's first judgement
+        # of a new pool, Unknown, is no reason to reconcile its owner (it was 200 of 600 reconciles at 200).
+        ready = ready if ready in ("True", "False") else None
         state = (meta.get("generation"), ready)
         if kind == "DELETED":
             self.generations.pop(key, None)

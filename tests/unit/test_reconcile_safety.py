@@ -219,6 +219,7 @@ def test_only_spec_changes_readiness_and_deletions_of_pools_we_serve_are_drift()
     # A new pool: its owner's reconcile just applied it and saw it not Ready; only a Ready one needs a look
     # (Kopf batches events: the first one seen may already carry Karpenter's Ready).
     assert not op.drifted(pool(1, name="new"), {"type": "ADDED"}), "its Ready change is a later event"
+    assert not op.drifted(pool(1, name="new", ready="Unknown"), {"type": "MODIFIED"}), "still pending"
     assert op.drifted(pool(1, name="new", ready="True"), {"type": "MODIFIED"}), "then it is drift"
     assert op.drifted(pool(1, name="batched", ready="True"), {"type": "MODIFIED"}), "first seen Ready"
     assert not op.drifted(pool(1, name="listed", ready="True"), {"type": None}), "the startup listing"
