@@ -284,8 +284,15 @@ class Operator:
         return World(self.api, self.quota_locks, self.quota_book)
 
     async def run_reconcile(
-        self, body: kopf.Body, logger: Any, kwargs: dict[str, Any], autoscale: Autoscale | None = None
+        self,
+        body: kopf.Body,
+        logger: Any,
+        kwargs: dict[str, Any],
+        autoscale: Autoscale | None = None,
+        patch: kopf.Patch | None = None,
     ) -> Result:
+        """Reconcile under the object's lock; `patch`: Kopf's patch of this object's handler, which then
+        carries the object's annotations (one write with Kopf's own, not one more)."""
         uid = body["metadata"]["uid"]
         started = time.monotonic()
         async with self.locks[uid]:
@@ -296,7 +303,12 @@ class Operator:
                 )
                 if fresh is None or fresh["metadata"].get("deletionTimestamp") or fresh["metadata"]["uid"] != uid:
                     return Result({})  # gone, going, or a new object of the same name (its own events follow)
-                result = await reconcile(self.api, self.cfg, fresh, now(), autoscale, world=self.world(kwargs))
+                annotations: dict[str, str] | None = {} if patch is not None else None
+                result = await reconcile(
+                    self.api, self.cfg, fresh, now(), autoscale, world=self.world(kwargs), annotations=annotations
+                )
+                if patch is not None and annotations:
+                    patch.metadata.annotations.update(annotations)
             except KubeError as e:
                 metrics.ERRORS.labels(e.reason or "ApiError").inc()
                 metrics.reconciled("error", time.monotonic() - started)
@@ -472,8 +484,8 @@ def build_registry(cfg: OperatorConfig, namespaces: Sequence[str] = ()) -> tuple
     @kopf.on.create(*MDEP, registry=registry)
     @kopf.on.update(*MDEP, field="spec", registry=registry)  # our own annotations must not re-trigger
     @kopf.on.resume(*MDEP, registry=registry)
-    async def changed(body: kopf.Body, logger: Any, **kwargs: Any) -> None:
-        await op.run_reconcile(body, logger, kwargs)
+    async def changed(body: kopf.Body, logger: Any, patch: kopf.Patch, **kwargs: Any) -> None:
+        await op.run_reconcile(body, logger, kwargs, patch=patch)
 
     @kopf.timer(*MDEP, interval=cfg.resync_seconds, initial_delay=cfg.resync_seconds, registry=registry)
     async def resync(body: kopf.Body, logger: Any, **kwargs: Any) -> None:

@@ -5,6 +5,7 @@ removed label or a deleted pool are; the planned and observed cost annotations g
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 from tests.unit.fakekube import FakeKube, mdep
@@ -29,6 +30,14 @@ class CountingKube(FakeKube):
         super().__init__()
         self.applied_kinds: list[str] = []
         self.read_kinds: list[str] = []
+        self.events: list[Any] = []
+        kube = self
+
+        class Client:  # what kube.events.Recorder posts Events through
+            async def create(self, obj: Any) -> None:
+                kube.events.append(obj)
+
+        self.client = Client()
 
     async def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
         self.read_kinds.append(kind)
@@ -98,3 +107,31 @@ def test_observing_reads_the_pool_this_reconcile_applied_not_again() -> None:
     assert kube.read_kinds.count("NodePool") == 1
     ready = next(c for c in kube.objects[KEY]["status"]["conditions"] if c["type"] == "NodePoolsReady")
     assert ready["status"] == "True", ready
+
+
+def test_the_create_handler_writes_the_cost_annotations_with_kopfs_own_patch() -> None:
+    """In a Kopf handler the annotations ride on Kopf's patch (its diffbase write), not a patch of their own;
+    elsewhere (drift, quota refresh: no Kopf patch of this object) they are patched as before."""
+    import kopf
+
+    from infercap.handlers import Operator
+
+    kube = CountingKube()
+    kube.put(mdep("m", "team", SPEC))
+    op = Operator(CFG)
+    op.kube = kube  # type: ignore[assignment]
+    patch = kopf.Patch()
+    body = kopf.Body(kube.objects[KEY])  # type: ignore[arg-type]
+    kube.calls.clear()
+    asyncio.run(op.run_reconcile(body, logging.getLogger("test"), {}, patch=patch))
+    assert kube.calls["patch"] == 1, "the status patch only"
+    assert len(kube.events) == 1  # Planned
+    assert patch.metadata.annotations["infercap.dev/cost-hourly"]
+    assert "infercap.dev/cost-observed-hourly" in patch.metadata.annotations
+    assert "infercap.dev/cost-hourly" not in (kube.objects[KEY]["metadata"].get("annotations") or {})
+    # Without Kopf's patch (a drift reconcile): its own patch.
+    other = CountingKube()
+    other.put(mdep("m", "team", SPEC))
+    op.kube = other  # type: ignore[assignment]
+    asyncio.run(op.run_reconcile(kopf.Body(other.objects[KEY]), logging.getLogger("test"), {}))  # type: ignore[arg-type]
+    assert other.calls["patch"] == 2 and other.objects[KEY]["metadata"]["annotations"]["infercap.dev/cost-hourly"]
