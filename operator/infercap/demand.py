@@ -30,6 +30,9 @@ class Endpoint:
     url: str  # base URL, possibly with the host replaced by the checked address
     headers: dict[str, str] = field(default_factory=dict)
     verify: ssl.SSLContext | bool = True
+    # HTTPS to a checked address: the name sent in the TLS handshake (SNI) and that the server's certificate
+    # must be valid for, while the connection goes to the address in `url`.
+    tls_name: str | None = None
 
 
 class DemandError(ReasonedError):
@@ -75,7 +78,13 @@ async def query(target: Endpoint, promql: str, timeout: float = 5.0, max_bytes: 
     try:
         async with (
             httpx2.AsyncClient(timeout=timeout, verify=target.verify, follow_redirects=False) as client,
-            client.stream("GET", url, params={"query": promql}, headers=target.headers) as response,
+            client.stream(
+                "GET",
+                url,
+                params={"query": promql},
+                headers=target.headers,
+                extensions={"sni_hostname": target.tls_name} if target.tls_name else None,
+            ) as response,
         ):
             body = bytearray()
             async for chunk in response.aiter_bytes():

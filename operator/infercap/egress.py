@@ -6,8 +6,9 @@ by default the operator sends no demand query at all. A ModelDeployment names a 
 operator configuration (prometheus.sources: URL, auth from a Secret in the operator's namespace, CA);
 a URL it writes itself is used only on a host in prometheus.allowedHosts, and never when the host
 resolves to loopback, link-local (cloud metadata), unspecified or multicast addresses, or is the API
-server. Plain-HTTP tenant URLs are pinned to the address that was checked (no DNS rebinding between the
-check and the request).
+server. Tenant URLs are pinned to the address that was checked (no DNS rebinding between the check and
+the request): plain HTTP connects to that address with the Host header of the URL; HTTPS too, sending
+the URL's host name in the TLS handshake (SNI) and verifying the certificate for that name.
 """
 
 from __future__ import annotations
@@ -101,7 +102,7 @@ Resolver = Callable[[str, int], Awaitable[list[Address]]]
 
 
 async def tenant_endpoint(url: str, cfg: EgressConfig, api_servers: set[str], resolve: Resolver = _resolve) -> Endpoint:
-    """A URL written in a ModelDeployment: allowed host, allowed addresses, pinned for plain HTTP."""
+    """A URL written in a ModelDeployment: allowed host, allowed addresses, pinned to the checked one."""
     refused = EgressDenied(
         "SourceNotAllowed",
         "spec.autoscaling.metric.prometheus.url is not on a host the operator configuration allows "
@@ -125,14 +126,12 @@ async def tenant_endpoint(url: str, cfg: EgressConfig, api_servers: set[str], re
         raise EgressDenied("SourceNotAllowed", f"host {host} of metric.prometheus.url does not resolve") from None
     if not addresses or any(denied_address(a, api_servers) for a in addresses):
         raise refused
-    base = url.rstrip("/")
-    if parts.scheme == "http":
-        # Connect to the checked address, not to whatever the name resolves to a moment later.
-        ip = addresses[0]
-        literal = f"[{ip}]" if ip.version == 6 else str(ip)
-        base = f"http://{literal}:{effective_port}{parts.path.rstrip('/')}"
-        return Endpoint(host, base, {"Host": parts.netloc})
-    return Endpoint(host, base)
+    # Connect to the checked address, not to whatever the name resolves to a moment later. For HTTPS the
+    # name still goes into SNI and certificate verification (the address is never what is verified).
+    ip = addresses[0]
+    literal = f"[{ip}]" if ip.version == 6 else str(ip)
+    base = f"{parts.scheme}://{literal}:{effective_port}{parts.path.rstrip('/')}"
+    return Endpoint(host, base, {"Host": parts.netloc}, tls_name=host if parts.scheme == "https" else None)
 
 
 class SecretCache:

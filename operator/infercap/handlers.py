@@ -17,6 +17,7 @@ from infercap import metrics
 from infercap.api import GROUP, VERSION
 from infercap.api.config import OperatorConfig
 from infercap.controller import (
+    CONSISTENCY_TIMEOUT,
     DRIFT_DELAY,
     INDEXES,
     OBSERVE_INDEXES,
@@ -92,6 +93,10 @@ def _lifecycle(registry: kopf.OperatorRegistry, op: Operator) -> None:
         settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
         settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
         settings.persistence.finalizer = f"{GROUP}/cleanup"
+        # Kopf waits this long for the event of its own diffbase patch before it takes the object's older
+        # events as current; at the 5 s default a loaded API server's lagging watch re-ran the create handler
+        # on bodies without the diffbase (507 creations for 200 objects). New events still wake it at once.
+        settings.persistence.consistency_timeout = CONSISTENCY_TIMEOUT
         settings.posting.level = logging.WARNING  # our Events are posted explicitly, on change only
         settings.posting.reporting_component = REPORTING_CONTROLLER  # Kopf's own (handler errors) too
         settings.watching.server_timeout = 300
@@ -186,7 +191,7 @@ def _pool_watches(registry: kopf.OperatorRegistry, op: Operator) -> None:
             registry=registry,
         )
         async def pool_changed(body: kopf.Body, **kwargs: Any) -> None:
-            op.schedule_drift(op.owner_of(body), kwargs)
+            op.schedule_drift(op.owner_of(body), kwargs, (body["metadata"].get("labels") or {}).get(OWNER_UID))
 
     @kopf.on.event(
         "",
@@ -207,8 +212,12 @@ def _model_deployments(registry: kopf.OperatorRegistry, op: Operator) -> None:
     @kopf.on.create(*MDEP, id=_id("changed"), registry=registry)
     @kopf.on.update(*MDEP, field="spec", id=_id("changed"), registry=registry)  # not on our own annotations
     @kopf.on.resume(*MDEP, id=_id("changed"), registry=registry)
-    async def changed(body: kopf.Body, logger: Any, **kwargs: Any) -> None:
-        await retrying(op.run_reconcile(body, logger, kwargs))
+    async def changed(body: kopf.Body, logger: Any, patch: kopf.Patch, **kwargs: Any) -> None:
+        # The object's cost annotations ride on Kopf's own patch of this handler (one write, not two).
+        annotations: dict[str, str] = {}
+        await retrying(op.run_reconcile(body, logger, kwargs, annotations=annotations))
+        if annotations:
+            patch.metadata.annotations.update(annotations)
 
     @kopf.timer(
         *MDEP, id=_id("resync"), interval=cfg.resync_seconds, initial_delay=cfg.resync_seconds, registry=registry

@@ -46,7 +46,9 @@ def manifest(name: str, rps: float) -> dict[str, Any]:
     }
 
 
-async def measure(count: int, concurrent: bool) -> list[float]:
+async def measure(count: int, concurrent: bool) -> tuple[list[float], list[float]]:
+    """Seconds from each create call to Ready, and to planned and applied (Planned True and a node pool
+    in status.children: what infercap itself does, before Karpenter reports the pool Ready)."""
     from lightkube import AsyncClient, codecs
 
     from infercap.kube.client import _KINDS
@@ -55,12 +57,17 @@ async def measure(count: int, concurrent: bool) -> list[float]:
     client = AsyncClient(field_manager="bench")
     started: dict[str, float] = {}
     done: dict[str, float] = {}
+    applied: dict[str, float] = {}
 
     async def watch() -> None:
         async for _, obj in client.watch(mdep, namespace=NS):
             d = obj.to_dict()
             name = d["metadata"]["name"]
-            conds = {c["type"]: c["status"] for c in (d.get("status") or {}).get("conditions", [])}
+            status = d.get("status") or {}
+            conds = {c["type"]: c["status"] for c in status.get("conditions", [])}
+            pools = [c for c in status.get("children", []) if c.get("kind") == "NodePool"]
+            if conds.get("Planned") == "True" and pools and name in started and name not in applied:
+                applied[name] = time.monotonic()
             if conds.get("Ready") == "True" and name in started and name not in done:
                 done[name] = time.monotonic()
 
@@ -85,26 +92,51 @@ async def measure(count: int, concurrent: bool) -> list[float]:
             await client.delete(mdep, name, namespace=NS)
     watcher.cancel()
     await client.close()
-    return [done[n] - started[n] for n in names]
+    return [done[n] - started[n] for n in names], [applied.get(n, done[n]) - started[n] for n in names]
 
 
-def apiserver_requests(kubectl: list[str], env: dict[str, str]) -> dict[str, float]:
-    """Requests the API server has served, by verb (LIST, WATCH, GET, POST, PATCH, APPLY, DELETE ...)."""
-    out: dict[str, float] = {}
+def apiserver_requests(kubectl: list[str], env: dict[str, str]) -> dict[tuple[str, str], float]:
+    """Requests the API server has served, by verb (LIST, WATCH, GET, POST, PATCH, APPLY, DELETE ...) and
+    resource (with its subresource: modeldeployments/status)."""
+    out: dict[tuple[str, str], float] = {}
     for line in sh(*kubectl, "get", "--raw", "/metrics", env=env).splitlines():
         if line.startswith("apiserver_request_total{"):
             labels, _, value = line.rpartition(" ")
-            verb = labels.split('verb="', 1)[1].split('"', 1)[0]
-            out[verb] = out.get(verb, 0.0) + float(value)
+
+            def label(name: str, text: str = labels) -> str:
+                return text.split(f'{name}="', 1)[1].split('"', 1)[0] if f'{name}="' in text else ""
+
+            resource = label("resource") + (f"/{label('subresource')}" if label("subresource") else "")
+            key = (label("verb"), resource)
+            out[key] = out.get(key, 0.0) + float(value)
     return out
 
 
+def by_verb(requests: dict[tuple[str, str], float]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for (verb, _), n in requests.items():
+        out[verb] = out.get(verb, 0.0) + n
+    return out
+
+
+def load() -> str:
+    return "load average " + " ".join(Path("/proc/loadavg").read_text().split()[:3]) + " on " + str(os.cpu_count())
+
+
 def reconciles(port: int) -> float:
+    """Reconciles the operator finished, of every result (success, problem, retry, error)."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
-        for line in r.read().decode().splitlines():
-            if line.startswith("infercap_reconcile_duration_seconds_count"):
-                return float(line.rsplit(" ", 1)[1])
-    return 0.0
+        return sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in r.read().decode().splitlines()
+            if line.startswith("infercap_reconcile_duration_seconds_count")
+        )
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def write_floor(writes: int) -> float:
@@ -192,7 +224,9 @@ def start(
 
 
 def main() -> None:
-    counts = [int(a) for a in sys.argv[1:]] or [200]
+    # --many-only: skip the 20 one-at-a-time runs (for repeated fleet runs on a busy machine)
+    many_only = "--many-only" in sys.argv
+    counts = [int(a) for a in sys.argv[1:] if not a.startswith("--")] or [200]
     metrics_port = 18098
     # NodePoolsReady follows Karpenter's own Ready, which the local (kwok) Karpenter gives its NodeClass.
     config = (
@@ -201,18 +235,22 @@ def main() -> None:
     )
     env, kubectl, op, was_running = start(NS, config, 18099, "--metrics-port", str(metrics_port))
     try:
-        one = asyncio.run(measure(20, concurrent=False))
-        print(
-            f"1 ModelDeployment, apply to Ready (20 runs): median {statistics.median(one) * 1e3:.0f} ms, "
-            f"p95 {pct(one, 0.95) * 1e3:.0f} ms"
-        )
+        if not many_only:
+            one, _ = asyncio.run(measure(20, concurrent=False))
+            print(
+                f"1 ModelDeployment, apply to Ready (20 runs): median {statistics.median(one) * 1e3:.0f} ms, "
+                f"p95 {pct(one, 0.95) * 1e3:.0f} ms ({load()})"
+            )
         for count in counts:
-            before, rec0 = apiserver_requests(kubectl, env), reconciles(metrics_port)
+            before_all, rec0 = apiserver_requests(kubectl, env), reconciles(metrics_port)
+            cpu0 = cpu_seconds(op.pid)
             t = time.monotonic()
-            many = asyncio.run(measure(count, concurrent=True))
+            many, applied = asyncio.run(measure(count, concurrent=True))
             total = time.monotonic() - t
             time.sleep(3)  # the quota refresh after the last status write
-            after, rec1 = apiserver_requests(kubectl, env), reconciles(metrics_port)
+            after_all, rec1 = apiserver_requests(kubectl, env), reconciles(metrics_port)
+            cpu = cpu_seconds(op.pid) - cpu0
+            before, after = by_verb(before_all), by_verb(after_all)
             rss = next(
                 int(line.split()[1])
                 for line in Path(f"/proc/{op.pid}/status").read_text().splitlines()
@@ -220,16 +258,30 @@ def main() -> None:
             )
             print(
                 f"{count} ModelDeployments created at once, apply to Ready: median {statistics.median(many):.2f} s, "
-                f"p95 {pct(many, 0.95):.2f} s, all Ready after {total:.1f} s; operator RSS {rss / 1024:.0f} MiB"
+                f"p95 {pct(many, 0.95):.2f} s, all Ready after {total:.1f} s; operator RSS {rss / 1024:.0f} MiB "
+                f"({load()})"
+            )
+            print(
+                f"  planned and applied (status has the plan and its node pool, before Karpenter's Ready): "
+                f"median {statistics.median(applied):.2f} s, p95 {pct(applied, 0.95):.2f} s"
             )
             n = max(rec1 - rec0, 1)
             delta = {v: after.get(v, 0) - before.get(v, 0) for v in after}
             per = ", ".join(f"{v} {delta[v] / n:.2f}" for v in sorted(delta) if delta[v] > 0 and v != "WATCH")
-            print(f"  {n:.0f} reconciles; API requests per reconcile (all clients, this run): {per}")
-            # The bench's own creates are writes too; the rest are the operator's.
+            print(f"  {n:.0f} reconciles, operator CPU {cpu:.1f} s; API requests per reconcile (all clients): {per}")
+            top = sorted(
+                ((after_all[k] - before_all.get(k, 0), k) for k in after_all if k[0] != "WATCH"), reverse=True
+            )[:12]
+            print("  by resource: " + ", ".join(f"{v} {r} {d:.0f}" for d, (v, r) in top if d > 0))
+            # The bench's own creates are writes too; the rest are the operator's (with Kopf's) and Karpenter's
+            # (its NodePool status patches and events), which the cluster would carry anyway.
             writes = int(sum(delta.get(v, 0) for v in WRITE_VERBS)) - count
             floor = asyncio.run(write_floor(max(writes, 1)))
-            print(f"  the operator's {writes} writes sent straight to the API server take {floor:.1f} s (the floor)")
+            print(
+                f"  this run's {writes} writes (operator, Kopf and Karpenter) sent straight to the API server take "
+                f"{floor:.1f} s (the floor; "
+                f"{load()})"
+            )
             subprocess.run(
                 [*kubectl, "delete", "modeldeployments", "--all", "-n", NS, "--wait=true", "--timeout=600s"],
                 check=False,

@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
+from infercap.kube.applied import AppliedMemo
 from infercap.kube.client import KubeError
 
 _uids = itertools.count(1)
@@ -37,6 +38,7 @@ class FakeKube:
         self.fail: set[str] = set()  # verbs that raise a transport error
         self.fail_apply: set[str] = set()  # kinds whose apply the API server refuses (422 Invalid)
         self.client = _EventSink()  # what kube.events.Recorder posts Events through
+        self.applied = AppliedMemo()
 
     def _check(self, verb: str) -> None:
         self.calls[verb] += 1
@@ -49,7 +51,15 @@ class FakeKube:
         meta = obj.setdefault("metadata", {})
         meta.setdefault("uid", f"uid-{next(_uids)}")
         meta.setdefault("generation", 1)
-        self.objects[_key(obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace"))] = obj
+        key = _key(obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace"))
+        old = self.objects.get(key)
+        if (
+            old is not None
+            and old.get("spec") != obj.get("spec")
+            and meta["generation"] == old["metadata"].get("generation")
+        ):
+            meta["generation"] += 1  # as the API server does on a spec change
+        self.objects[key] = obj
         return obj
 
     async def close(self) -> None:
@@ -87,7 +97,16 @@ class FakeKube:
                 obj["status"] = existing["status"]
         return self.put(obj)
 
+    async def apply_if_changed(self, manifest: dict[str, Any], existing: dict[str, Any] | None) -> dict[str, Any]:
+        """As Kube.apply_if_changed (the same memo)."""
+        if existing is not None and self.applied.unchanged(manifest, existing):
+            return existing
+        result = await self.apply(manifest)
+        self.applied.note(manifest, result)
+        return result
+
     async def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> bool:
+        self.applied.forget(api_version, kind, name, namespace)
         self._check("delete")
         return self.objects.pop(_key(api_version, kind, name, namespace), None) is not None
 

@@ -366,3 +366,91 @@ def test_console_script_runs_as_a_process(tmp_path: Path) -> None:
         check=False,
     )
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr
+
+
+# --- infercap plan honours CapacityPolicy (issue 9): the operator's admission check, offline ------------
+
+_MD70 = {
+    "apiVersion": "infercap.dev/v1alpha1",
+    "kind": "ModelDeployment",
+    "spec": {
+        "model": "llama-3.1-70b",
+        "precision": "fp8",
+        "traffic": {"requestsPerSecond": 100, "inputTokens": 2000, "outputTokens": 400},
+        "accelerators": ["h100"],
+    },
+}
+
+
+def _md(name: str, namespace: str = "team", **spec: Any) -> dict[str, Any]:
+    return {**_MD70, "metadata": {"name": name, "namespace": namespace}, "spec": {**_MD70["spec"], **spec}}
+
+
+def _policy(name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    return {"apiVersion": "infercap.dev/v1alpha1", "kind": "CapacityPolicy", "metadata": {"name": name}, "spec": spec}
+
+
+def _write(tmp_path: Path, name: str, *docs: dict[str, Any]) -> str:
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump_all(docs))
+    return str(path)
+
+
+def _plans(capsys: pytest.CaptureFixture[str], *args: str) -> list[dict[str, Any]]:
+    code, out, err = run(capsys, "plan", *args, "-o", "json")
+    assert code == 0, err
+    doc = json.loads(out)
+    return doc if isinstance(doc, list) else [doc]
+
+
+def test_plan_applies_a_policy_file_like_the_operator(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    mds = _write(tmp_path, "mds.yaml", _md("a"), _md("b"), _md("c", namespace="other"))
+    free = _plans(capsys, "-f", mds)
+    assert all(p["plan"]["chips"] > 16 for p in free) and all("limits" not in p for p in free)
+    pol = _write(
+        tmp_path, "policy.yaml", _policy("team", {"namespaces": ["team"], "limits": {"perNamespace": {"maxChips": 24}}})
+    )
+    a, b, c = _plans(capsys, "-f", mds, "--policy", pol)
+    # The namespace ceiling counts the plans before (as the operator counts the namespace's other plans).
+    assert a["plan"]["chips"] + b["plan"]["chips"] <= 24
+    assert "CapacityPolicy team" in " ".join(a["limits"]["binding"] + b["limits"]["binding"])
+    assert c["plan"]["chips"] == free[2]["plan"]["chips"] and "limits" not in c, "namespace not covered"
+    # The same policy inside the -f file counts the same; the table says what capped the plan.
+    both = _write(tmp_path, "both.yaml", _md("a"), yaml.safe_load(Path(pol).read_text()))
+    code, out, _ = run(capsys, "plan", "-f", both)
+    assert code == 0 and "CAPPED by CapacityPolicy team" in out
+
+
+def test_plan_applies_the_operator_configuration_limits(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text("limits: {perDeployment: {maxChips: 8}}\n")
+    (p,) = _plans(capsys, "-f", _write(tmp_path, "md.yaml", _md("a")), "--config", str(cfg))
+    assert p["plan"]["chips"] <= 8 and p["limits"]["allowedReplicas"] < p["limits"]["neededReplicas"]
+
+
+def test_plan_refuses_a_target_the_policy_does_not_allow(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    md = _write(tmp_path, "md.yaml", _md("a", nodePool={"provider": "karpenter", "nodeClass": "gold"}))
+    pol = _write(tmp_path, "p.yaml", _policy("team", {"targets": {"nodeClasses": ["default"]}}))
+    line = fails_with(capsys, "plan", "-f", md, "--policy", pol)
+    assert "spec.nodePool.nodeClass 'gold'" in line and "[TargetNotAllowed]" in line
+
+
+@pytest.mark.parametrize(
+    "docs, expected",
+    [
+        ([_policy("bad", {"limits": {"perDeployment": {"maxChips": -5}}})], "CapacityPolicy/bad: spec.limits"),
+        ([_md("x")], "holds documents other than CapacityPolicy"),
+    ],
+)
+def test_plan_with_a_bad_policy_exits_2_with_one_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, docs: list[dict[str, Any]], expected: str
+) -> None:
+    md = _write(tmp_path, "md.yaml", _md("a"))
+    assert expected in fails_with(capsys, "plan", "-f", md, "--policy", _write(tmp_path, "p.yaml", *docs))
+
+
+def test_plan_with_policy_required_and_no_policy_exits_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text("policyRequired: true\n")
+    line = fails_with(capsys, "plan", "-f", _write(tmp_path, "md.yaml", _md("a")), "--config", str(cfg))
+    assert "[NoPolicy]" in line

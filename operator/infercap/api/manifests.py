@@ -1,5 +1,5 @@
-"""Reads infercap manifests (ModelDeployment, ModelProfile, AcceleratorProfile) from parsed YAML
-documents, with errors that name the document and the field."""
+"""Reads infercap manifests (ModelDeployment, ModelProfile, AcceleratorProfile, CapacityPolicy) from
+parsed YAML documents, with errors that name the document and the field."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from infercap.api import API_VERSION
 from infercap.api.catalog import AcceleratorProfileSpec, ModelProfileSpec
 from infercap.api.deployment import ModelDeployment
+from infercap.api.policy import CapacityPolicySpec
 from infercap.api.validation import describe
 
 
@@ -23,9 +24,11 @@ class Manifests:
     deployments: list[ModelDeployment] = field(default_factory=list)
     models: list[ModelProfileSpec] = field(default_factory=list)
     accelerators: list[AcceleratorProfileSpec] = field(default_factory=list)
+    # CapacityPolicy documents as written (validated): the admission check takes the objects themselves.
+    policies: list[dict[str, Any]] = field(default_factory=list)
 
 
-KINDS = ("ModelDeployment", "ModelProfile", "AcceleratorProfile")
+KINDS = ("ModelDeployment", "ModelProfile", "AcceleratorProfile", "CapacityPolicy")
 
 
 def profile_spec(doc: dict[str, Any]) -> dict[str, Any]:
@@ -62,6 +65,9 @@ def parse_documents(docs: list[Any], source: str) -> Manifests:
                 out.deployments.append(ModelDeployment.model_validate(doc))
             elif kind == "ModelProfile":
                 out.models.append(ModelProfileSpec.model_validate(profile_spec(doc)))
+            elif kind == "CapacityPolicy":
+                CapacityPolicySpec.model_validate(doc.get("spec") or {})
+                out.policies.append(doc)
             else:
                 out.accelerators.append(AcceleratorProfileSpec.model_validate(profile_spec(doc)))
         except ValidationError as e:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 import yaml
 
+from infercap import config
+from infercap.api.config import OperatorConfig
 from infercap.api.deployment import Provider
 from infercap.api.manifests import ManifestError, Manifests, parse_documents
 from infercap.api.types import Precision
@@ -18,13 +21,17 @@ from infercap.core.errors import PlanError
 from infercap.core.estimate import estimate_replica
 from infercap.core.planner import plan
 from infercap.core.report import estimate_dict, plan_dict
-from infercap.providers import candidates
+from infercap.providers import Owner, ProviderError, candidates
+from infercap.providers.policy import allowance, reservation
+from infercap.providers.quota import Share
+from infercap.providers.targets import resolve as resolve_targets
 
 
-def read_manifests(paths: list[str]) -> Manifests:
-    """Parse every document of every file; the first problem raises ManifestError."""
+def read_manifests(paths: list[str], policy_paths: list[str] | None = None) -> Manifests:
+    """Parse every document of every file (`policy_paths`: CapacityPolicy documents only); the first
+    problem raises ManifestError."""
     merged = Manifests()
-    for path in paths:
+    for path in [*paths, *(policy_paths or [])]:
         try:
             text = sys.stdin.read() if path == "-" else open(path, encoding="utf-8").read()  # noqa: SIM115
         except OSError as e:
@@ -37,6 +44,9 @@ def read_manifests(paths: list[str]) -> Manifests:
             problem = getattr(e, "problem", None) or str(e).splitlines()[0]
             raise ManifestError(f"{path}: not valid YAML{where}: {problem}") from None
         m = parse_documents(docs, "stdin" if path == "-" else path)
+        if path in (policy_paths or []) and path not in paths and (m.deployments or m.models or m.accelerators):
+            raise ManifestError(f"--policy {path}: holds documents other than CapacityPolicy; pass those with -f")
+        merged.policies += m.policies
         merged.deployments += m.deployments
         merged.models += m.models
         merged.accelerators += m.accelerators
@@ -45,10 +55,14 @@ def read_manifests(paths: list[str]) -> Manifests:
     return merged
 
 
-def catalog_for(manifests: Manifests | None, prices: list[tuple[str, Any]]) -> Catalog:
+def catalog_for(
+    manifests: Manifests | None, prices: list[tuple[str, Any]], cfg: OperatorConfig | None = None
+) -> Catalog:
     cat = builtin_catalog()
     if manifests is not None:
         cat = cat.with_overrides(manifests.models, manifests.accelerators)
+    if cfg is not None and cfg.prices:  # as the operator prices them; --price still wins
+        cat = cat.with_prices(dict(cfg.prices), "operator configuration")
     if prices:
         cat = cat.with_prices(dict(prices), "--price")
     return cat
@@ -58,25 +72,57 @@ def catalog_for(manifests: Manifests | None, prices: list[tuple[str, Any]]) -> C
 
 
 def cmd_plan(args: argparse.Namespace) -> str:
-    manifests = read_manifests(args.filename)
-    cat = catalog_for(manifests, args.price)
+    manifests = read_manifests(args.filename, args.policy)
+    cfg = config.load(Path(args.config) if args.config else None)
+    cat = catalog_for(manifests, args.price, cfg)
     results = []
+    shares: dict[str, list[Share]] = {}  # per namespace: the plans of this run so far, as the operator counts
     for d in manifests.deployments:
+        namespace = d.metadata.namespace or "default"
+        owner = Owner(d.metadata.name, namespace, f"{namespace}/{d.metadata.name}")
+        where = f"ModelDeployment/{d.metadata.name}"
+        # The operator's own admission check (ceilings and targets), offline.
+        allowed = allowance(cfg, namespace, owner.uid, manifests.policies, shares.get(namespace, []))
+        if allowed.refused is not None:
+            raise ManifestError(f"{where}: {allowed.refused.message} [{allowed.refused.reason}]")
         spec = d.spec
         provider = args.provider or (spec.node_pool.provider.value if spec.node_pool.provider else None)
         if provider:
-            spec = candidates(spec, cat, Provider(provider))
+            spec = candidates(spec, cat, Provider(provider), cfg)
+            try:
+                resolve_targets(spec.node_pool, Provider(provider), cfg, allowed.targets)
+            except ProviderError as e:
+                raise ManifestError(f"{where}: {e.message} [{e.reason}]") from None
         try:
-            p = plan(cat, spec)
+            p = plan(cat, spec, ceilings=allowed.ceilings)
         except PlanError as e:
-            raise ManifestError(f"ModelDeployment/{d.metadata.name}: {e} [{e.reason}]") from None
+            raise ManifestError(f"{where}: {e} [{e.reason}]") from None
+        share = reservation(owner, p, cfg, spec.serving is not None)
+        if share is not None:
+            shares.setdefault(namespace, []).append(share)
         results.append((d, p))
     if args.output != "table":
         docs = []
         for d, p in results:
-            docs.append({"name": d.metadata.name, "namespace": d.metadata.namespace, **plan_dict(p)})
+            docs.append({"name": d.metadata.name, "namespace": d.metadata.namespace, **plan_dict(p), **_limits(p)})
         return render.dump(docs[0] if len(docs) == 1 else docs, args.output)
     return "\n\n".join(_plan_table(d.metadata.name, d.metadata.namespace, p) for d, p in results)
+
+
+def _limits(p: Any) -> dict[str, Any]:
+    """The admin ceilings that cut the plan, if any (the operator's WithinLimits condition, offline)."""
+    if p.limit is None:
+        return {}
+    capped = p.limit.capped.placement
+    return {
+        "limits": {
+            "binding": list(p.limit.binding),
+            "neededReplicas": p.chosen.placement.replicas,
+            "allowedReplicas": capped.replicas,
+            "allowedChips": capped.chips,
+            "allowedNodes": capped.nodes,
+        }
+    }
 
 
 def _plan_table(name: str, namespace: str | None, p: Any) -> str:
@@ -126,6 +172,18 @@ def _plan_table(name: str, namespace: str | None, p: Any) -> str:
         ),
         ("source", pl["source"]),
     ]
+    lines += _caps_lines(data, p, cur)
+    title = f"ModelDeployment {namespace + '/' if namespace else ''}{name}"
+    out = [render.block(title, lines)]
+    if data["alternatives"]:
+        out.append(_alternatives_table(data["alternatives"]))
+    out.append("Why:\n" + "\n".join(f"  - {line}" for line in data["explanation"]))
+    return "\n\n".join(out)
+
+
+def _caps_lines(data: dict[str, Any], p: Any, cur: str) -> list[tuple[str, str]]:
+    """The plan table's budget and admin-limit lines, where they apply."""
+    lines = []
     if "budget" in data:
         b = data["budget"]
         state = (
@@ -137,40 +195,34 @@ def _plan_table(name: str, namespace: str | None, p: Any) -> str:
             )
         )
         lines.append(("budget", f"{render.money(b['maxMonthlyCost'], cur)}/month, {state}"))
-    title = f"ModelDeployment {namespace + '/' if namespace else ''}{name}"
-    out = [render.block(title, lines)]
-    if data["alternatives"]:
-        rows = [
+    if p.limit is not None:
+        lim = _limits(p)["limits"]
+        lines.append(
             (
-                a["accelerator"],
-                a["chipsPerReplica"],
-                a["replicas"],
-                a["nodes"],
-                a["chips"],
-                render.money(a["costMonthly"], a["costCurrency"]),
-                render.money(a.get("costPerMillionOutputTokens", ""), a["costCurrency"]),
-                a["source"],
-            )
-            for a in data["alternatives"]
-        ]
-        out.append(
-            render.table(
-                [
-                    "alternative",
-                    "chips/replica",
-                    "replicas",
-                    "nodes",
-                    "chips",
-                    "cost/month",
-                    "$/mtok",
-                    "source",
-                ],
-                rows,
-                right={1, 2, 3, 4, 5, 6},
+                "limits",
+                f"CAPPED by {'; '.join(lim['binding'])}: {lim['allowedReplicas']} of {lim['neededReplicas']} "
+                f"replica(s), {lim['allowedChips']} chips on {lim['allowedNodes']} node(s)",
             )
         )
-    out.append("Why:\n" + "\n".join(f"  - {line}" for line in data["explanation"]))
-    return "\n\n".join(out)
+    return lines
+
+
+def _alternatives_table(alternatives: list[dict[str, Any]]) -> str:
+    rows = [
+        (
+            a["accelerator"],
+            a["chipsPerReplica"],
+            a["replicas"],
+            a["nodes"],
+            a["chips"],
+            render.money(a["costMonthly"], a["costCurrency"]),
+            render.money(a.get("costPerMillionOutputTokens", ""), a["costCurrency"]),
+            a["source"],
+        )
+        for a in alternatives
+    ]
+    header = ["alternative", "chips/replica", "replicas", "nodes", "chips", "cost/month", "$/mtok", "source"]
+    return render.table(header, rows, right={1, 2, 3, 4, 5, 6})
 
 
 # --------------------------------------------------------------------------- estimate

@@ -62,13 +62,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"infercap {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    _add_plan(sub)
+    _add_estimate(sub)
+    _add_compare(sub)
+    _add_simulate(sub)
+    _add_run(sub)
+    _add_profile(sub)
+    _add_catalog(sub)
+    return parser
 
+
+def _add_plan(sub: argparse._SubParsersAction[_Parser]) -> None:
     p = sub.add_parser(
         "plan",
         help="plan ModelDeployment manifests offline",
         description=(
             "Plan every ModelDeployment in FILE (YAML, several documents allowed; ModelProfile and "
-            "AcceleratorProfile documents in the same files add to the catalog)."
+            "AcceleratorProfile documents in the same files add to the catalog, CapacityPolicy documents cap "
+            "the plans as the operator does)."
         ),
     )
     p.add_argument(
@@ -93,8 +104,24 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ACC=PRICE",
         help="override an accelerator's price per chip-hour, e.g. h100=4.50; repeatable",
     )
+    p.add_argument(
+        "--policy",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="CapacityPolicy YAML: its ceilings and node-pool targets apply as in the operator (CapacityPolicy "
+        "documents in -f files count too); repeatable",
+    )
+    p.add_argument(
+        "--config",
+        metavar="FILE",
+        help="operator configuration YAML (its limits, policyRequired, targets and prices apply as in the "
+        "operator; default: built-in defaults)",
+    )
     _output(p)
 
+
+def _add_estimate(sub: argparse._SubParsersAction[_Parser]) -> None:
     e = sub.add_parser(
         "estimate",
         help="what one fixed replica configuration sustains",
@@ -113,11 +140,15 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--stream-tokens-per-second", type=float, help="minimum decode speed per stream (SLO)")
     _output(e)
 
+
+def _add_compare(sub: argparse._SubParsersAction[_Parser]) -> None:
     c = sub.add_parser("compare", help="two models side by side: published figures vs physics")
     c.add_argument("model_a", metavar="MODEL_A")
     c.add_argument("model_b", metavar="MODEL_B")
     _output(c)
 
+
+def _add_simulate(sub: argparse._SubParsersAction[_Parser]) -> None:
     m = sub.add_parser(
         "simulate",
         help="replay a request trace through the autoscaling policy, baselines and the oracle",
@@ -168,6 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--plot", metavar="PNG", help="write a capacity-vs-demand plot (needs matplotlib)")
     _output(m)
 
+
+def _add_run(sub: argparse._SubParsersAction[_Parser]) -> None:
     r = sub.add_parser(
         "run",
         help="run the operator (Kopf) against the current cluster",
@@ -211,6 +244,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
+
+def _add_profile(sub: argparse._SubParsersAction[_Parser]) -> None:
     pr = sub.add_parser("profile", help="measured profiles: import benchmark results into a ModelProfile")
     prs = pr.add_subparsers(dest="profile_command", metavar="SUBCOMMAND", parser_class=_Parser, required=True)
     pi = prs.add_parser(
@@ -231,10 +266,11 @@ def build_parser() -> argparse.ArgumentParser:
     pi.add_argument("--name", help="ModelProfile name (default: the model id, overriding the built-in)")
     pi.add_argument("-f", "--filename", help="add to this existing ModelProfile file instead of the catalog's")
 
+
+def _add_catalog(sub: argparse._SubParsersAction[_Parser]) -> None:
     k = sub.add_parser("catalog", help="list built-in models or accelerators")
     k.add_argument("what", choices=["models", "accelerators"])
     _output(k)
-    return parser
 
 
 def run(argv: Sequence[str] | None = None) -> int:

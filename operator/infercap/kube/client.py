@@ -17,6 +17,7 @@ from lightkube.resources.policy_v1 import PodDisruptionBudget
 from lightkube.types import PatchType
 
 from infercap.api.errors import ReasonedError
+from infercap.kube.applied import AppliedMemo
 
 FIELD_MANAGER = "infercap"
 
@@ -116,6 +117,7 @@ class Kube:
 
     def __init__(self, client: AsyncClient | None = None) -> None:
         self.client = client or AsyncClient(field_manager=FIELD_MANAGER, timeout=httpx2.Timeout(30.0))
+        self.applied = AppliedMemo()
 
     async def close(self) -> None:
         await self.client.close()
@@ -165,7 +167,17 @@ class Kube:
         except httpx2.TransportError as e:
             raise _transport(e) from None
 
+    async def apply_if_changed(self, manifest: dict[str, Any], existing: dict[str, Any] | None) -> dict[str, Any]:
+        """Apply `manifest` unless this process applied the same to `existing` and nobody changed it since
+        (kube/applied.py). Returns the object as it now is (`existing`, or what the API server answered)."""
+        if existing is not None and self.applied.unchanged(manifest, existing):
+            return existing
+        result = await self.apply(manifest)
+        self.applied.note(manifest, result)
+        return result
+
     async def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> bool:
+        self.applied.forget(api_version, kind, name, namespace)
         try:
             await self.client.delete(_res(api_version, kind), name, namespace=namespace)
             return True

@@ -1,5 +1,5 @@
-"""What the cluster admin allows one ModelDeployment: the ceilings on its plan and the node-pool targets
-of its namespace, from the CapacityPolicy objects and the operator configuration.
+"""What the cluster admin allows one ModelDeployment, as the reconcile uses it: the shared policy check
+(providers/policy.py, also behind `infercap plan --policy`) with its refusal as a Planned condition.
 
 Fail closed: a CapacityPolicy that does not validate (or, with policyRequired, a namespace no policy
 covers) stops every new plan; what was applied before stays as it is, so an admin's typo neither lets
@@ -9,21 +9,18 @@ tenants grow nor tears capacity down.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
-
-from pydantic import ValidationError
 
 from infercap.api.conditions import Reason
 from infercap.api.config import OperatorConfig
-from infercap.api.policy import CapacityPolicySpec, Targets
-from infercap.api.validation import describe
-from infercap.core.cost import HOURS_PER_MONTH
-from infercap.core.limits import Ceiling, Usage, ceilings_for
+from infercap.api.policy import Targets
+from infercap.core.limits import Ceiling, within
 from infercap.core.planner import Plan
+from infercap.providers.policy import allowance, namespace_capped, reservation
 from infercap.providers.quota import Share
-from infercap.providers.targets import targets_for
 from infercap.reconcile.status import Verdict
+
+__all__ = ["Admission", "admit", "limits_verdict", "namespace_capped", "reservation", "still_admitted"]
 
 
 @dataclass(frozen=True)
@@ -36,40 +33,24 @@ class Admission:
 def admit(
     cfg: OperatorConfig, namespace: str, uid: str, policy_docs: list[dict[str, Any]], shares: list[Share]
 ) -> Admission:
-    policies: list[tuple[str, CapacityPolicySpec]] = []
-    for doc in policy_docs:
-        name = doc.get("metadata", {}).get("name", "?")
-        try:
-            policies.append((name, CapacityPolicySpec.model_validate(doc.get("spec") or {})))
-        except ValidationError as e:
-            return Admission(
-                [],
-                Targets(),
-                Verdict(
-                    "False",
-                    Reason.POLICY_INVALID,
-                    f"CapacityPolicy {name} is invalid ({describe(e, 'spec')}); infercap applies no new plan until "
-                    f"the cluster admin fixes it",
-                ),
-            )
-    if cfg.policy_required and not any(p.covers(namespace) for _, p in policies):
-        return Admission(
-            [],
-            Targets(),
-            Verdict(
-                "False",
-                Reason.NO_POLICY,
-                f"no CapacityPolicy covers namespace {namespace} and the operator requires one; ask the cluster "
-                f"admin for one",
-            ),
-        )
-    others = [s for s in shares if s.uid != uid]
-    used = Usage(
-        chips=sum(s.chips for s in others),
-        nodes=sum(s.nodes for s in others),
-        monthly=sum((s.hourly * HOURS_PER_MONTH for s in others), Decimal(0)),
-    )
-    return Admission(ceilings_for(namespace, cfg.limits, policies, used), targets_for(namespace, policies))
+    a = allowance(cfg, namespace, uid, policy_docs, shares)
+    refused = Verdict("False", a.refused.reason, a.refused.message) if a.refused is not None else None
+    return Admission(a.ceilings, a.targets, refused)
+
+
+def still_admitted(p: Plan, planned_under: Admission, now: Admission) -> bool:
+    """Whether plan `p`, made under `planned_under`, may stand under `now` (the namespace's shares read
+    again in its turn): the same ceilings, or an uncapped plan that fits every one of them. A capped plan
+    is made again whenever they changed (it may now get more, or must get less)."""
+    if now.refused is not None:
+        return False
+    if now.ceilings == planned_under.ceilings:
+        return True
+    if p.limit is not None:
+        return False
+    o = p.applied
+    pl = o.placement
+    return all(within(o.accelerator, pl.chips_per_replica, pl.slice, pl.replicas, c) for c in now.ceilings)
 
 
 def limits_verdict(p: Plan, admission: Admission) -> Verdict:

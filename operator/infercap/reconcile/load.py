@@ -14,6 +14,7 @@ from infercap.api.manifests import ManifestError, profile_spec
 from infercap.api.validation import describe
 from infercap.core.catalog import Catalog, builtin_catalog
 from infercap.core.errors import PlanError
+from infercap.providers.quota import Share
 from infercap.reconcile.admission import admit
 from infercap.reconcile.status import Verdict
 from infercap.reconcile.world import Pass, World
@@ -32,11 +33,18 @@ async def load_admission(ctx: Pass) -> None:
     if ctx.spec is None:
         return
     owner = ctx.owner
-    policies, shares = await ctx.world.policies(), await ctx.world.shares(owner.namespace)
-    ctx.admission = admit(ctx.cfg, owner.namespace, owner.uid, policies, shares)
+    ctx.policies = await ctx.world.policies()
+    ctx.admission = admit(ctx.cfg, owner.namespace, owner.uid, ctx.policies, await namespace_shares(ctx))
     if ctx.admission.refused is not None:
         ctx.verdicts[Cond.PLANNED] = ctx.admission.refused
         ctx.spec = None
+
+
+async def namespace_shares(ctx: Pass) -> list[Share]:
+    """The namespace's plans as this process knows them: the index's, each replaced by a newer one noted
+    in the quota book (a plan made a moment ago whose status the index has not seen yet)."""
+    namespace = ctx.owner.namespace
+    return ctx.world.quota_book.merged(namespace, await ctx.world.shares(namespace))
 
 
 async def load_catalog(world: World, cfg: OperatorConfig) -> tuple[Catalog, list[str]]:

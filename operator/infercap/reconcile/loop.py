@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from infercap.api import API_VERSION
 from infercap.api.conditions import Cond, Reason
 from infercap.api.config import OperatorConfig
 from infercap.core.planner import Plan, Rejection
@@ -17,10 +16,11 @@ from infercap.kube.client import KubeError
 from infercap.providers import NodePoolProvider, get, provider_for
 from infercap.reconcile.observe import observe
 from infercap.reconcile.pools import apply_node_pools
+from infercap.reconcile.prefetch import Prefetched
 from infercap.reconcile.serving import ServingOutcome, hold_accelerator, paused
 from infercap.reconcile.status import Verdict
 from infercap.reconcile.workload import target_for
-from infercap.reconcile.world import KIND, Pass
+from infercap.reconcile.world import Pass
 
 COST_OBSERVED_HOURLY = "infercap.dev/cost-observed-hourly"
 
@@ -82,8 +82,9 @@ async def apply_step(ctx: Pass) -> ServingOutcome | None:
         chips += ctx.cfg.serving.rollout_surge * pl.chips_per_replica
     ctx.new["plan"]["quotaChips"] = chips + outcome.old_chips
     owned = await ctx.world.owned(ctx.owner.uid, ctx.cfg)
+    ctx.seen = Prefetched(ctx.world.reader())
     verdict, refs, retry = await apply_node_pools(
-        ctx.kube, ctx.cfg, spec, ctx.owner, p, previous, admission.targets, owned, not outcome.switch_done
+        ctx.kube, ctx.cfg, spec, ctx.owner, p, previous, admission.targets, owned, not outcome.switch_done, ctx.seen
     )
     ctx.verdicts[Cond.NODE_POOLS_READY] = verdict
     if outcome.verdict is not None:
@@ -116,7 +117,7 @@ async def _observe(ctx: Pass, provider: NodePoolProvider, outcome: ServingOutcom
     pools = [r["name"] for r in ctx.new["children"] if r["kind"] in {k.kind for k in provider.kinds}]
     try:
         seen = await observe(
-            ctx.world.reader(),
+            ctx.seen or ctx.world.reader(),
             ctx.catalog,
             pools,
             ctx.plan.applied.placement.nodes,
@@ -135,6 +136,4 @@ async def _observe(ctx: Pass, provider: NodePoolProvider, outcome: ServingOutcom
     if seen.pools_ready is not None:
         ctx.verdicts[Cond.NODE_POOLS_READY] = seen.pools_ready
     ctx.verdicts[Cond.CAPACITY_MATCHES_PLAN] = seen.capacity
-    hourly = seen.observed["cost"]["hourly"]
-    if (ctx.body["metadata"].get("annotations") or {}).get(COST_OBSERVED_HOURLY) != hourly:
-        await ctx.kube.annotate(API_VERSION, KIND, owner.name, owner.namespace, {COST_OBSERVED_HOURLY: hourly})
+    # The observed-cost annotation (COST_OBSERVED_HOURLY) is written with the planned cost's, in one patch.

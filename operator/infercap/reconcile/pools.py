@@ -24,6 +24,7 @@ from infercap.providers import (
     render_node_pools,
 )
 from infercap.providers.targets import resolve as resolve_targets
+from infercap.reconcile.prefetch import Prefetched
 from infercap.reconcile.status import Verdict
 from infercap.reconcile.status import child_ref as ref_of
 from infercap.reconcile.world import owned_pools
@@ -80,10 +81,10 @@ def render_pools(
 
 
 async def apply_each(
-    kube: Kube, desired: list[dict[str, Any]], owner: Owner
+    kube: Kube, desired: list[dict[str, Any]], owner: Owner, seen: Prefetched | None = None
 ) -> tuple[Verdict | None, list[dict[str, Any]], str | None]:
     """Apply the manifests in order, stopping at the first one that is someone else's or fails: (a problem
-    or None, the refs applied, retry)."""
+    or None, the refs applied, retry). Each pool as applied goes into `seen`, for observing to read."""
     refs: list[dict[str, Any]] = []
     for manifest in desired:
         meta = manifest["metadata"]
@@ -101,7 +102,9 @@ async def apply_each(
                 None,
             )
         try:
-            await kube.apply(manifest)
+            current = await kube.apply_if_changed(manifest, existing)  # nothing sent for a pool already as applied
+            if seen is not None:
+                seen.put(current)
         except KubeError as e:
             problem = f"applying {manifest['kind']} {meta['name']}: {e.message}"
             return Verdict("False", Reason.APPLY_FAILED, problem), refs, "apply failed"
@@ -148,6 +151,7 @@ async def apply_node_pools(
     targets: Targets,
     owned: list[dict[str, Any]] | None = None,
     keep_previous: bool = False,
+    seen: Prefetched | None = None,
 ) -> tuple[Verdict, list[dict[str, Any]], str | None]:
     """Apply this plan's node pools and remove the ones it no longer needs (kept while `keep_previous`:
     the previous plan's workload still serves on them). Returns NodePoolsReady, the refs, retry."""
@@ -155,7 +159,7 @@ async def apply_node_pools(
         desired = render_pools(cfg, spec, owner, p, targets)
     except ProviderError as e:
         return Verdict("False", e.reason, e.message), [], None
-    problem, refs, retry = await apply_each(kube, desired, owner)
+    problem, refs, retry = await apply_each(kube, desired, owner, seen)
     if problem is not None:
         return problem, refs, retry
     refs += await prune(kube, owner, refs, [*previous, *(ref_of(o) for o in owned or [])], keep_previous)

@@ -5,11 +5,18 @@ turns (a lock per namespace); with this book, a turn writes only when the quota 
 reconcile notes its ModelDeployment's newest share (newer than Kopf's index, which waits for the status
 write), the turn sums those over the index, and a sum equal to the manifest last applied costs no GET and
 no write. A foreign edit or deletion of the quota (seen by the watch) clears the namespace's entry.
+
+The same book makes the per-namespace ceiling atomic: a reconcile admits and plans under the namespace's
+admission lock, against the book's shares (the index's, each replaced by a newer one of this process), and
+notes its planned share before it lets the next one in. Without that, N ModelDeployments created at once
+each passed the check against the others' not yet written statuses and together applied N times the
+ceiling.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import defaultdict
 from typing import Any
 
@@ -21,6 +28,13 @@ class QuotaBook:
         self.locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self.latest: defaultdict[str, dict[str, Share | None]] = defaultdict(dict)  # None: no share any more
         self.applied: dict[str, dict[str, Any] | None] = {}
+        # Separate from the quota locks: admitting is CPU only and must not wait for a quota's API round trip.
+        self.admission: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    def admitting(self, namespace: str, exclusive: bool) -> contextlib.AbstractAsyncContextManager[Any]:
+        """Held from reading the namespace's shares for the ceiling check to noting the new plan's share;
+        a namespace without a per-namespace ceiling (`exclusive` False) plans without taking turns."""
+        return self.admission[namespace] if exclusive else contextlib.nullcontext()
 
     def note(self, namespace: str, uid: str, share: Share | None) -> None:
         self.latest[namespace][uid] = share

@@ -11,6 +11,7 @@ from infercap.api.conditions import Cond, Reason
 from infercap.core.planner import Plan
 from infercap.providers import COST_CURRENCY, COST_HOURLY, COST_MONTHLY
 from infercap.reconcile.admission import limits_verdict
+from infercap.reconcile.loop import COST_OBSERVED_HOURLY
 from infercap.reconcile.status import Verdict, events, merge_conditions, plan_changed, ready
 from infercap.reconcile.world import KIND, Pass, Result
 
@@ -62,15 +63,22 @@ def judge(ctx: Pass) -> None:
 
 
 async def annotate_cost(ctx: Pass) -> None:
-    """Cost annotations on the ModelDeployment itself, like on every object it manages."""
+    """Cost annotations on the ModelDeployment itself, like on every object it manages: planned, and
+    observed when observing ran (one patch for both, none when they are already so)."""
     if ctx.plan is None:
         return
     cost = ctx.plan.applied.cost
     want = {COST_HOURLY: str(cost.hourly), COST_MONTHLY: str(cost.monthly), COST_CURRENCY: cost.currency}
+    observed = ((ctx.new.get("observed") or {}).get("cost") or {}).get("hourly")
+    if observed is not None:
+        want[COST_OBSERVED_HOURLY] = observed
     meta = ctx.body["metadata"]
     have = meta.get("annotations") or {}
     if any(have.get(k) != v for k, v in want.items()):
-        await ctx.kube.annotate(API_VERSION, KIND, meta["name"], meta["namespace"], dict(want))
+        if ctx.annotations is not None:
+            ctx.annotations.update(want)  # written with Kopf's own patch after the handler: one write, not two
+        else:
+            await ctx.kube.annotate(API_VERSION, KIND, meta["name"], meta["namespace"], dict(want))
 
 
 def with_removals(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:

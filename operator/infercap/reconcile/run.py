@@ -33,11 +33,14 @@ async def reconcile(
     now: str,
     autoscale: Autoscale | None = None,
     world: World | None = None,
+    annotations: dict[str, str] | None = None,
 ) -> Result:
     """Bring one ModelDeployment's node pools, quota share and status in line with its spec. Idempotent:
     the same spec and cluster give the same applied objects and status, and an unchanged status is not
-    written. A spec that cannot be planned changes nothing already applied."""
+    written. A spec that cannot be planned changes nothing already applied. With `annotations`, the object's
+    own annotations go there (for Kopf's patch of the handler) instead of a patch of their own."""
     ctx = start(kube, cfg, body, now, autoscale, world)
+    ctx.annotations = annotations
     load_spec(ctx)
     await load_admission(ctx)
     await load_world_catalog(ctx)

@@ -19,6 +19,7 @@ from infercap.providers import OWNER_UID, Owner, pool_kinds
 from infercap.providers.quota import Share
 from infercap.reconcile.admission import Admission
 from infercap.reconcile.observe import Reader
+from infercap.reconcile.prefetch import Prefetched
 from infercap.reconcile.quotabook import QuotaBook
 from infercap.reconcile.shares import share_from_status
 from infercap.reconcile.status import Event, Verdict
@@ -119,6 +120,11 @@ class Pass:
     demand_rps: float | None = None  # the autoscaler's demand, when it sets one
     plan: Plan | None = None
     retry: str | None = None
+    # The object's own annotations go here instead of a patch of their own when the handler passes a
+    # dict (Kopf's patch of the handler then carries them: one write, not two).
+    annotations: dict[str, str] | None = None
+    policies: list[dict[str, Any]] = field(default_factory=list)  # the CapacityPolicy objects admission read
+    seen: Prefetched | None = None  # pools this pass read or applied, which observing reads next
 
     @property
     def owner(self) -> Owner:

@@ -1,0 +1,137 @@
+"""Fleet speed (issue 9): the writes a reconcile sends. A node pool already as this process applied it is
+not applied again (a no-op apply still costs the API server a full request), but a foreign edit, a
+removed label or a deleted pool are; the planned and observed cost annotations go in one patch."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from tests.unit.fakekube import FakeKube, mdep
+
+from infercap.api.config import OperatorConfig
+from infercap.reconcile import reconcile
+
+NOW = "2026-12-01T00:00:00Z"
+KEY = ("infercap.dev/v1alpha1", "ModelDeployment", "team", "m")
+CFG = OperatorConfig.model_validate(
+    {"karpenter": {"nodeClassRef": {"group": "karpenter.kwok.sh", "kind": "KWOKNodeClass", "name": "default"}}}
+)
+SPEC: dict[str, Any] = {
+    "model": "llama-3.1-8b",
+    "traffic": {"requestsPerSecond": 5, "inputTokens": 1000, "outputTokens": 200},
+    "accelerators": ["l40s"],
+}
+
+
+class CountingKube(FakeKube):
+    def __init__(self) -> None:
+        super().__init__()
+        self.applied_kinds: list[str] = []
+        self.read_kinds: list[str] = []
+        self.events: list[Any] = []
+        kube = self
+
+        class Client:  # what kube.events.Recorder posts Events through
+            async def create(self, obj: Any) -> None:
+                kube.events.append(obj)
+
+        self.client = Client()
+
+    async def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+        self.read_kinds.append(kind)
+        return await super().get(api_version, kind, name, namespace)
+
+    async def apply(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        self.applied_kinds.append(manifest["kind"])
+        return await super().apply(manifest)
+
+
+def run(kube: CountingKube) -> None:
+    kube.calls.clear()
+    kube.applied_kinds.clear()
+    kube.read_kinds.clear()
+    asyncio.run(reconcile(kube, CFG, kube.objects[KEY], NOW))  # type: ignore[arg-type]
+
+
+def test_first_reconcile_writes_pool_quota_one_annotation_patch_and_status() -> None:
+    kube = CountingKube()
+    kube.put(mdep("m", "team", SPEC))
+    run(kube)
+    assert sorted(kube.applied_kinds) == ["NodePool", "ResourceQuota"]
+    # patch: one for the cost annotations (planned and observed together), one for status
+    assert kube.calls["patch"] == 2
+    annotations = kube.objects[KEY]["metadata"]["annotations"]
+    assert {"infercap.dev/cost-hourly", "infercap.dev/cost-observed-hourly"} <= set(annotations)
+
+
+def test_an_unchanged_pool_is_not_applied_again_and_a_changed_one_is() -> None:
+    kube = CountingKube()
+    kube.put(mdep("m", "team", SPEC))
+    run(kube)
+    run(kube)
+    assert kube.applied_kinds == [] and kube.calls["patch"] == 0, "a second reconcile writes nothing"
+    (pool,) = kube.of_kind("NodePool")
+    # A foreign spec edit (the API server bumps the generation): applied back.
+    edited = {**pool, "spec": {**pool["spec"], "limits": {"nvidia.com/gpu": "9999"}}}
+    kube.put(edited)
+    run(kube)
+    assert kube.applied_kinds == ["NodePool"]
+    assert kube.of_kind("NodePool")[0]["spec"]["limits"] == pool["spec"]["limits"]
+    # A removed label (metadata edits keep the generation): applied back.
+    (pool,) = kube.of_kind("NodePool")
+    label = next(iter(pool["metadata"]["labels"]))
+    pool["metadata"]["labels"].pop(label)
+    run(kube)
+    assert kube.applied_kinds == ["NodePool"] and label in kube.of_kind("NodePool")[0]["metadata"]["labels"]
+    # A deleted pool: created again.
+    kube.objects.pop(next(k for k in kube.objects if k[1] == "NodePool"))
+    run(kube)
+    assert kube.applied_kinds == ["NodePool"] and len(kube.of_kind("NodePool")) == 1
+    # A new plan (more traffic): the new manifest is applied.
+    kube.objects[KEY]["spec"] = {**SPEC, "traffic": {**SPEC["traffic"], "requestsPerSecond": 50}}
+    run(kube)
+    assert "NodePool" in kube.applied_kinds
+
+
+def test_observing_reads_the_pool_this_reconcile_applied_not_again() -> None:
+    kube = CountingKube()
+    kube.put(mdep("m", "team", SPEC))
+    run(kube)
+    assert kube.read_kinds.count("NodePool") == 1, kube.read_kinds  # the ownership check; observing reuses it
+    # Karpenter says Ready: the next reconcile sees it through that same single read.
+    (pool,) = kube.of_kind("NodePool")
+    pool["status"] = {"conditions": [{"type": "Ready", "status": "True"}]}
+    run(kube)
+    assert kube.read_kinds.count("NodePool") == 1
+    ready = next(c for c in kube.objects[KEY]["status"]["conditions"] if c["type"] == "NodePoolsReady")
+    assert ready["status"] == "True", ready
+
+
+def test_the_create_handler_writes_the_cost_annotations_with_kopfs_own_patch() -> None:
+    """In a Kopf handler the annotations ride on Kopf's patch (its diffbase write), not a patch of their own;
+    elsewhere (drift, quota refresh: no Kopf patch of this object) they are patched as before."""
+    import kopf
+
+    from infercap.handlers import Operator
+
+    kube = CountingKube()
+    kube.put(mdep("m", "team", SPEC))
+    op = Operator(CFG)
+    op.kube = kube  # type: ignore[assignment]
+    annotations: dict[str, str] = {}  # what the create handler adds to Kopf's patch (handlers.changed)
+    body = kopf.Body(kube.objects[KEY])  # type: ignore[arg-type]
+    kube.calls.clear()
+    asyncio.run(op.run_reconcile(body, logging.getLogger("test"), {}, annotations=annotations))
+    assert kube.calls["patch"] == 1, "the status patch only"
+    assert len(kube.events) == 1  # Planned
+    assert annotations["infercap.dev/cost-hourly"]
+    assert "infercap.dev/cost-observed-hourly" in annotations
+    assert "infercap.dev/cost-hourly" not in (kube.objects[KEY]["metadata"].get("annotations") or {})
+    # Without Kopf's patch (a drift reconcile): its own patch.
+    other = CountingKube()
+    other.put(mdep("m", "team", SPEC))
+    op.kube = other  # type: ignore[assignment]
+    asyncio.run(op.run_reconcile(kopf.Body(other.objects[KEY]), logging.getLogger("test"), {}))  # type: ignore[arg-type]
+    assert other.calls["patch"] == 2 and other.objects[KEY]["metadata"]["annotations"]["infercap.dev/cost-hourly"]
