@@ -103,6 +103,7 @@ class Operator:
         self.policy: dict[str, State] = {}
         self.secrets = egress.SecretCache(self.read_secret)
         self.secrets_ns = egress.operator_namespace(cfg.prometheus)
+        self.calibrator = egress.EngineMetrics(cfg.prometheus, self.secrets, self.secrets_ns)
 
     async def read_secret(self, namespace: str, name: str) -> dict[str, str] | None:
         try:
@@ -281,7 +282,9 @@ class Operator:
                 )
                 if fresh is None or fresh["metadata"].get("deletionTimestamp"):
                     return Result({})
-                result = await reconcile(self.api, self.cfg, fresh, now(), autoscale, world=self.world(kwargs))
+                result = await reconcile(
+                    self.api, self.cfg, fresh, now(), autoscale, world=self.world(kwargs), calibrator=self.calibrator
+                )
             except KubeError as e:
                 metrics.ERRORS.labels(e.reason or "ApiError").inc()
                 metrics.reconciled("error", time.monotonic() - started)

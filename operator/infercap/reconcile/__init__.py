@@ -46,6 +46,7 @@ from infercap.providers import (
 )
 from infercap.providers.quota import Share, resource_quota
 from infercap.providers.targets import resolve as resolve_targets
+from infercap.reconcile import calibrate
 from infercap.reconcile.admission import admit, limits_verdict
 from infercap.reconcile.guard import plan_guarded
 from infercap.reconcile.loop import after_plan, apply_children
@@ -433,6 +434,7 @@ async def reconcile(
     now: str,
     autoscale: Autoscale | None = None,
     world: World | None = None,
+    calibrator: calibrate.Reader | None = None,
 ) -> Result:
     """Bring one ModelDeployment's node pools, quota share and status in line with its spec."""
     meta = body["metadata"]
@@ -451,6 +453,7 @@ async def reconcile(
         spec = None
     p: Plan | None = None
     admission = None
+    cal: calibrate.Outcome | None = None
     if spec is not None:
         admission = admit(cfg, owner.namespace, owner.uid, await world.policies(), await world.shares(owner.namespace))
         if admission.refused is not None:
@@ -458,6 +461,7 @@ async def reconcile(
             spec = None
     if spec is not None and admission is not None:
         catalog, problems = await load_catalog(world, cfg)
+        cal = await calibrate.step(calibrator, spec, old, catalog, owner.namespace, now)
         demand_rps, bounds = _autoscaled_demand(spec, old, autoscale, verdicts, new)
         planned_spec = candidates(spec, catalog, provider_for(spec.node_pool, cfg), cfg)
         try:
@@ -471,6 +475,7 @@ async def reconcile(
                     max_replicas=bounds[1],
                     ceilings=admission.ceilings,
                     headroom=None if demand_rps is None else planning_headroom(spec),
+                    step_time_factors=cal.factors,
                 ),
                 cfg.plan_timeout_seconds,
             )
@@ -514,6 +519,7 @@ async def reconcile(
             prev = next((c for c in old.get("conditions", []) if c["type"] == ctype), None)
             if prev is not None:
                 verdicts[ctype] = Verdict(prev["status"], prev["reason"], prev["message"])
+    calibrate.record(new, verdicts, cal)
     verdicts["Ready"] = ready(verdicts)
     new["conditions"] = merge_conditions(old.get("conditions", []), verdicts, now, generation)
     new["observedGeneration"] = generation
