@@ -54,14 +54,16 @@ def model_step(accelerator: str, chips: int, batch: int) -> float:
 
 def test_queries_use_the_engines_metric_names_the_selector_and_the_window() -> None:
     q = queries("vllm", 'namespace="prod"', 60)
-    assert q["replicas"] == 'count(vllm:num_requests_running{namespace="prod"})'
-    assert q["running"] == 'sum(avg_over_time(vllm:num_requests_running{namespace="prod"}[60s]))'
-    assert q["tokens"] == 'sum(rate(vllm:generation_tokens_total{namespace="prod"}[60s]))'
-    assert "vllm:time_per_output_token_seconds_sum" in q["tpot"] and "_count" in q["tpot"]
-    assert "vllm:gpu_cache_usage_perc" in q["kv"]
+    running = '{__name__=~"vllm:num_requests_running|vllm_num_requests_running", namespace="prod"}'
+    assert q["replicas"] == f"count({running})"
+    assert q["running"] == f"sum(avg_over_time({running}[60s]))"
+    tokens = '{__name__=~"vllm:generation_tokens_total|vllm_generation_tokens_total", namespace="prod"}'
+    assert q["tokens"] == f"sum(rate({tokens}[60s]))"
+    assert "vllm:time_per_output_token_seconds_sum|" in q["tpot"] and "_count|" in q["tpot"]
+    assert "vllm:gpu_cache_usage_perc|" in q["kv"]
     s = queries("sglang", 'job="x"', 30)
-    assert "sglang:num_running_reqs" in s["running"] and "sglang:token_usage" in s["kv"]
-    assert s["tokens"] == 'sum(avg_over_time(sglang:gen_throughput{job="x"}[30s]))'  # a gauge, not rate()
+    assert "sglang:num_running_reqs|" in s["running"] and "sglang:token_usage|" in s["kv"]
+    assert s["tokens"].startswith('sum(avg_over_time({__name__=~"sglang:gen_throughput|')  # a gauge, not rate()
 
 
 @pytest.mark.parametrize(
@@ -205,7 +207,7 @@ def test_the_step_samples_once_per_window_and_converges_to_the_slowdown() -> Non
         out = run_step(reader, spec, old, t)
         old = {**OLD_PLAN, "observed": {"calibration": out.block}}
     assert len(reader.calls) == 11
-    assert reader.calls[0]["running"].endswith('{namespace="team"}[10s]))')  # the default selector
+    assert reader.calls[0]["running"].endswith(', namespace="team"}[10s]))')  # the default selector
     block = out.block
     assert float(block["predictionError"]) == pytest.approx(0.3, abs=1e-3)
     assert float(block["factor"]) == pytest.approx(1.3, rel=0.02)

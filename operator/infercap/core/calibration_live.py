@@ -37,17 +37,27 @@ ENGINE_METRICS: dict[str, dict[str, str]] = {
 }
 
 
+def _series(name: str, selector: str) -> str:
+    """A selector of `name` as the engine writes it (vllm:x) or with the colon escaped (vllm_x): recent
+    prometheus-client versions escape colons when the scraper negotiates OpenMetrics 1.0."""
+    escaped = name.replace(":", "_")
+    return '{__name__=~"' + name + "|" + escaped + '", ' + selector + "}"
+
+
 def queries(engine: str, selector: str, window_seconds: int) -> dict[str, str]:
     """The instant queries of one sample: totals over every replica the selector matches."""
     m = ENGINE_METRICS[engine]
-    sel, w = "{" + selector + "}", f"[{int(window_seconds)}s]"
-    tokens = f"sum(avg_over_time({m['tokens']}{sel}{w}))" if engine == "sglang" else f"sum(rate({m['tokens']}{sel}{w}))"
+    w = f"[{int(window_seconds)}s]"
+    running, kv = _series(m["running"], selector), _series(m["kv"], selector)
+    tpot_sum, tpot_count = _series(m["tpot"] + "_sum", selector), _series(m["tpot"] + "_count", selector)
+    tokens = _series(m["tokens"], selector)
     return {
-        "replicas": f"count({m['running']}{sel})",
-        "running": f"sum(avg_over_time({m['running']}{sel}{w}))",
-        "tokens": tokens,
-        "tpot": f"sum(rate({m['tpot']}_sum{sel}{w})) / sum(rate({m['tpot']}_count{sel}{w}))",
-        "kv": f"avg(avg_over_time({m['kv']}{sel}{w}))",
+        "replicas": f"count({running})",
+        "running": f"sum(avg_over_time({running}{w}))",
+        # SGLang's gen_throughput is a gauge of tokens/s; vLLM's generation_tokens_total a counter.
+        "tokens": f"sum(avg_over_time({tokens}{w}))" if engine == "sglang" else f"sum(rate({tokens}{w}))",
+        "tpot": f"sum(rate({tpot_sum}{w})) / sum(rate({tpot_count}{w}))",
+        "kv": f"avg(avg_over_time({kv}{w}))",
     }
 
 
