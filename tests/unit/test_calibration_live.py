@@ -18,6 +18,7 @@ from infercap import egress, metrics
 from infercap.api.config import EgressConfig, OperatorConfig
 from infercap.api.deployment import ModelDeploymentSpec
 from infercap.api.errors import ReasonedError
+from infercap.cli import plugin
 from infercap.core.calibration_live import Readings, filters, filters_doc, fold, queries, sample_of
 from infercap.core.catalog import builtin_catalog
 from infercap.core.compute import Workload
@@ -232,6 +233,7 @@ def test_why_calibration_is_inactive() -> None:
     assert low.factors == {} and "predictionError" not in low.block
     idle = run_step(FakeReader(replicas=0), spec, dict(OLD_PLAN), 0)
     assert idle.verdict.reason == "NoLoad"
+    assert "no usable sample yet" in plugin.calibration_summary(idle.block)
     failing = FakeReader()
     failing.error = DemandError("QueryFailed", "Prometheus source prom gave no usable answer (see the operator log)")
     out = run_step(failing, spec, dict(OLD_PLAN), 0)
@@ -328,6 +330,9 @@ def test_replicas_thirty_percent_slower_are_re_planned_to_thirty_percent_more_an
     assert f"{float(cal['factor']):.2f}x the model's" in line and f"would plan {first} replica(s)" in line
     cond = {c["type"]: c for c in status["conditions"]}
     assert cond["Calibrated"]["reason"] == "Correcting" and cond["Ready"]["status"] == "True"
+    shown = plugin.explain(kube.objects[key], "table")
+    assert "Calibration: online (vllm on h100): prediction error +30.0% at 64 running per replica" in shown
+    assert "applied to the plan" in shown and "Online calibration:" in shown
     metrics.observe("team", "m", "llama-3.1-8b", status)
     error = metrics.REGISTRY.get_sample_value("infercap_prediction_error_ratio", {"namespace": "team", "name": "m"})
     factor = metrics.REGISTRY.get_sample_value("infercap_calibration_factor", {"namespace": "team", "name": "m"})
@@ -344,3 +349,22 @@ def test_replicas_thirty_percent_slower_are_re_planned_to_thirty_percent_more_an
         metrics.REGISTRY.get_sample_value("infercap_prediction_error_ratio", {"namespace": "team", "name": "m"}) is None
     )
     metrics.forget("team", "m")
+
+
+def test_a_calibration_that_cannot_read_its_source_is_a_warning_event_once_and_the_plan_stands() -> None:
+    kube = FakeKube()
+    spec = {**BASE, "nodePool": {"provider": "none"}, "calibration": {"source": "elsewhere", "windowSeconds": 10}}
+    kube.put(mdep("m", "team", spec))
+    key = ("infercap.dev/v1alpha1", "ModelDeployment", "team", "m")
+    reader = FakeReader()
+    reader.error = egress.EgressDenied("UnknownSource", "spec.calibration.source 'elsewhere' is not a source")
+    results = []
+    for t in (0, 10, 20, 30):
+        results.append(asyncio.run(reconcile(kube, OperatorConfig(), kube.objects[key], at(t), calibrator=reader)))  # type: ignore[arg-type]
+    warnings = [e for r in results for e in r.events if e.reason == "UnknownSource"]
+    assert len(warnings) == 1 and warnings[0].type == "Warning" and warnings[0].action == "Calibrate"
+    status = kube.objects[key]["status"]
+    cond = {c["type"]: c for c in status["conditions"]}
+    assert (cond["Calibrated"]["status"], cond["Ready"]["status"]) == ("False", "True")
+    assert status["observed"]["calibration"]["mode"] == "observe"  # the default mode
+    assert "factor" not in status["observed"]["calibration"]

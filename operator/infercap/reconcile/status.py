@@ -36,6 +36,7 @@ ACTIONS = {
     "QuotaApplied": "ApplyQuota",
     "WithinBudget": "Budget",
     "WithinLimits": "Limits",
+    "Calibrated": "Calibrate",
 }
 
 
@@ -138,7 +139,7 @@ def events(old: dict[str, Any], new: dict[str, Any]) -> list[Event]:
         elif plan_changed(old, new):
             reason = "Replanned" if _plan_key(old) is not None else "Planned"
             out.append(Event("Normal", reason, planned["message"], ACTIONS["Planned"]))
-    for ctype in ("NodePoolsReady", "QuotaApplied", "WithinBudget", "WithinLimits"):
+    for ctype in ("NodePoolsReady", "QuotaApplied", "WithinBudget", "WithinLimits", "Calibrated"):
         cond, prev = after.get(ctype), before.get(ctype)
         if cond is None:
             continue
