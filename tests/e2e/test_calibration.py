@@ -88,6 +88,8 @@ def test_replicas_slower_than_predicted_are_measured_and_re_planned(
     after = online["status"]["plan"]["replicas"]
     assert corrected - 1 <= after <= corrected
     assert after / before == pytest.approx(SLOWER, abs=1 / before + 0.03)
+    wide = cluster.kubectl("get", "modeldeployment", "online", "-n", namespace, "-o", "wide").stdout
+    assert "PREDICTION-ERROR" in wide and cal["predictionError"] in wide
     line = next(x for x in online["status"]["plan"]["explanation"] if x.startswith("Online calibration"))
     assert f"would plan {before} replica(s)" in line and f"the correction plans {after}" in line
 
