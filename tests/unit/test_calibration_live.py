@@ -60,8 +60,12 @@ def test_queries_use_the_engines_metric_names_the_selector_and_the_window() -> N
     assert q["running"] == f"sum(avg_over_time({running}[60s]))"
     tokens = '{__name__=~"vllm:generation_tokens_total|vllm_generation_tokens_total", namespace="prod"}'
     assert q["tokens"] == f"sum(rate({tokens}[60s]))"
-    assert "vllm:time_per_output_token_seconds_sum|" in q["tpot"] and "_count|" in q["tpot"]
-    assert "vllm:gpu_cache_usage_perc|" in q["kv"]
+    tpot_sum = (
+        '{__name__=~"vllm:inter_token_latency_seconds_sum|vllm:time_per_output_token_seconds_sum|'
+        'vllm_inter_token_latency_seconds_sum|vllm_time_per_output_token_seconds_sum", namespace="prod"}'
+    )
+    assert q["tpot"].startswith(f"sum(rate({tpot_sum}[60s])) / sum(rate(")
+    assert "vllm:kv_cache_usage_perc|vllm:gpu_cache_usage_perc|" in q["kv"]
     s = queries("sglang", 'job="x"', 30)
     assert "sglang:num_running_reqs|" in s["running"] and "sglang:token_usage|" in s["kv"]
     assert s["tokens"].startswith('sum(avg_over_time({__name__=~"sglang:gen_throughput|')  # a gauge, not rate()

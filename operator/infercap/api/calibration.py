@@ -47,7 +47,8 @@ class Calibration(ApiModel):
     engine: Engine = Field(
         default=Engine.VLLM,
         description="Which metric names to read: vllm (vllm:num_requests_running, vllm:generation_tokens_total, "
-        "vllm:time_per_output_token_seconds, vllm:gpu_cache_usage_perc) or sglang (sglang:num_running_reqs, "
+        "vllm:inter_token_latency_seconds or its old name vllm:time_per_output_token_seconds, "
+        "vllm:kv_cache_usage_perc or vllm:gpu_cache_usage_perc) or sglang (sglang:num_running_reqs, "
         "sglang:gen_throughput, sglang:time_per_output_token_seconds, sglang:token_usage).",
     )
     selector: str | None = Field(

@@ -20,41 +20,44 @@ from infercap.core.correction import Correction, FilterParams, Sample, engine_sa
 MAX_FILTERS = 8  # accelerators remembered per deployment (a plan that moves back finds its correction)
 
 # Metric names by engine: running requests (gauge), generated tokens (counter, or a tokens/s gauge),
-# time per output token (histogram), KV-cache usage (gauge, 0-1).
-ENGINE_METRICS: dict[str, dict[str, str]] = {
+# decode step (histogram), KV-cache usage (gauge, 0-1). Where an engine renamed a metric, both names are
+# read: vLLM 0.11 renamed vllm:time_per_output_token_seconds to vllm:inter_token_latency_seconds (same
+# observations, so a scrape of both still averages the same steps; the old one is gone since 0.13) and
+# vllm:gpu_cache_usage_perc to vllm:kv_cache_usage_perc.
+ENGINE_METRICS: dict[str, dict[str, tuple[str, ...]]] = {
     "vllm": {
-        "running": "vllm:num_requests_running",
-        "tokens": "vllm:generation_tokens_total",
-        "tpot": "vllm:time_per_output_token_seconds",
-        "kv": "vllm:gpu_cache_usage_perc",
+        "running": ("vllm:num_requests_running",),
+        "tokens": ("vllm:generation_tokens_total",),
+        "tpot": ("vllm:inter_token_latency_seconds", "vllm:time_per_output_token_seconds"),
+        "kv": ("vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc"),
     },
     "sglang": {
-        "running": "sglang:num_running_reqs",
-        "tokens": "sglang:gen_throughput",  # a gauge of tokens/s, not a counter
-        "tpot": "sglang:time_per_output_token_seconds",
-        "kv": "sglang:token_usage",
+        "running": ("sglang:num_running_reqs",),
+        "tokens": ("sglang:gen_throughput",),  # a gauge of tokens/s, not a counter
+        "tpot": ("sglang:time_per_output_token_seconds",),
+        "kv": ("sglang:token_usage",),
     },
 }
 
 
-def _series(name: str, selector: str) -> str:
-    """A selector of `name` as the engine writes it (vllm:x) or with the colon escaped (vllm_x): recent
-    prometheus-client versions escape colons when the scraper negotiates OpenMetrics 1.0."""
-    escaped = name.replace(":", "_")
-    return '{__name__=~"' + name + "|" + escaped + '", ' + selector + "}"
+def _series(names: tuple[str, ...], selector: str, suffix: str = "") -> str:
+    """A selector of the metric under any of its names, each as the engine writes it (vllm:x) or with the
+    colon escaped (vllm_x): recent prometheus-client versions escape colons when the scraper negotiates
+    OpenMetrics 1.0."""
+    spelled = [n + suffix for n in names]
+    alternatives = "|".join([*spelled, *(n.replace(":", "_") for n in spelled)])
+    return '{__name__=~"' + alternatives + '", ' + selector + "}"
 
 
 def queries(engine: str, selector: str, window_seconds: int) -> dict[str, str]:
     """The instant queries of one sample: totals over every replica the selector matches."""
     m = ENGINE_METRICS[engine]
     w = f"[{int(window_seconds)}s]"
-    running, kv = _series(m["running"], selector), _series(m["kv"], selector)
-    tpot_sum, tpot_count = _series(m["tpot"] + "_sum", selector), _series(m["tpot"] + "_count", selector)
-    tokens = _series(m["tokens"], selector)
+    running, kv, tokens = (_series(m[k], selector) for k in ("running", "kv", "tokens"))
+    tpot_sum, tpot_count = _series(m["tpot"], selector, "_sum"), _series(m["tpot"], selector, "_count")
     return {
         "replicas": f"count({running})",
         "running": f"sum(avg_over_time({running}{w}))",
-        # SGLang's gen_throughput is a gauge of tokens/s; vLLM's generation_tokens_total a counter.
         "tokens": f"sum(avg_over_time({tokens}{w}))" if engine == "sglang" else f"sum(rate({tokens}{w}))",
         "tpot": f"sum(rate({tpot_sum}{w})) / sum(rate({tpot_count}{w}))",
         "kv": f"avg(avg_over_time({kv}{w}))",
