@@ -231,6 +231,8 @@ def test_observe_mode_reports_the_error_and_gives_the_planner_nothing() -> None:
 def test_why_calibration_is_inactive() -> None:
     spec = spec_with()
     assert run_step(FakeReader(), spec, {}, 0).verdict.reason == "NoPlan"
+    for bad in ({"accelerator": 7, "chipsPerReplica": 1}, {"accelerator": "h100", "chipsPerReplica": "x"}):
+        assert run_step(FakeReader(), spec, {"plan": bad}, 0).verdict.reason == "NoPlan"
     assert run_step(None, spec, dict(OLD_PLAN), 0).verdict.reason == "NoReader"
     low = run_step(FakeReader(batch=4), spec, dict(OLD_PLAN), 0)
     assert (low.verdict.status, low.verdict.reason) == ("False", "LowLoad")

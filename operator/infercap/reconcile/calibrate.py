@@ -57,6 +57,16 @@ def due(last: str | None, now: str, window_seconds: int) -> bool:
         return True
 
 
+def _applied(old: dict[str, Any]) -> tuple[str | None, int]:
+    """The accelerator and replica size the engine runs: the last applied plan's (a hand-edited status
+    that is not one yields none, not an exception)."""
+    plan_ = old.get("plan") or {}
+    acc, chips = plan_.get("accelerator"), plan_.get("chipsPerReplica")
+    if not isinstance(acc, str) or not acc or isinstance(chips, bool) or not isinstance(chips, int):
+        return None, 0
+    return acc, chips
+
+
 def _previous(old: dict[str, Any]) -> Verdict | None:
     prev = next((c for c in old.get("conditions", []) if c.get("type") == CONDITION), None)
     return Verdict(prev["status"], prev["reason"], prev["message"]) if prev is not None else None
@@ -74,8 +84,7 @@ async def step(
     states = filters(old_block, params)
     block = {k: v for k, v in old_block.items() if k not in ("filters", "factor", "samples", "applied")}
     block.update(mode=c.mode.value, engine=c.engine.value)
-    plan_ = old.get("plan") or {}
-    acc, chips = plan_.get("accelerator"), int(plan_.get("chipsPerReplica") or 0)
+    acc, chips = _applied(old)
     verdict = _previous(old) or Verdict("Unknown", "Waiting", "no sample of the engine's metrics yet")
     if reader is None:
         verdict = Verdict("Unknown", "NoReader", "this reconcile runs without a Prometheus reader (not the operator)")
@@ -85,7 +94,7 @@ async def step(
         block["lastSampleTime"] = now
         block["accelerator"] = acc
         verdict = await _sample(reader, spec, catalog, namespace, acc, chips, states, block, params)
-    current = states.get(str(acc)) if acc else None
+    current = states.get(acc) if acc else None
     online = c.mode == CalibrationMode.ONLINE
     factors = {a: s.factor for a, s in states.items() if s.samples > 0} if online else {}
     block["filters"] = filters_doc(states, acc)
