@@ -180,7 +180,8 @@ class CalibrationStatus(ApiModel):
 
 
 class Observed(ApiModel):
-    """What exists, next to the plan: nodes, serving replicas, pending pods, cost."""
+    """What exists, next to the plan: nodes, serving replicas, pending pods, cost, and how the replicas'
+    step time compares with the model's (calibration)."""
 
     nodes: list[ObservedNode] = Field(default_factory=list, description="Nodes of this ModelDeployment's pools.")
     nodes_ready: int = Field(default=0, description="Nodes that are Ready.")
