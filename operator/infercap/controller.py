@@ -114,6 +114,7 @@ class Operator:
         self.policy: dict[str, State] = {}
         self.secrets = egress.SecretCache(self.read_secret)
         self.secrets_ns = egress.operator_namespace(cfg.prometheus)
+        self.calibrator = egress.EngineMetrics(cfg.prometheus, self.secrets, self.secrets_ns)
 
     async def read_secret(self, namespace: str, name: str) -> dict[str, str] | None:
         try:
@@ -371,6 +372,7 @@ class Operator:
                     autoscale,
                     world=self.world(kwargs),
                     annotations=annotations,
+                    calibrator=self.calibrator,
                 )
             except KubeError as e:
                 metrics.ERRORS.labels(e.reason or "ApiError").inc()

@@ -8,7 +8,8 @@ a URL it writes itself is used only on a host in prometheus.allowedHosts, and ne
 resolves to loopback, link-local (cloud metadata), unspecified or multicast addresses, or is the API
 server. Tenant URLs are pinned to the address that was checked (no DNS rebinding between the check and
 the request): plain HTTP connects to that address with the Host header of the URL; HTTPS too, sending
-the URL's host name in the TLS handshake (SNI) and verifying the certificate for that name.
+the URL's host name in the TLS handshake (SNI) and verifying the certificate for that name. Online
+calibration (EngineMetrics) reads the serving engine's metrics from named sources only.
 """
 
 from __future__ import annotations
@@ -27,7 +28,10 @@ from urllib.parse import urlsplit
 from infercap.api.config import EgressConfig, PrometheusSource, SecretKeyRef
 from infercap.api.deployment import PrometheusMetric
 from infercap.api.errors import ReasonedError
-from infercap.demand import Endpoint
+from infercap.core.calibration_live import Readings
+from infercap.demand import DemandError, Endpoint, Reading, query
+
+Query = Callable[[Endpoint, str, float, int], Awaitable[Reading]]
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -229,3 +233,58 @@ def decode_secret(obj: dict[str, Any]) -> dict[str, str]:
         except (ValueError, UnicodeDecodeError):
             continue
     return out
+
+
+class EngineMetrics:
+    """Reads one window of serving-engine metrics (spec.calibration) from a named source of the operator
+    configuration: no tenant URL, every query of the window together under one timeout."""
+
+    def __init__(self, cfg: EgressConfig, secrets: SecretCache, namespace: str, send: Query = query) -> None:
+        self.cfg = cfg
+        self.secrets = secrets
+        self.namespace = namespace
+        self.send = send
+
+    async def endpoint(self, source: str) -> Endpoint:
+        src = self.cfg.sources.get(source)
+        if src is None:
+            known = ", ".join(sorted(self.cfg.sources)) or "none configured"
+            raise EgressDenied(
+                "UnknownSource",
+                f"spec.calibration.source {source!r} is not a Prometheus source of the operator configuration "
+                f"(known: {known}); ask the cluster admin to add one under prometheus.sources",
+            )
+        return await source_endpoint(source, src, self.secrets, self.namespace)
+
+    async def read(self, source: str, promql: dict[str, str]) -> Readings:
+        """One window's readings; EgressDenied or DemandError when they cannot be had."""
+        target = await self.endpoint(source)
+
+        async def one(q: str, required: bool) -> float | None:
+            try:
+                return (await self.send(target, q, self.cfg.timeout_seconds, self.cfg.max_response_bytes)).value
+            except DemandError as e:
+                if e.reason != "MetricUnavailable":
+                    raise
+                if required:
+                    raise DemandError(
+                        "MetricUnavailable",
+                        f"no serving-engine series match spec.calibration.selector in Prometheus source {target.label}",
+                    ) from None
+                return None  # no series (no traffic yet, or the engine does not export this one)
+
+        try:
+            replicas, running, tokens, tpot, kv = await asyncio.wait_for(
+                asyncio.gather(
+                    one(promql["replicas"], True),
+                    one(promql["running"], False),
+                    one(promql["tokens"], False),
+                    one(promql["tpot"], False),
+                    one(promql["kv"], False),
+                ),
+                timeout=self.cfg.timeout_seconds,
+            )
+        except TimeoutError:
+            raise DemandError("QueryFailed", f"Prometheus source {target.label} gave no usable answer") from None
+        assert replicas is not None
+        return Readings(replicas, running or 0.0, tokens or 0.0, tpot, kv)

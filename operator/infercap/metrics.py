@@ -53,6 +53,20 @@ INFO = Gauge(
     (*LABELS, "model", "accelerator", "source"),
     registry=REGISTRY,
 )
+# Online calibration (spec.calibration): the model's error on the running replicas, an SLI of the planner.
+PREDICTION_ERROR = Gauge(
+    "infercap_prediction_error_ratio",
+    "Observed step time over the model's at the observed batch, minus 1 (+0.3: replicas 30 % slower than "
+    "predicted), from the serving engine's metrics.",
+    LABELS,
+    registry=REGISTRY,
+)
+CALIBRATION_FACTOR = Gauge(
+    "infercap_calibration_factor",
+    "Smoothed step-time correction of the applied accelerator (applied to the plan in online mode).",
+    LABELS,
+    registry=REGISTRY,
+)
 READY = Gauge("infercap_ready", "1 when the ModelDeployment is Ready.", LABELS, registry=REGISTRY)
 CONDITION = Gauge(
     "infercap_condition",
@@ -78,7 +92,7 @@ ERRORS = Counter(
     "infercap_reconcile_errors_total", "Reconciles that ended in a problem, by reason.", ("reason",), registry=REGISTRY
 )
 
-_GAUGES_BY_NAME = (DEMAND, OBSERVED, REPLICAS, NODES, CHIPS, READY)
+_GAUGES_BY_NAME = (DEMAND, OBSERVED, REPLICAS, NODES, CHIPS, READY, PREDICTION_ERROR, CALIBRATION_FACTOR)
 _info_labels: dict[tuple[str, str], tuple[str, ...]] = {}
 _cost_labels: dict[tuple[str, str], str] = {}
 _condition_types: dict[tuple[str, str], set[str]] = {}
@@ -128,6 +142,7 @@ def observe(namespace: str, name: str, model: str, status: dict[str, Any]) -> No
             COST.remove(*key, _cost_labels[key])
         _cost_labels[key] = currency
         COST.labels(*key, currency).set(float(cost["hourly"]))
+    _calibration(key, (status.get("observed") or {}).get("calibration") or {})
     ready = next((c for c in status.get("conditions", []) if c.get("type") == Cond.READY), None)
     READY.labels(*key).set(1 if ready and ready.get("status") == "True" else 0)
     seen = set()
@@ -138,6 +153,15 @@ def observe(namespace: str, name: str, model: str, status: dict[str, Any]) -> No
     for gone in _condition_types.get(key, set()) - seen:
         CONDITION.remove(*key, gone)
     _condition_types[key] = seen
+
+
+def _calibration(key: tuple[str, str], block: dict[str, Any]) -> None:
+    for gauge, field in ((PREDICTION_ERROR, "predictionError"), (CALIBRATION_FACTOR, "factor")):
+        if block.get(field) is not None:
+            gauge.labels(*key).set(float(block[field]))
+        else:
+            with contextlib.suppress(KeyError):
+                gauge.remove(*key)
 
 
 def count_problems(status: dict[str, Any]) -> None:

@@ -212,9 +212,15 @@ class Prometheus:
     url: str
     rate_file: Path
     loadgen: subprocess.Popen[bytes]
+    engine_file: Path | None = None  # the fake serving engine's parameters (tests/e2e/fake_engine.py)
 
     def set_rate(self, rps: float) -> None:
         self.rate_file.write_text(str(rps))
+
+    def set_engine(self, **params: float) -> None:
+        """What the fake engine reports: replicas, batch (running per replica), step (seconds), kv."""
+        assert self.engine_file is not None
+        self.engine_file.write_text(json.dumps(params))
 
     def stop_loadgen(self) -> None:
         if self.loadgen.poll() is None:
@@ -225,7 +231,7 @@ class Prometheus:
 @pytest.fixture
 def prometheus(tmp_path: Path) -> Iterator[Prometheus]:
     """A real Prometheus server (Debian's package, installed by hack/prometheus.sh) scraping a small
-    load generator every second, both on loopback."""
+    load generator and a fake serving engine (idle until set_engine) every second, all on loopback."""
     import sys
     import time
     import urllib.request
@@ -234,7 +240,12 @@ def prometheus(tmp_path: Path) -> Iterator[Prometheus]:
     if found.returncode != 0:
         pytest.fail(f"hack/prometheus.sh could not provide Prometheus:\n{found.stderr[-2000:]}", pytrace=False)
     binary = found.stdout.strip().splitlines()[-1]
-    gen_port, prom_port = free_port(), PROMETHEUS_PORT
+    gen_port, engine_port, prom_port = free_port(), free_port(), PROMETHEUS_PORT
+    engine_file = tmp_path / "engine.json"
+    engine_file.write_text("{}")
+    engine = subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("fake_engine.py")), str(engine_port), str(engine_file)]
+    )
     rate_file = tmp_path / "rate"
     rate_file.write_text("0")
     loadgen = subprocess.Popen(
@@ -244,6 +255,7 @@ def prometheus(tmp_path: Path) -> Iterator[Prometheus]:
     config.write_text(
         "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
         f"scrape_configs:\n  - job_name: loadgen\n    static_configs: [{{targets: ['127.0.0.1:{gen_port}']}}]\n"
+        f"  - job_name: engine\n    static_configs: [{{targets: ['127.0.0.1:{engine_port}']}}]\n"
     )
     log = (tmp_path / "prometheus.log").open("wb")
     prom = subprocess.Popen(
@@ -269,8 +281,9 @@ def prometheus(tmp_path: Path) -> Iterator[Prometheus]:
         assert time.monotonic() < deadline, "Prometheus did not become ready"
         time.sleep(0.3)
     try:
-        yield Prometheus(url, rate_file, loadgen)
+        yield Prometheus(url, rate_file, loadgen, engine_file)
     finally:
         loadgen.terminate()
+        engine.terminate()
         prom.terminate()
         prom.wait(timeout=30)

@@ -24,6 +24,7 @@ class Cond:
     SERVING: Final = "Serving"
     CAPACITY_MATCHES_PLAN: Final = "CapacityMatchesPlan"
     SCALED_BY_OTHERS: Final = "ScaledByOthers"
+    CALIBRATED: Final = "Calibrated"
 
 
 CONDITION_TYPES: Final = (
@@ -37,6 +38,7 @@ CONDITION_TYPES: Final = (
     Cond.SERVING,
     Cond.CAPACITY_MATCHES_PLAN,
     Cond.SCALED_BY_OTHERS,
+    Cond.CALIBRATED,
 )
 
 
@@ -92,6 +94,13 @@ class Reason:
     NODES_PENDING: Final = "NodesPending"
     INSTANCE_TYPE_MISMATCH: Final = "InstanceTypeMismatch"
     OBSERVE_FAILED: Final = "ObserveFailed"
+    # Calibrated (the engine's metrics against the model; reasons of egress failures pass through)
+    CORRECTING: Final = "Correcting"
+    OBSERVING: Final = "Observing"
+    NO_LOAD: Final = "NoLoad"
+    LOW_LOAD: Final = "LowLoad"
+    NO_PLAN: Final = "NoPlan"
+    NO_READER: Final = "NoReader"
 
 
 # NodePoolsReady reasons for a plan infercap refused to apply (not a transient failure): such a plan gets
@@ -116,6 +125,7 @@ class Action:
     APPLY_QUOTA: Final = "ApplyQuota"
     BUDGET: Final = "Budget"
     LIMITS: Final = "Limits"
+    CALIBRATE: Final = "Calibrate"
 
 
 class EventType:

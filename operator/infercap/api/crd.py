@@ -227,6 +227,12 @@ def model_deployment_crd() -> dict[str, Any]:
             "Source", ".status.plan.source", priority=1, description="analytic, calibrated, kernel-measured or measured"
         ),
         _col("Serving", '.status.conditions[?(@.type=="Serving")].status', priority=1),
+        _col(
+            "Prediction-Error",
+            ".status.observed.calibration.predictionError",
+            priority=1,
+            description="Observed / predicted step time - 1 (spec.calibration)",
+        ),
     ]
     return _crd(
         "ModelDeployment",

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field, PlainSerializer, WithJsonSchema, model_validator
 
+from infercap.api.calibration import Calibration
 from infercap.api.catalog import CatalogId
 from infercap.api.serving import Capacity, ScaleTargetRef, Serving
 from infercap.api.types import ApiModel, Bounded, Precision, decimal_json, decimal_schema, to_decimal
@@ -228,6 +229,9 @@ class ModelDeploymentSpec(ApiModel):
         default=None, description="Scale this existing workload (through its scale subresource) to the plan."
     )
     capacity: Capacity = Field(default_factory=Capacity, description="How the node pools hold capacity.")
+    calibration: Calibration | None = Field(
+        default=None, description="Compare the engine's metrics with the model, and optionally correct the plan."
+    )
 
     @model_validator(mode="after")
     def _kv_precision(self) -> ModelDeploymentSpec:

@@ -133,8 +133,42 @@ class ObservedCost(ApiModel):
     monthly: str = Field(description="Cost per month (730 h).")
 
 
+class CalibrationFilter(ApiModel):
+    """The correction filter of one accelerator: log of the observed/predicted step-time ratio."""
+
+    accelerator: str = Field(description="Accelerator id the samples were taken on.")
+    log_ratio: float = Field(description="Filter mean: log(observed step time / predicted step time).")
+    variance: float = Field(description="Filter variance of logRatio.")
+    samples: int = Field(default=0, description="Samples used.")
+    ignored: int = Field(default=0, description="Samples left out (low load or invalid).")
+
+
+class CalibrationStatus(ApiModel):
+    """The model's prediction against what the engine reports (spec.calibration)."""
+
+    mode: str = Field(description="observe or online.")
+    engine: str = Field(description="vllm or sglang.")
+    accelerator: str | None = Field(default=None, description="The applied plan's accelerator, sampled.")
+    prediction_error: str | None = Field(
+        default=None,
+        description="Last sample: observed step time / the model's at the observed batch - 1 (+0.3: the model "
+        "promised 30 % more capacity than the replicas deliver).",
+    )
+    factor: str | None = Field(default=None, description="Smoothed step-time correction (bounded to 0.5-2).")
+    applied: bool = Field(default=False, description="Whether the plan divides replica throughput by factor.")
+    batch_per_replica: str | None = Field(default=None, description="Last sample: running requests per replica.")
+    observed_step_seconds: str | None = Field(default=None, description="Last sample: observed decode step.")
+    predicted_step_seconds: str | None = Field(default=None, description="Last sample: the model's step.")
+    replicas: int | None = Field(default=None, description="Last sample: engine instances reporting.")
+    kv_cache_usage: str | None = Field(default=None, description="Last sample: mean KV-cache usage (0-1).")
+    samples: int = Field(default=0, description="Samples used by the filter of this accelerator.")
+    last_sample_time: str | None = Field(default=None, description="When the last query ran (RFC 3339).")
+    filters: list[CalibrationFilter] = Field(default_factory=list, description="Filter state by accelerator.")
+
+
 class Observed(ApiModel):
-    """What exists, next to the plan: nodes, serving replicas, pending pods, cost."""
+    """What exists, next to the plan: nodes, serving replicas, pending pods, cost, and how the replicas'
+    step time compares with the model's (calibration)."""
 
     nodes: list[ObservedNode] = Field(default_factory=list, description="Nodes of this ModelDeployment's pools.")
     nodes_ready: int = Field(default=0, description="Nodes that are Ready.")
@@ -144,6 +178,9 @@ class Observed(ApiModel):
     pending_pods: list[PendingPod] = Field(default_factory=list, description="Serving pods not yet running.")
     cost: ObservedCost | None = Field(default=None, description="Hourly cost of the nodes that exist.")
     workload: str | None = Field(default=None, description="The workload serving the plan (kind/name).")
+    calibration: CalibrationStatus | None = Field(
+        default=None, description="Prediction error and correction, when spec.calibration is set."
+    )
 
 
 class ModelDeploymentStatus(ApiModel):

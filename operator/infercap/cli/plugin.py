@@ -211,14 +211,32 @@ def explain(item: dict[str, Any], fmt: str) -> str:
         "explanation": status.plan.explanation if status.plan else [],
         "conditions": [dump(c) for c in status.conditions],
     }
+    cal = status.observed.calibration if status.observed is not None else None
+    calibration = dump(cal) if cal is not None else None
+    if calibration:
+        data["calibration"] = calibration
     if fmt != "table":
         return render.dump(data, fmt)
     lines = [f"ModelDeployment {data['namespace']}/{data['name']}", "Why:"]
     lines += [f"  - {step}" for step in data["explanation"]] or ["  (not planned yet)"]
+    if calibration:
+        lines.append(f"Calibration: {calibration_summary(calibration)}")
     lines.append("Conditions:")
     rows = [[c.get("type"), c.get("status"), c.get("reason"), c.get("message", "")] for c in data["conditions"]]
     lines += ["  " + line for line in render.table(("type", "status", "reason", "message"), rows).splitlines()]
     return "\n".join(lines)
+
+
+def calibration_summary(c: dict[str, Any]) -> str:
+    """One line of status.observed.calibration: the model's error on the running replicas and its use."""
+    if c.get("predictionError") is None:
+        return f"{c.get('mode')}: no usable sample yet (see the Calibrated condition)"
+    use = "applied to the plan" if c.get("applied") else "not applied"
+    return (
+        f"{c.get('mode')} ({c.get('engine')} on {c.get('accelerator')}): prediction error "
+        f"{float(c['predictionError']):+.1%} at {c.get('batchPerReplica')} running per replica, correction "
+        f"{float(c.get('factor') or 1):.2f}x over {c.get('samples', 0)} sample(s), {use}"
+    )
 
 
 def completion(shell: str) -> str:

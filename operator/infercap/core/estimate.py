@@ -39,6 +39,7 @@ class Estimate:
     source: Source
     replica: Replica
     measured: measured.MeasuredFit | None = None  # set when the model profile has points for this size
+    correction: float | None = None  # step-time factor from online calibration, when one was applied
 
     @property
     def fits(self) -> bool:
@@ -81,12 +82,21 @@ def evaluate(
     chips: int,
     work: Workload,
     min_stream_tokens_per_second: float | None,
+    time_factor: float = 1.0,
 ) -> Estimate:
-    """Evaluate one candidate (shape and workload already validated)."""
+    """Evaluate one candidate (shape and workload already validated). `time_factor` multiplies every step
+    time (online calibration: what this deployment's replicas were seen to do against the model)."""
     replica = catalog.replica(shape, acc, chips)
     memory = replica.memory(work)
     perf = replica.performance(work, min_stream_tokens_per_second) if memory.fits else None
     source = Source.KERNEL_MEASURED if replica.expert_curve is not None else source_for(catalog, acc)
+    if time_factor != 1.0 and perf is not None:
+        # The correction was learnt against the model itself, so it replaces measured points rather than
+        # stacking on them; slower steps also lower the batch that meets a per-stream speed floor.
+        if min_stream_tokens_per_second is not None:
+            perf = replica.performance(work, min_stream_tokens_per_second * time_factor)
+        perf = perf.scaled(time_factor) if perf is not None else None
+        return Estimate(model, acc, chips, shape, work, memory, perf, source, replica, correction=time_factor)
     points = measured.matching(model.measured, acc.id, chips, shape.precision) if model.measured else []
     if not points or perf is None:
         return Estimate(model, acc, chips, shape, work, memory, perf, source, replica)

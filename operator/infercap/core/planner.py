@@ -4,7 +4,7 @@ node count that serve the traffic within the SLO, with ranked alternatives and a
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
@@ -131,11 +131,13 @@ def plan(
     max_replicas: int | None = None,
     ceilings: Sequence[Ceiling] = (),
     headroom: float | None = None,
+    step_time_factors: Mapping[str, float] | None = None,
 ) -> Plan:
     """Plan `spec`. `demand_rps` overrides the spec's traffic (the autoscaler passes observed demand);
     replicas stay within [min_replicas, max_replicas]; the applied plan stays under `ceilings`;
     `headroom` overrides spec.headroom (the autoscaler's demand may already carry its own margin:
-    core.autoscale.planning_headroom)."""
+    core.autoscale.planning_headroom); `step_time_factors` multiplies the step time of an accelerator
+    (by id) by what online calibration observed of this deployment, dividing its replica throughput."""
     model = catalog.model(spec.model)
     work = check_workload(
         model,
@@ -179,6 +181,7 @@ def plan(
             ttft_limit,
             min_replicas,
             max_replicas,
+            (step_time_factors or {}).get(acc.id, 1.0),
         )
         if option is not None:
             best_per_acc.append(option)
@@ -211,6 +214,7 @@ def _best_for(
     ttft_limit: float | None,
     min_replicas: int,
     max_replicas: int | None,
+    time_factor: float = 1.0,
 ) -> tuple[Option | None, Rejection | None]:
     sizes = catalog.replica_sizes(acc)
     considered = 0
@@ -220,7 +224,7 @@ def _best_for(
     for chips, slice_ in sizes:
         if shape.weight_bytes >= chips * capacity_per_chip:
             continue  # cannot hold the weights alone: no need to model it
-        est = evaluate(catalog, model, shape, acc, chips, work, min_stream)
+        est = evaluate(catalog, model, shape, acc, chips, work, min_stream, time_factor)
         if not est.fits:
             continue
         considered += 1
@@ -389,6 +393,14 @@ def explain(p: Plan) -> list[str]:
         + (f"; the vendor API would cost {o.cost.api_hourly}/h" if o.cost.api_hourly is not None else "")
         + ".",
     ]
+    if est.correction is not None:
+        model_rps = perf.requests_per_second * est.correction
+        lines.append(
+            f"Online calibration: the running replicas' step time on {o.accelerator.id} is {est.correction:.2f}x "
+            f"the model's, so replica throughput is {perf.requests_per_second:,.2f} req/s instead of "
+            f"{model_rps:,.2f}; the model alone would plan "
+            f"{replicas_for(p.demand_rps, model_rps, o.headroom)} replica(s), the correction plans {pl.replicas}."
+        )
     if p.alternatives:
         alt = ", ".join(
             f"{a.accelerator.id} {a.placement.chips} chips {a.cost.monthly}/month" for a in p.alternatives[:3]

@@ -36,6 +36,7 @@ async def plan_once(ctx: Pass, ceilings: list[Ceiling]) -> Plan | None:
         max_replicas=high,
         ceilings=ceilings,
         headroom=None if ctx.demand_rps is None else planning_headroom(spec),
+        step_time_factors=ctx.calibration.factors if ctx.calibration is not None else None,
     )
     try:
         p = await plan_guarded(make, ctx.cfg.plan_timeout_seconds)

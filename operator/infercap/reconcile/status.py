@@ -55,6 +55,7 @@ ACTIONS = {
     Cond.QUOTA_APPLIED: Action.APPLY_QUOTA,
     Cond.WITHIN_BUDGET: Action.BUDGET,
     Cond.WITHIN_LIMITS: Action.LIMITS,
+    Cond.CALIBRATED: Action.CALIBRATE,
 }
 
 
@@ -161,7 +162,7 @@ def events(old: dict[str, Any], new: dict[str, Any]) -> list[Event]:
         elif plan_changed(old, new):
             reason = Reason.REPLANNED if _plan_key(old) is not None else Reason.PLANNED
             out.append(Event(EventType.NORMAL, reason, planned["message"], ACTIONS[Cond.PLANNED]))
-    for ctype in (Cond.NODE_POOLS_READY, Cond.QUOTA_APPLIED, Cond.WITHIN_BUDGET, Cond.WITHIN_LIMITS):
+    for ctype in (Cond.NODE_POOLS_READY, Cond.QUOTA_APPLIED, Cond.WITHIN_BUDGET, Cond.WITHIN_LIMITS, Cond.CALIBRATED):
         cond, prev = after.get(ctype), before.get(ctype)
         if cond is None:
             continue

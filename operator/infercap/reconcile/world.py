@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from infercap.api import API_VERSION
 from infercap.api.config import OperatorConfig
@@ -23,6 +23,10 @@ from infercap.reconcile.prefetch import Prefetched
 from infercap.reconcile.quotabook import QuotaBook
 from infercap.reconcile.shares import share_from_status
 from infercap.reconcile.status import Event, Verdict
+
+if TYPE_CHECKING:  # calibrate's step functions take a Pass: the types only, no import cycle
+    from infercap.reconcile.calibrate import Outcome as CalibrationOutcome
+    from infercap.reconcile.calibrate import Reader as CalibrationReader
 
 KIND = "ModelDeployment"
 
@@ -125,6 +129,8 @@ class Pass:
     annotations: dict[str, str] | None = None
     policies: list[dict[str, Any]] = field(default_factory=list)  # the CapacityPolicy objects admission read
     seen: Prefetched | None = None  # pools this pass read or applied, which observing reads next
+    calibrator: CalibrationReader | None = None  # the engine metrics' reader (the operator's; None offline)
+    calibration: CalibrationOutcome | None = None  # what calibration gives this pass's plan and status
 
     @property
     def owner(self) -> Owner:
