@@ -52,6 +52,20 @@ INFO = Gauge(
     (*LABELS, "model", "accelerator", "source"),
     registry=REGISTRY,
 )
+# What exists, next to the plan (status.observed): a gap between these and the planned series is capacity
+# that Karpenter or the scheduler has not delivered (yet).
+OBSERVED_NODES = Gauge(
+    "infercap_observed_nodes_ready", "Ready nodes of the ModelDeployment's pools.", LABELS, registry=REGISTRY
+)
+OBSERVED_REPLICAS = Gauge(
+    "infercap_observed_replicas_ready", "Serving replicas that are ready.", LABELS, registry=REGISTRY
+)
+OBSERVED_COST = Gauge(
+    "infercap_observed_cost_hourly",
+    "Hourly cost of the nodes that exist, at catalog prices.",
+    (*LABELS, "currency"),
+    registry=REGISTRY,
+)
 READY = Gauge("infercap_ready", "1 when the ModelDeployment is Ready.", LABELS, registry=REGISTRY)
 CONDITION = Gauge(
     "infercap_condition",
@@ -77,9 +91,10 @@ ERRORS = Counter(
     "infercap_reconcile_errors_total", "Reconciles that ended in a problem, by reason.", ("reason",), registry=REGISTRY
 )
 
-_GAUGES_BY_NAME = (DEMAND, OBSERVED, REPLICAS, NODES, CHIPS, READY)
+_GAUGES_BY_NAME = (DEMAND, OBSERVED, REPLICAS, NODES, CHIPS, READY, OBSERVED_NODES, OBSERVED_REPLICAS)
 _info_labels: dict[tuple[str, str], tuple[str, ...]] = {}
 _cost_labels: dict[tuple[str, str], str] = {}
+_observed_cost_labels: dict[tuple[str, str], str] = {}
 _condition_types: dict[tuple[str, str], set[str]] = {}
 
 
@@ -127,6 +142,7 @@ def observe(namespace: str, name: str, model: str, status: dict[str, Any]) -> No
             COST.remove(*key, _cost_labels[key])
         _cost_labels[key] = currency
         COST.labels(*key, currency).set(float(cost["hourly"]))
+    _observe_existing(key, status.get("observed") or {})
     ready = next((c for c in status.get("conditions", []) if c.get("type") == "Ready"), None)
     READY.labels(*key).set(1 if ready and ready.get("status") == "True" else 0)
     seen = set()
@@ -137,6 +153,22 @@ def observe(namespace: str, name: str, model: str, status: dict[str, Any]) -> No
     for gone in _condition_types.get(key, set()) - seen:
         CONDITION.remove(*key, gone)
     _condition_types[key] = seen
+
+
+def _observe_existing(key: tuple[str, str], observed: dict[str, Any]) -> None:
+    """The observed series of one ModelDeployment; absent until the operator has observed anything."""
+    if not observed:
+        return
+    OBSERVED_NODES.labels(*key).set(observed.get("nodesReady", 0))
+    if observed.get("replicasReady") is not None:
+        OBSERVED_REPLICAS.labels(*key).set(observed["replicasReady"])
+    cost = observed.get("cost") or {}
+    if cost.get("hourly") is not None:
+        currency = cost.get("currency", "USD")
+        if _observed_cost_labels.get(key) not in (None, currency):
+            OBSERVED_COST.remove(*key, _observed_cost_labels[key])
+        _observed_cost_labels[key] = currency
+        OBSERVED_COST.labels(*key, currency).set(float(cost["hourly"]))
 
 
 def count_problems(status: dict[str, Any]) -> None:
@@ -156,5 +188,7 @@ def forget(namespace: str, name: str) -> None:
         INFO.remove(*key, *_info_labels.pop(key))
     if key in _cost_labels:
         COST.remove(*key, _cost_labels.pop(key))
+    if key in _observed_cost_labels:
+        OBSERVED_COST.remove(*key, _observed_cost_labels.pop(key))
     for ctype in _condition_types.pop(key, set()):
         CONDITION.remove(*key, ctype)
