@@ -58,3 +58,20 @@ for bench in doc["benchmarks"]:
 open(sys.argv[2], "w").write(json.dumps(doc, separators=(",", ":")))
 PY
 fi
+# vllm bench serve from vLLM 0.33.0 (VLLM=1: it installs PyTorch 2.14 and vLLM, about 6 GB, ~40 min on the
+# 2-core machine; the benchmark client runs without a GPU): the random dataset at 200/50 tokens,
+# --max-concurrency 4, 16 and 48, ten prompts per stream, against the same mock engine's /v1/completions.
+if [ "${VLLM:-0}" = 1 ]; then
+  if [ ! -x "$WORK/vvenv/bin/vllm" ]; then
+    python3 -m venv "$WORK/vvenv"
+    "$WORK/vvenv/bin/pip" install --quiet vllm==0.33.0
+  fi
+  for c in 4 16 48; do
+    "$WORK/vvenv/bin/vllm" bench serve --backend openai --base-url "http://127.0.0.1:$PORT" --endpoint /v1/completions \
+      --model mock-llm --tokenizer "$WORK/tok" --dataset-name random --random-input-len 200 --random-output-len 50 \
+      --num-prompts $((c * 10)) --max-concurrency "$c" --save-result --result-dir "$WORK/vllm" \
+      --result-filename "c$c.json" >/dev/null
+    python3 -c 'import json, sys; open(sys.argv[2], "w").write(json.dumps(json.load(open(sys.argv[1])), indent=1) + "\n")' \
+      "$WORK/vllm/c$c.json" "$ROOT/tests/fixtures/profiles/vllm-0.33.0-bench-serve-c$c.json"
+  done
+fi

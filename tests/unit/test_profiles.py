@@ -19,7 +19,7 @@ from infercap.core.estimate import Source, estimate_replica
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "profiles"
 # The files whose request lengths cover the planner round trip below (the real runs are at 200/50 tokens).
-FILES = sorted(str(p) for p in FIX.glob("*.json") if "0.8.1" not in p.name)
+FILES = sorted(str(p) for p in FIX.glob("*.json") if "0.8.1" not in p.name and "0.33.0" not in p.name)
 
 
 def test_each_tool_is_read() -> None:
@@ -53,6 +53,18 @@ def test_each_tool_is_read() -> None:
         assert run.output_tokens_per_second == m["output_tokens_per_second"]["successful"]["mean"]
         assert run.ttft_ms == m["time_to_first_token_ms"]["successful"]["mean"]
     assert runs[0].output_tokens_per_second < runs[1].output_tokens_per_second < runs[2].output_tokens_per_second
+
+    # vllm bench serve: real vLLM 0.33.0 output (VLLM=1 hack/profile-fixtures.sh), --max-concurrency 4, 16, 48.
+    served = []
+    for c in (4, 16, 48):
+        path = FIX / f"vllm-0.33.0-bench-serve-c{c}.json"
+        doc = json.loads(path.read_text())
+        [run] = profiles.read_runs(str(path))
+        assert run.tool == "vllm bench serve" and run.concurrency == c == doc["max_concurrency"]
+        assert run.input_tokens == 200 and run.output_tokens == 50
+        assert run.output_tokens_per_second == doc["output_throughput"] and run.tpot_ms == doc["mean_tpot_ms"]
+        served.append(run)
+    assert served[0].output_tokens_per_second < served[1].output_tokens_per_second < served[2].output_tokens_per_second
 
     # aiperf: real output (hack/profile-fixtures.sh), three concurrencies against the mock engine.
     for c in (4, 16, 48):
