@@ -67,6 +67,20 @@ CALIBRATION_FACTOR = Gauge(
     LABELS,
     registry=REGISTRY,
 )
+# What exists, next to the plan (status.observed): a gap between these and the planned series is capacity
+# that Karpenter or the scheduler has not delivered (yet).
+OBSERVED_NODES = Gauge(
+    "infercap_observed_nodes_ready", "Ready nodes of the ModelDeployment's pools.", LABELS, registry=REGISTRY
+)
+OBSERVED_REPLICAS = Gauge(
+    "infercap_observed_replicas_ready", "Serving replicas that are ready.", LABELS, registry=REGISTRY
+)
+OBSERVED_COST = Gauge(
+    "infercap_observed_cost_hourly",
+    "Hourly cost of the nodes that exist, at catalog prices.",
+    (*LABELS, "currency"),
+    registry=REGISTRY,
+)
 READY = Gauge("infercap_ready", "1 when the ModelDeployment is Ready.", LABELS, registry=REGISTRY)
 CONDITION = Gauge(
     "infercap_condition",
@@ -92,9 +106,21 @@ ERRORS = Counter(
     "infercap_reconcile_errors_total", "Reconciles that ended in a problem, by reason.", ("reason",), registry=REGISTRY
 )
 
-_GAUGES_BY_NAME = (DEMAND, OBSERVED, REPLICAS, NODES, CHIPS, READY, PREDICTION_ERROR, CALIBRATION_FACTOR)
+_GAUGES_BY_NAME = (
+    DEMAND,
+    OBSERVED,
+    REPLICAS,
+    NODES,
+    CHIPS,
+    READY,
+    PREDICTION_ERROR,
+    CALIBRATION_FACTOR,
+    OBSERVED_NODES,
+    OBSERVED_REPLICAS,
+)
 _info_labels: dict[tuple[str, str], tuple[str, ...]] = {}
 _cost_labels: dict[tuple[str, str], str] = {}
+_observed_cost_labels: dict[tuple[str, str], str] = {}
 _condition_types: dict[tuple[str, str], set[str]] = {}
 
 
@@ -143,6 +169,7 @@ def observe(namespace: str, name: str, model: str, status: dict[str, Any]) -> No
         _cost_labels[key] = currency
         COST.labels(*key, currency).set(float(cost["hourly"]))
     _calibration(key, (status.get("observed") or {}).get("calibration") or {})
+    _observe_existing(key, status.get("observed") or {})
     ready = next((c for c in status.get("conditions", []) if c.get("type") == Cond.READY), None)
     READY.labels(*key).set(1 if ready and ready.get("status") == "True" else 0)
     seen = set()
@@ -164,6 +191,22 @@ def _calibration(key: tuple[str, str], block: dict[str, Any]) -> None:
                 gauge.remove(*key)
 
 
+def _observe_existing(key: tuple[str, str], observed: dict[str, Any]) -> None:
+    """The observed series of one ModelDeployment; absent until the operator has observed anything."""
+    if not set(observed) - {"calibration"}:
+        return  # nothing observed but the engine's metrics (a provider whose nodes are not counted)
+    OBSERVED_NODES.labels(*key).set(observed.get("nodesReady", 0))
+    if observed.get("replicasReady") is not None:
+        OBSERVED_REPLICAS.labels(*key).set(observed["replicasReady"])
+    cost = observed.get("cost") or {}
+    if cost.get("hourly") is not None:
+        currency = cost.get("currency", "USD")
+        if _observed_cost_labels.get(key) not in (None, currency):
+            OBSERVED_COST.remove(*key, _observed_cost_labels[key])
+        _observed_cost_labels[key] = currency
+        OBSERVED_COST.labels(*key, currency).set(float(cost["hourly"]))
+
+
 def count_problems(status: dict[str, Any]) -> None:
     """Count one reconcile's problems (conditions False, budget aside) by reason."""
     for cond in status.get("conditions", []):
@@ -181,5 +224,7 @@ def forget(namespace: str, name: str) -> None:
         INFO.remove(*key, *_info_labels.pop(key))
     if key in _cost_labels:
         COST.remove(*key, _cost_labels.pop(key))
+    if key in _observed_cost_labels:
+        OBSERVED_COST.remove(*key, _observed_cost_labels.pop(key))
     for ctype in _condition_types.pop(key, set()):
         CONDITION.remove(*key, ctype)

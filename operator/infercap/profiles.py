@@ -85,6 +85,9 @@ def _aiperf(doc: Mapping[str, Any], source: str) -> list[Run]:
 
 def _guidellm(doc: Mapping[str, Any], source: str) -> list[Run]:
     runs = []
+    meta = doc.get("metadata")
+    version = meta.get("guidellm_version") if isinstance(meta, dict) else None
+    tool = f"guidellm {version}" if isinstance(version, str) and version else "guidellm"
     for i, bench in enumerate(doc.get("benchmarks") or [], start=1):
         metrics = bench.get("metrics") or {}
 
@@ -100,7 +103,7 @@ def _guidellm(doc: Mapping[str, Any], source: str) -> list[Run]:
         concurrency = mean("request_concurrency") or _num(strategy.get("streams"))
         runs.append(
             Run(
-                tool="guidellm",
+                tool=tool,
                 input_tokens=_need(mean("prompt_token_count"), "prompt_token_count", where),
                 output_tokens=_need(mean("output_token_count"), "output_token_count", where),
                 concurrency=_need(concurrency, "request_concurrency", where),

@@ -53,3 +53,20 @@ def test_every_query_selects_the_cluster() -> None:
     for e in dashboard_exprs():
         for selector in re.findall(r"infercap_[a-z_]+(\{[^}]*\})?", e):
             assert 'cluster=~"$cluster"' in selector, e
+
+
+def test_capacity_panels_show_the_plan_next_to_what_exists() -> None:
+    dash = json.loads((ROOT / "charts/infercap/dashboards/infercap.json").read_text())
+    pairs = {
+        "infercap_planned_nodes": "infercap_observed_nodes_ready",
+        "infercap_planned_replicas": "infercap_observed_replicas_ready",
+        "infercap_cost_hourly": "infercap_observed_cost_hourly",
+    }
+    for planned, observed in pairs.items():
+        together = [
+            p["title"]
+            for p in dash["panels"]
+            if any(planned + "{" in t["expr"] for t in p.get("targets", []))
+            and any(observed + "{" in t["expr"] for t in p.get("targets", []))
+        ]
+        assert together, f"no panel shows {planned} next to {observed}"

@@ -110,7 +110,13 @@ def test_every_production_option_renders(cluster: Cluster, tmp_path: Path) -> No
     assert endpoint["relabelings"][0]["targetLabel"] == "cluster" and endpoint["metricRelabelings"]
     assert endpoint["honorLabels"] is True, "the ModelDeployment's namespace label must survive the scrape"
     alerts = [r["alert"] for g in by_kind["PrometheusRule"][0]["spec"]["groups"] for r in g["rules"]]
-    for alert in ("InfercapReconcileErrors", "InfercapOverBudget", "InfercapCapacityBelowPlan", "InfercapTest"):
+    for alert in (
+        "InfercapReconcileErrors",
+        "InfercapOverBudget",
+        "InfercapCapacityBelowPlan",
+        "InfercapHighPredictionError",
+        "InfercapTest",
+    ):
         assert alert in alerts
     infercap_crds = [c for c in by_kind["CustomResourceDefinition"] if c["spec"]["group"] == "infercap.dev"]
     assert len(infercap_crds) == len(INFERCAP_CRDS)

@@ -71,3 +71,30 @@ def test_conditions_become_series_that_follow_the_status() -> None:
     assert value("infercap_condition", namespace=ns, name=name, type="Ready") == 1
     metrics.forget(ns, name)
     assert value("infercap_condition", namespace=ns, name=name, type="Ready") is None
+
+
+def test_observed_capacity_is_exported_next_to_the_plan() -> None:
+    ns, name = "t-metrics", "observed"
+    status: dict[str, Any] = {
+        "plan": {"replicas": 4, "nodes": 2, "chips": 16, "accelerator": "h100", "source": "calibrated"},
+        "observed": {"nodesReady": 1, "replicasReady": 3, "cost": {"currency": "EUR", "hourly": "12.5"}},
+    }
+    metrics.observe(ns, name, "llama-3.1-70b", status)
+    assert value("infercap_planned_nodes", namespace=ns, name=name) == 2
+    assert value("infercap_observed_nodes_ready", namespace=ns, name=name) == 1
+    assert value("infercap_observed_replicas_ready", namespace=ns, name=name) == 3
+    assert value("infercap_observed_cost_hourly", namespace=ns, name=name, currency="EUR") == 12.5
+    status["observed"]["cost"] = {"currency": "USD", "hourly": "13"}
+    metrics.observe(ns, name, "llama-3.1-70b", status)
+    assert value("infercap_observed_cost_hourly", namespace=ns, name=name, currency="EUR") is None, "one currency"
+    metrics.forget(ns, name)
+    for series in ("infercap_observed_nodes_ready", "infercap_observed_replicas_ready"):
+        assert value(series, namespace=ns, name=name) is None
+    assert value("infercap_observed_cost_hourly", namespace=ns, name=name, currency="USD") is None
+
+
+def test_nothing_observed_means_no_observed_series() -> None:
+    ns, name = "t-metrics", "unobserved"
+    metrics.observe(ns, name, "llama-3.1-8b", {"plan": {"replicas": 1, "nodes": 1, "chips": 1}})
+    assert value("infercap_observed_nodes_ready", namespace=ns, name=name) is None
+    metrics.forget(ns, name)

@@ -18,7 +18,8 @@ from infercap.core.catalog import Catalog
 from infercap.core.estimate import Source, estimate_replica
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "profiles"
-FILES = sorted(str(p) for p in FIX.glob("*.json"))
+# The files whose request lengths cover the planner round trip below (the real runs are at 200/50 tokens).
+FILES = sorted(str(p) for p in FIX.glob("*.json") if "0.8.1" not in p.name and "0.33.0" not in p.name)
 
 
 def test_each_tool_is_read() -> None:
@@ -37,6 +38,33 @@ def test_each_tool_is_read() -> None:
     first = guide["benchmarks"][0]["metrics"]
     assert runs[0].output_tokens_per_second == first["output_tokens_per_second"]["successful"]["mean"]
     assert runs[0].input_tokens == 2000 and runs[0].output_tokens == 400
+
+    # GuideLLM: real 0.8.1 output (hack/profile-fixtures.sh with GUIDELLM=1), a concurrent sweep against the
+    # mock engine; the file's version names the tool, and the streams the tool ran are what it measured.
+    real = json.loads((FIX / "guidellm-0.8.1-concurrent.json").read_text())
+    runs = profiles.read_runs(str(FIX / "guidellm-0.8.1-concurrent.json"))
+    assert [r.tool for r in runs] == ["guidellm 0.8.1"] * 3
+    streams = [b["config"]["strategy"]["streams"] for b in real["benchmarks"]]
+    assert streams == [4, 16, 48]
+    for run, bench, c in zip(runs, real["benchmarks"], streams, strict=True):
+        m = bench["metrics"]
+        assert run.concurrency == m["request_concurrency"]["successful"]["mean"] <= c
+        assert run.output_tokens == 50
+        assert run.output_tokens_per_second == m["output_tokens_per_second"]["successful"]["mean"]
+        assert run.ttft_ms == m["time_to_first_token_ms"]["successful"]["mean"]
+    assert runs[0].output_tokens_per_second < runs[1].output_tokens_per_second < runs[2].output_tokens_per_second
+
+    # vllm bench serve: real vLLM 0.33.0 output (VLLM=1 hack/profile-fixtures.sh), --max-concurrency 4, 16, 48.
+    served = []
+    for c in (4, 16, 48):
+        path = FIX / f"vllm-0.33.0-bench-serve-c{c}.json"
+        doc = json.loads(path.read_text())
+        [run] = profiles.read_runs(str(path))
+        assert run.tool == "vllm bench serve" and run.concurrency == c == doc["max_concurrency"]
+        assert run.input_tokens == 200 and run.output_tokens == 50
+        assert run.output_tokens_per_second == doc["output_throughput"] and run.tpot_ms == doc["mean_tpot_ms"]
+        served.append(run)
+    assert served[0].output_tokens_per_second < served[1].output_tokens_per_second < served[2].output_tokens_per_second
 
     # aiperf: real output (hack/profile-fixtures.sh), three concurrencies against the mock engine.
     for c in (4, 16, 48):
