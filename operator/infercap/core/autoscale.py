@@ -246,6 +246,48 @@ def planning_headroom(spec: ModelDeploymentSpec) -> float:
     return 0.0 if spec.slo.output_tokens_per_second_per_stream else float(spec.headroom)
 
 
+@dataclass(frozen=True)
+class UpTerms:
+    """What sets a scale-up recommendation (decide), kept apart so a benchmark can say which term
+    set it at each step."""
+
+    recent_peak: float  # the peak over the scale-up window
+    forecast: Forecast  # the lookback chosen from the history (or the no-evidence default)
+    base: float  # the level planned from: the larger of the lookback's peak and the recent peak
+    rise: float  # the history's rise within one delay, capped by the highest demand it saw
+    burst: float  # the queueing margin at `base` (staffed(base) - base)
+    level: float  # base + the growth and burst margins in quadrature
+    expected: float  # the demand one delay ahead by a confirmed breakout's straight line
+    target: float  # the recommendation: the larger of `level` and staffed(expected)
+
+
+def up_terms(history: Sequence[Sample], now: float, cfg: PolicyConfig) -> UpTerms:
+    """The scale-up recommendation at `now` and its terms, from sorted, fresh samples up to `now`."""
+    latest = history[-1]
+    recent_peak = _peak(history, now - cfg.scale_up_window_seconds)
+    slope = _trend(history, now, cfg.trend_window_seconds)
+    since = now - cfg.scale_down_stabilization_seconds
+    window_high = _peak(history[:-1], since)
+    ceiling = max(recent_peak * (1 + cfg.forecast_max_growth), window_high)
+    # Extrapolate only a breakout (demand above anything the window saw) that the longer window confirms:
+    # on flat or oscillating demand a chance run of rising samples is not a trend.
+    rising = latest.demand >= window_high and _trend(history, now, 2 * cfg.trend_window_seconds, 0.5) > 0
+    expected = min(latest.demand + (max(0.0, slope) if rising else 0.0) * cfg.provisioning_seconds, ceiling)
+    f = forecast(history, now, cfg)
+    if f is None:  # no evidence yet: the most a forecast may add
+        f = Forecast(cfg.scale_up_window_seconds, recent_peak, recent_peak * cfg.forecast_max_growth)
+    base = max(f.base, recent_peak)
+    # A level the history reached is plausible again within a delay; beyond it only a trend (expected)
+    # argues for more, so the rise is capped by the history's peak.
+    seen = max(_peak(history, now - cfg.growth_history_seconds), recent_peak * (1 + cfg.forecast_max_growth))
+    rise = max(0.0, min(base + f.rise, seen) - base)
+    # Growth over the delay and bursts within a slot time are independent: their margins add in
+    # quadrature, not one on top of the other.
+    burst = staffed(base, cfg) - base
+    level = base + math.hypot(rise, burst)
+    return UpTerms(recent_peak, f, base, rise, burst, level, expected, max(level, staffed(expected, cfg)))
+
+
 def decide(samples: Sequence[Sample], now: float, state: State, cfg: PolicyConfig) -> Decision:
     """The demand to plan for at `now`, from samples (any order, any spacing) up to `now`."""
     history = sorted(
@@ -272,28 +314,8 @@ def decide(samples: Sequence[Sample], now: float, state: State, cfg: PolicyConfi
             f"last demand sample is {now - latest.t:.0f} s old; holding capacity for {held:.3g} req/s",
         )
 
-    recent_peak = _peak(history, now - cfg.scale_up_window_seconds)
-    slope = _trend(history, now, cfg.trend_window_seconds)
-    since = now - cfg.scale_down_stabilization_seconds
-    window_high = _peak(history[:-1], since)
-    ceiling = max(recent_peak * (1 + cfg.forecast_max_growth), window_high)
-    # Extrapolate only a breakout (demand above anything the window saw) that the longer window confirms:
-    # on flat or oscillating demand a chance run of rising samples is not a trend.
-    rising = latest.demand >= window_high and _trend(history, now, 2 * cfg.trend_window_seconds, 0.5) > 0
-    expected = min(latest.demand + (max(0.0, slope) if rising else 0.0) * cfg.provisioning_seconds, ceiling)
-    f = forecast(history, now, cfg)
-    if f is None:  # no evidence yet: the most a forecast may add
-        f = Forecast(cfg.scale_up_window_seconds, recent_peak, recent_peak * cfg.forecast_max_growth)
-    base = max(f.base, recent_peak)
-    # A level the history reached is plausible again within a delay; beyond it only a trend (expected)
-    # argues for more, so the rise is capped by the history's peak.
-    seen = max(_peak(history, now - cfg.growth_history_seconds), recent_peak * (1 + cfg.forecast_max_growth))
-    rise = max(0.0, min(base + f.rise, seen) - base)
-    # Growth over the delay and bursts within a slot time are independent: their margins add in
-    # quadrature, not one on top of the other.
-    burst = staffed(base, cfg) - base
-    level = base + math.hypot(rise, burst)
-    up_target = max(level, staffed(expected, cfg))
+    u = up_terms(history, now, cfg)
+    recent_peak, f, base, rise, level, up_target = u.recent_peak, u.forecast, u.base, u.rise, u.level, u.target
     down_since = now - cfg.down_window_seconds
     recs = (*(r for r in state.recommendations if r[0] >= down_since), (now, up_target))
     window_peak = max(*(d for _, d in recs), staffed(_peak(history, down_since), cfg))
