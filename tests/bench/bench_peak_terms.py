@@ -3,7 +3,7 @@
 the decisions where infercap's recommendation reaches its highest replica count, which term set it
 (core.autoscale.up_terms): the lookback's peak, the history's rise within one delay, the queueing
 margin at the measured peakedness, or the straight-line breakout forecast; and how many replicas the
-recommendation would be without each of them.
+recommendation would be without each of them; and at how many decisions the seasonal forecast planned.
 
 Run: python tests/bench/bench_peak_terms.py
 """
@@ -64,7 +64,11 @@ def run(scale: float) -> None:
         return math.ceil(x / cap - 1e-9)
 
     top = max(n(u.target) for _, u, _, _ in seen)
-    print(f"x{scale:g}: infercap peaks at {out.peak_replicas} replicas ({out.attainment:.2%}); {cap:.2f} req/s each")
+    seasonal = sum(1 for _, u, _, _ in seen if u.forecast.period is not None)
+    print(
+        f"x{scale:g}: infercap peaks at {out.peak_replicas} replicas ({out.attainment:.2%}); {cap:.2f} req/s "
+        f"each; the seasonal forecast planned {seasonal} of {len(seen)} decisions"
+    )
     for t, u, c, _ in seen:
         if n(u.target) < top:
             continue

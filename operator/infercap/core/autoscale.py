@@ -28,12 +28,15 @@ The capacity it plans for is earned, not a flat headroom:
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
-from statistics import NormalDist
+from statistics import NormalDist, median
 from typing import TYPE_CHECKING
+
+from infercap.core import seasonal
 
 if TYPE_CHECKING:
     from infercap.api.deployment import ModelDeploymentSpec
@@ -75,6 +78,10 @@ class PolicyConfig:
     # The lookbacks the forecast chooses among (seconds; see forecast()): from the scale-up window to
     # a quarter of the growth history.
     lookbacks: tuple[float, ...] = (60.0, 120.0, 300.0, 600.0, 900.0)
+    # Seasonal forecast (core.seasonal): when the history holds a cycle, plan from the same phase of
+    # past cycles, if the backtest says that covers the same share of spans for less (see forecast()).
+    seasonal: bool = True
+    seasonal_min_autocorrelation: float = 0.5  # the least autocorrelation at the period that counts
 
     @property
     def history_seconds(self) -> float:
@@ -168,8 +175,9 @@ class Forecast:
     supports."""
 
     lookback: float  # seconds: plan from the peak over this window
-    base: float  # that peak now
+    base: float  # that peak now (seasonal: the most the same phase of past cycles saw over the next delay)
     rise: float  # the growth quantile of the rise above it within one delay, over the history
+    period: float | None = None  # seconds: the cycle the seasonal predictor uses; None: not seasonal
 
 
 def forecast(history: Sequence[Sample], now: float, cfg: PolicyConfig) -> Forecast | None:
@@ -202,7 +210,47 @@ def forecast(history: Sequence[Sample], now: float, cfg: PolicyConfig) -> Foreca
         # Ties (within rounding) go to the shorter lookback, so that scaling the demand keeps the choice.
         if mean < best_mean * (1 - 1e-9):
             best, best_mean = Forecast(w, back[-1], rise), mean
+    if cfg.seasonal and best is not None:
+        return _seasonal(ts, ds, now, cfg, best) or best
     return best
+
+
+def _seasonal(
+    ts: Sequence[float], ds: Sequence[float], now: float, cfg: PolicyConfig, other: Forecast
+) -> Forecast | None:
+    """The seasonal predictor "the most the same phase of past cycles saw over the next delay (and at
+    least the recent peak) + the growth quantile of the rise above it", if the history holds a cycle
+    (seasonal.period) and, over the spans that have a past cycle, it would have planned less on average
+    than the chosen non-seasonal predictor at the same coverage. On a grid of the samples' spacing."""
+    step = max(1.0, median(b - a for a, b in itertools.pairwise(ts))) if len(ts) > 1 else 1.0
+    count = int((now - ts[0]) // step) + 1
+    g = seasonal.on_grid(ts, ds, ts[0], step, count)
+    horizon = max(1, math.ceil(cfg.provisioning_seconds / step))
+    recent = max(0, round(cfg.scale_up_window_seconds / step))
+    lag = seasonal.period(g, horizon + recent + 1, count // 2, cfg.seasonal_min_autocorrelation)
+    if lag is None:
+        return None
+    # The samples are rates over a trailing window (about the scale-up window): demand shows in them up to
+    # that window late, so the phase window reaches that much further ahead in the past cycle.
+    peaks = seasonal.phase_peaks(g, lag, horizon + recent)
+    gs = [k * step for k in range(count)]
+    back = _trailing_max(gs, g, other.lookback)
+    near = _trailing_max(gs, g, cfg.scale_up_window_seconds)
+    ahead = _leading_max(gs, g, horizon * step)
+    judged = [i for i in range(count - horizon) if peaks[i] is not None]
+    if len(judged) < 10:
+        return None
+    pred = {i: max(near[i], peaks[i] or 0.0) for i in judged}
+    quantile = cfg.target_attainment if cfg.growth_quantile is None else cfg.growth_quantile
+    q = 1 - (1 - quantile) * min(1.0, len(judged) / cfg.growth_min_spans)
+    rank = max(0, math.ceil(q * len(judged)) - 1)
+    rise_s = sorted(max(0.0, ahead[i] - pred[i]) for i in judged)[rank]
+    rise_o = sorted(max(0.0, ahead[i] - back[i]) for i in judged)[rank]
+    mean_s = sum(pred.values()) / len(judged) + rise_s
+    mean_o = sum(back[i] for i in judged) / len(judged) + rise_o
+    if mean_s >= mean_o * (1 - 1e-9):
+        return None
+    return Forecast(other.lookback, peaks[-1] or 0.0, rise_s, lag * step)
 
 
 def growth(history: Sequence[Sample], now: float, cfg: PolicyConfig) -> float | None:
@@ -288,6 +336,12 @@ def up_terms(history: Sequence[Sample], now: float, cfg: PolicyConfig) -> UpTerm
     return UpTerms(recent_peak, f, base, rise, burst, level, expected, max(level, staffed(expected, cfg)))
 
 
+def _source(f: Forecast) -> str:
+    if f.period is not None:
+        return f"same phase of the {f.period:.0f} s cycle"
+    return f"peak over {f.lookback:.0f} s"
+
+
 def decide(samples: Sequence[Sample], now: float, state: State, cfg: PolicyConfig) -> Decision:
     """The demand to plan for at `now`, from samples (any order, any spacing) up to `now`."""
     history = sorted(
@@ -328,7 +382,7 @@ def decide(samples: Sequence[Sample], now: float, state: State, cfg: PolicyConfi
             "ScaleUp",
             latest.demand,
             f"demand {latest.demand:.3g} req/s, recent peak {recent_peak:.3g}, expected in "
-            f"{cfg.provisioning_seconds:.0f} s {level:.3g} (peak over {f.lookback:.0f} s {base:.3g}, "
+            f"{cfg.provisioning_seconds:.0f} s {level:.3g} ({_source(f)} {base:.3g}, "
             f"history: +{rise:.3g}): "
             f"planning for {up_target:.3g} with the queueing margin",
         )
