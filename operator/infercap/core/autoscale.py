@@ -16,6 +16,9 @@ The capacity it plans for is earned, not a flat headroom:
   spans, the one that would have planned least on average is used (a trend breakout is extrapolated
   when it goes further). With autoscaling and a stream-speed SLO these margins replace spec.headroom
   (`planning_headroom`).
+- Seasonal forecast: when the history holds a cycle (core.seasonal), the same phase of past cycles may
+  predict the next delay instead of the lookback's peak, if the same backtest says it covers as much
+  for less.
 
 - Up at once: plan for the larger of the recent peak and the demand expected when new capacity is
   useful (now + provisioning delay, extrapolating a rising trend), so capacity arrives before users
@@ -215,6 +218,9 @@ def forecast(history: Sequence[Sample], now: float, cfg: PolicyConfig) -> Foreca
     return best
 
 
+SEASONAL_GRID_POINTS = 480
+
+
 def _seasonal(
     ts: Sequence[float], ds: Sequence[float], now: float, cfg: PolicyConfig, other: Forecast
 ) -> Forecast | None:
@@ -222,7 +228,9 @@ def _seasonal(
     least the recent peak) + the growth quantile of the rise above it", if the history holds a cycle
     (seasonal.period) and, over the spans that have a past cycle, it would have planned less on average
     than the chosen non-seasonal predictor at the same coverage. On a grid of the samples' spacing."""
-    step = max(1.0, median(b - a for a, b in itertools.pairwise(ts))) if len(ts) > 1 else 1.0
+    # At most ~480 grid points whatever the poll interval: the period search is quadratic in them.
+    spacing = median(b - a for a, b in itertools.pairwise(ts)) if len(ts) > 1 else 1.0
+    step = max(1.0, spacing, cfg.growth_history_seconds / SEASONAL_GRID_POINTS)
     count = int((now - ts[0]) // step) + 1
     g = seasonal.on_grid(ts, ds, ts[0], step, count)
     horizon = max(1, math.ceil(cfg.provisioning_seconds / step))
