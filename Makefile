@@ -40,6 +40,7 @@ bench: $(STAMP)
 	$(BIN)/python tests/bench/bench_plan.py
 	$(BIN)/python tests/bench/bench_simulate.py
 	$(BIN)/python tests/bench/bench_synthetic.py
+	$(BIN)/python tests/bench/bench_peak_terms.py
 
 bench-accuracy: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[accuracy]'

@@ -14,7 +14,6 @@ LIMIT = 80
 KNOWN = {
     ("cli/commands.py", "cmd_compare"): 121,
     ("cli/commands.py", "cmd_simulate"): 145,
-    ("core/autoscale.py", "decide"): 91,
     ("core/shape.py", "model_shape"): 96,
     ("core/compute.py", "__init__"): 84,
 }

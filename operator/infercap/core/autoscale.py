@@ -16,6 +16,9 @@ The capacity it plans for is earned, not a flat headroom:
   spans, the one that would have planned least on average is used (a trend breakout is extrapolated
   when it goes further). With autoscaling and a stream-speed SLO these margins replace spec.headroom
   (`planning_headroom`).
+- Seasonal forecast: when the history holds a cycle (core.seasonal), the same phase of past cycles may
+  predict the next delay instead of the lookback's peak, if the same backtest says it covers as much
+  for less.
 
 - Up at once: plan for the larger of the recent peak and the demand expected when new capacity is
   useful (now + provisioning delay, extrapolating a rising trend), so capacity arrives before users
@@ -28,12 +31,15 @@ The capacity it plans for is earned, not a flat headroom:
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
-from statistics import NormalDist
+from statistics import NormalDist, median
 from typing import TYPE_CHECKING
+
+from infercap.core import seasonal
 
 if TYPE_CHECKING:
     from infercap.api.deployment import ModelDeploymentSpec
@@ -75,6 +81,10 @@ class PolicyConfig:
     # The lookbacks the forecast chooses among (seconds; see forecast()): from the scale-up window to
     # a quarter of the growth history.
     lookbacks: tuple[float, ...] = (60.0, 120.0, 300.0, 600.0, 900.0)
+    # Seasonal forecast (core.seasonal): when the history holds a cycle, plan from the same phase of
+    # past cycles, if the backtest says that covers the same share of spans for less (see forecast()).
+    seasonal: bool = True
+    seasonal_min_autocorrelation: float = 0.5  # the least autocorrelation at the period that counts
 
     @property
     def history_seconds(self) -> float:
@@ -168,8 +178,9 @@ class Forecast:
     supports."""
 
     lookback: float  # seconds: plan from the peak over this window
-    base: float  # that peak now
+    base: float  # that peak now (seasonal: the most the same phase of past cycles saw over the next delay)
     rise: float  # the growth quantile of the rise above it within one delay, over the history
+    period: float | None = None  # seconds: the cycle the seasonal predictor uses; None: not seasonal
 
 
 def forecast(history: Sequence[Sample], now: float, cfg: PolicyConfig) -> Forecast | None:
@@ -202,7 +213,52 @@ def forecast(history: Sequence[Sample], now: float, cfg: PolicyConfig) -> Foreca
         # Ties (within rounding) go to the shorter lookback, so that scaling the demand keeps the choice.
         if mean < best_mean * (1 - 1e-9):
             best, best_mean = Forecast(w, back[-1], rise), mean
+    if cfg.seasonal and best is not None:
+        return _seasonal(ts, ds, now, cfg, best) or best
     return best
+
+
+SEASONAL_GRID_POINTS = 480
+
+
+def _seasonal(
+    ts: Sequence[float], ds: Sequence[float], now: float, cfg: PolicyConfig, other: Forecast
+) -> Forecast | None:
+    """The seasonal predictor "the most the same phase of past cycles saw over the next delay (and at
+    least the recent peak) + the growth quantile of the rise above it", if the history holds a cycle
+    (seasonal.period) and, over the spans that have a past cycle, it would have planned less on average
+    than the chosen non-seasonal predictor at the same coverage. On a grid of the samples' spacing."""
+    # At most ~480 grid points whatever the poll interval: the period search is quadratic in them.
+    spacing = median(b - a for a, b in itertools.pairwise(ts)) if len(ts) > 1 else 1.0
+    step = max(1.0, spacing, cfg.growth_history_seconds / SEASONAL_GRID_POINTS)
+    count = int((now - ts[0]) // step) + 1
+    g = seasonal.on_grid(ts, ds, ts[0], step, count)
+    horizon = max(1, math.ceil(cfg.provisioning_seconds / step))
+    recent = max(0, round(cfg.scale_up_window_seconds / step))
+    lag = seasonal.period(g, horizon + recent + 1, count // 2, cfg.seasonal_min_autocorrelation)
+    if lag is None:
+        return None
+    # The samples are rates over a trailing window (about the scale-up window): demand shows in them up to
+    # that window late, so the phase window reaches that much further ahead in the past cycle.
+    peaks = seasonal.phase_peaks(g, lag, horizon + recent)
+    gs = [k * step for k in range(count)]
+    back = _trailing_max(gs, g, other.lookback)
+    near = _trailing_max(gs, g, cfg.scale_up_window_seconds)
+    ahead = _leading_max(gs, g, horizon * step)
+    judged = [i for i in range(count - horizon) if peaks[i] is not None]
+    if len(judged) < 10:
+        return None
+    pred = {i: max(near[i], peaks[i] or 0.0) for i in judged}
+    quantile = cfg.target_attainment if cfg.growth_quantile is None else cfg.growth_quantile
+    q = 1 - (1 - quantile) * min(1.0, len(judged) / cfg.growth_min_spans)
+    rank = max(0, math.ceil(q * len(judged)) - 1)
+    rise_s = sorted(max(0.0, ahead[i] - pred[i]) for i in judged)[rank]
+    rise_o = sorted(max(0.0, ahead[i] - back[i]) for i in judged)[rank]
+    mean_s = sum(pred.values()) / len(judged) + rise_s
+    mean_o = sum(back[i] for i in judged) / len(judged) + rise_o
+    if mean_s >= mean_o * (1 - 1e-9):
+        return None
+    return Forecast(other.lookback, peaks[-1] or 0.0, rise_s, lag * step)
 
 
 def growth(history: Sequence[Sample], now: float, cfg: PolicyConfig) -> float | None:
@@ -246,6 +302,54 @@ def planning_headroom(spec: ModelDeploymentSpec) -> float:
     return 0.0 if spec.slo.output_tokens_per_second_per_stream else float(spec.headroom)
 
 
+@dataclass(frozen=True)
+class UpTerms:
+    """What sets a scale-up recommendation (decide), kept apart so a benchmark can say which term
+    set it at each step."""
+
+    recent_peak: float  # the peak over the scale-up window
+    forecast: Forecast  # the lookback chosen from the history (or the no-evidence default)
+    base: float  # the level planned from: the larger of the lookback's peak and the recent peak
+    rise: float  # the history's rise within one delay, capped by the highest demand it saw
+    burst: float  # the queueing margin at `base` (staffed(base) - base)
+    level: float  # base + the growth and burst margins in quadrature
+    expected: float  # the demand one delay ahead by a confirmed breakout's straight line
+    target: float  # the recommendation: the larger of `level` and staffed(expected)
+
+
+def up_terms(history: Sequence[Sample], now: float, cfg: PolicyConfig) -> UpTerms:
+    """The scale-up recommendation at `now` and its terms, from sorted, fresh samples up to `now`."""
+    latest = history[-1]
+    recent_peak = _peak(history, now - cfg.scale_up_window_seconds)
+    slope = _trend(history, now, cfg.trend_window_seconds)
+    since = now - cfg.scale_down_stabilization_seconds
+    window_high = _peak(history[:-1], since)
+    ceiling = max(recent_peak * (1 + cfg.forecast_max_growth), window_high)
+    # Extrapolate only a breakout (demand above anything the window saw) that the longer window confirms:
+    # on flat or oscillating demand a chance run of rising samples is not a trend.
+    rising = latest.demand >= window_high and _trend(history, now, 2 * cfg.trend_window_seconds, 0.5) > 0
+    expected = min(latest.demand + (max(0.0, slope) if rising else 0.0) * cfg.provisioning_seconds, ceiling)
+    f = forecast(history, now, cfg)
+    if f is None:  # no evidence yet: the most a forecast may add
+        f = Forecast(cfg.scale_up_window_seconds, recent_peak, recent_peak * cfg.forecast_max_growth)
+    base = max(f.base, recent_peak)
+    # A level the history reached is plausible again within a delay; beyond it only a trend (expected)
+    # argues for more, so the rise is capped by the history's peak.
+    seen = max(_peak(history, now - cfg.growth_history_seconds), recent_peak * (1 + cfg.forecast_max_growth))
+    rise = max(0.0, min(base + f.rise, seen) - base)
+    # Growth over the delay and bursts within a slot time are independent: their margins add in
+    # quadrature, not one on top of the other.
+    burst = staffed(base, cfg) - base
+    level = base + math.hypot(rise, burst)
+    return UpTerms(recent_peak, f, base, rise, burst, level, expected, max(level, staffed(expected, cfg)))
+
+
+def _source(f: Forecast) -> str:
+    if f.period is not None:
+        return f"same phase of the {f.period:.0f} s cycle"
+    return f"peak over {f.lookback:.0f} s"
+
+
 def decide(samples: Sequence[Sample], now: float, state: State, cfg: PolicyConfig) -> Decision:
     """The demand to plan for at `now`, from samples (any order, any spacing) up to `now`."""
     history = sorted(
@@ -272,28 +376,8 @@ def decide(samples: Sequence[Sample], now: float, state: State, cfg: PolicyConfi
             f"last demand sample is {now - latest.t:.0f} s old; holding capacity for {held:.3g} req/s",
         )
 
-    recent_peak = _peak(history, now - cfg.scale_up_window_seconds)
-    slope = _trend(history, now, cfg.trend_window_seconds)
-    since = now - cfg.scale_down_stabilization_seconds
-    window_high = _peak(history[:-1], since)
-    ceiling = max(recent_peak * (1 + cfg.forecast_max_growth), window_high)
-    # Extrapolate only a breakout (demand above anything the window saw) that the longer window confirms:
-    # on flat or oscillating demand a chance run of rising samples is not a trend.
-    rising = latest.demand >= window_high and _trend(history, now, 2 * cfg.trend_window_seconds, 0.5) > 0
-    expected = min(latest.demand + (max(0.0, slope) if rising else 0.0) * cfg.provisioning_seconds, ceiling)
-    f = forecast(history, now, cfg)
-    if f is None:  # no evidence yet: the most a forecast may add
-        f = Forecast(cfg.scale_up_window_seconds, recent_peak, recent_peak * cfg.forecast_max_growth)
-    base = max(f.base, recent_peak)
-    # A level the history reached is plausible again within a delay; beyond it only a trend (expected)
-    # argues for more, so the rise is capped by the history's peak.
-    seen = max(_peak(history, now - cfg.growth_history_seconds), recent_peak * (1 + cfg.forecast_max_growth))
-    rise = max(0.0, min(base + f.rise, seen) - base)
-    # Growth over the delay and bursts within a slot time are independent: their margins add in
-    # quadrature, not one on top of the other.
-    burst = staffed(base, cfg) - base
-    level = base + math.hypot(rise, burst)
-    up_target = max(level, staffed(expected, cfg))
+    u = up_terms(history, now, cfg)
+    recent_peak, f, base, rise, level, up_target = u.recent_peak, u.forecast, u.base, u.rise, u.level, u.target
     down_since = now - cfg.down_window_seconds
     recs = (*(r for r in state.recommendations if r[0] >= down_since), (now, up_target))
     window_peak = max(*(d for _, d in recs), staffed(_peak(history, down_since), cfg))
@@ -306,7 +390,7 @@ def decide(samples: Sequence[Sample], now: float, state: State, cfg: PolicyConfi
             "ScaleUp",
             latest.demand,
             f"demand {latest.demand:.3g} req/s, recent peak {recent_peak:.3g}, expected in "
-            f"{cfg.provisioning_seconds:.0f} s {level:.3g} (peak over {f.lookback:.0f} s {base:.3g}, "
+            f"{cfg.provisioning_seconds:.0f} s {level:.3g} ({_source(f)} {base:.3g}, "
             f"history: +{rise:.3g}): "
             f"planning for {up_target:.3g} with the queueing margin",
         )

@@ -31,7 +31,7 @@ from decimal import Decimal
 
 from infercap.api.deployment import ModelDeploymentSpec
 from infercap.core import oracle as oracle_dp
-from infercap.core.autoscale import PolicyConfig, Sample, State, decide, peakedness
+from infercap.core.autoscale import Decision, PolicyConfig, Sample, State, decide, peakedness
 from infercap.core.catalog import Catalog
 from infercap.core.latency import LatencySlo, Observation, Pool, Requests, ServiceModel, misses_alone
 from infercap.core.planner import Plan, plan
@@ -203,8 +203,15 @@ def _fixed(name: str, requests: Requests, requested: list[int], setup: Setup, lo
 # --------------------------------------------------------------------------- policies
 
 
-def infercap_policy(series: Sequence[float], setup: Setup, cfg: PolicyConfig, preroll: int) -> tuple[Controller, int]:
-    """core.autoscale.decide on rate(requests[1m]); series starts `preroll` seconds before the trace."""
+Watch = Callable[[int, Sequence[Sample], PolicyConfig, Decision], None]
+
+
+def infercap_policy(
+    series: Sequence[float], setup: Setup, cfg: PolicyConfig, preroll: int, watch: Watch | None = None
+) -> tuple[Controller, int]:
+    """core.autoscale.decide on rate(requests[1m]); series starts `preroll` seconds before the trace.
+    `watch` sees every decision (second of the extended series, samples, config with the measured
+    peakedness, decision): for benchmarks that explain what set it."""
     sync = max(1, int(setup.sync_seconds))
     rates = rate_series(series, setup.rate_window_seconds)
     samples: list[Sample] = []
@@ -220,7 +227,10 @@ def infercap_policy(series: Sequence[float], setup: Setup, cfg: PolicyConfig, pr
         # must be absorbed on: the time a request holds a slot.
         lo = max(preroll if s >= preroll else 0, s - int(cfg.growth_history_seconds))
         z = peakedness(series[lo:s], max(1, round(cfg.seconds_per_request or 1))) if s - lo >= 60 else 1.0
-        d = decide(samples, float(s), state, dataclasses.replace(cfg, peakedness=z))
+        cfg_now = dataclasses.replace(cfg, peakedness=z)
+        d = decide(samples, float(s), state, cfg_now)
+        if watch is not None:
+            watch(s, samples, cfg_now, d)
         state = d.state
         return replicas_for(d.planned, setup.capacity_per_replica, 0.0, setup.min_replicas, setup.max_replicas)
 

@@ -1,0 +1,88 @@
+#!/usr/bin/env python3
+"""Benchmark that explains the policy's peak on the public trace (prints figures, asserts nothing): at
+the decisions where infercap's recommendation reaches its highest replica count, which term set it
+(core.autoscale.up_terms): the lookback's peak, the history's rise within one delay, the queueing
+margin at the measured peakedness, or the straight-line breakout forecast; and how many replicas the
+recommendation would be without each of them; and at how many decisions the seasonal forecast planned.
+
+Run: python tests/bench/bench_peak_terms.py
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+from infercap import traces
+from infercap.api.deployment import ModelDeploymentSpec
+from infercap.cli.commands import builtin_catalog
+from infercap.core import simulate as sim
+from infercap.core.autoscale import Decision, PolicyConfig, Sample, UpTerms, staffed, up_terms
+
+ROOT = Path(__file__).resolve().parents[2]
+TRACE = ROOT / "data" / "traces" / "AzureLLMInferenceTrace_code.csv"
+
+
+def setup_for(scale: float) -> tuple[sim.Setup, list[tuple[float, int, int]]]:
+    requests = traces.scale_rate(traces.load(TRACE), scale)
+    duration = max(1.0, requests[-1].t)
+    spec = ModelDeploymentSpec.model_validate(
+        {
+            "model": "llama-3.1-70b",
+            "accelerators": ["h100", "h200"],
+            "traffic": {
+                "requestsPerSecond": f"{len(requests) / duration:.6f}",
+                "inputTokens": round(sum(r.input_tokens for r in requests) / len(requests)),
+                "outputTokens": max(1, round(sum(r.output_tokens for r in requests) / len(requests))),
+            },
+            "slo": {"outputTokensPerSecondPerStream": "20"},
+        }
+    )
+    setup, _ = sim.plan_setup(builtin_catalog(), spec, 300.0, 0.995, 2.0)
+    return setup, [(r.t, r.input_tokens, r.output_tokens) for r in requests]
+
+
+def run(scale: float) -> None:
+    setup, arrivals = setup_for(scale)
+    cfg = PolicyConfig(provisioning_seconds=300.0, seconds_per_request=setup.seconds_per_request)
+    series = sim.demand_series(arrivals)
+    seconds = len(series)
+    preroll = min(seconds, int(setup.provisioning_seconds + cfg.down_window_seconds + 2 * cfg.trend_window_seconds))
+    extended = list(series[seconds - preroll :]) + list(series)
+    seen: list[tuple[int, UpTerms, PolicyConfig, Decision]] = []
+
+    def watch(s: int, samples: Sequence[Sample], c: PolicyConfig, d: Decision) -> None:
+        if s >= preroll and samples:
+            seen.append((s - preroll, up_terms(sorted(samples, key=lambda x: x.t), float(s), c), c, d))
+
+    ctl, n0 = sim.infercap_policy(extended, setup, cfg, preroll, watch)
+    out = sim.replay("infercap", sim.requests_of(arrivals, setup), seconds, setup, ctl, n0)
+    cap = setup.capacity_per_replica
+
+    def n(x: float) -> int:
+        return math.ceil(x / cap - 1e-9)
+
+    top = max(n(u.target) for _, u, _, _ in seen)
+    seasonal = sum(1 for _, u, _, _ in seen if u.forecast.period is not None)
+    print(
+        f"x{scale:g}: infercap peaks at {out.peak_replicas} replicas ({out.attainment:.2%}); {cap:.2f} req/s "
+        f"each; the seasonal forecast planned {seasonal} of {len(seen)} decisions"
+    )
+    for t, u, c, _ in seen:
+        if n(u.target) < top:
+            continue
+        breakout = staffed(u.expected, c)
+        by = "breakout" if breakout > u.level else "level"
+        print(
+            f"  t={t:5d}s {n(u.target):2d} replicas, set by the {by}: base {u.base:.1f} (lookback "
+            f"{u.forecast.lookback:.0f} s), rise {u.rise:.1f}, burst {u.burst:.1f} (z {c.peakedness:.1f}), "
+            f"level {u.level:.1f}, breakout {u.expected:.1f} -> {breakout:.1f}; without the breakout "
+            f"{n(u.level)}, without the burst {n(max(u.base + u.rise, u.expected))}, "
+            f"without the rise {n(max(u.base + u.burst, breakout))}"
+        )
+
+
+if __name__ == "__main__":
+    for k in (20.0, 5.0):
+        run(k)
