@@ -19,6 +19,7 @@ from infercap.api.conditions import Cond, EventType, Reason
 from infercap.api.config import OperatorConfig
 from infercap.api.deployment import Autoscaling, ModelDeploymentSpec
 from infercap.core.autoscale import PolicyConfig, Sample, State, decide
+from infercap.core.catalog import builtin_catalog
 from infercap.demand import DemandError, query
 from infercap.kube.client import Kube, KubeError
 from infercap.kube.events import Recorder
@@ -178,6 +179,13 @@ class Operator:
         if decision.state.last_down is not None:
             block["lastScaleDownTime"] = iso(decision.state.last_down)
         await self.run_reconcile(body, logger, kwargs, Autoscale(decision_planned, block, verdict))
+
+    @staticmethod
+    def health() -> dict[str, int]:
+        """What /healthz reports (Kopf's probe, cached 10 s): the built-in catalog loads and how much of it;
+        an exception (a broken package) makes the probe fail."""
+        catalog = builtin_catalog()
+        return {"models": len(catalog.models), "accelerators": len(catalog.accelerators)}
 
     @property
     def api(self) -> Kube:

@@ -101,3 +101,12 @@ def test_handler_ids_survive_the_split_of_build_registry() -> None:
     ids = {h.id for reg in (registry._changing, registry._spawning) for h in reg.get_all_handlers()}
     old = {f"build_registry.<locals>.{n}" for n in ("changed", "changed/spec", "deleted", "resync", "autoscale")}
     assert old <= ids
+
+
+def test_health_reports_the_catalog_it_loaded() -> None:
+    from infercap.controller import Operator
+    from infercap.core.catalog import builtin_catalog
+
+    health = Operator.health()
+    assert health == {"models": len(builtin_catalog().models), "accelerators": len(builtin_catalog().accelerators)}
+    assert health["models"] > 0 and health["accelerators"] > 0
