@@ -115,7 +115,7 @@ def test_health_reports_the_catalog_it_loaded() -> None:
 def test_the_autoscaler_writes_its_status_block_through_the_model(monkeypatch: pytest.MonkeyPatch) -> None:
     """A poll records the observed and planned demand (status.autoscaling, keys from api/status.py); a
     failed poll keeps the last observation and says so in DemandObserved."""
-    import infercap.controller as controller
+    from infercap import controller
     from infercap.api.status import read as read_status
     from infercap.demand import DemandError, Reading
 
