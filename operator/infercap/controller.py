@@ -18,7 +18,10 @@ from infercap.api import GROUP, VERSION
 from infercap.api.conditions import Cond, EventType, Reason
 from infercap.api.config import OperatorConfig
 from infercap.api.deployment import Autoscaling, ModelDeploymentSpec
+from infercap.api.status import AutoscalingStatus, dump
+from infercap.api.status import read as read_status
 from infercap.core.autoscale import PolicyConfig, Sample, State, decide
+from infercap.core.catalog import builtin_catalog
 from infercap.demand import DemandError, query
 from infercap.kube.client import Kube, KubeError
 from infercap.kube.events import Recorder
@@ -136,8 +139,8 @@ class Operator:
             return
         uid = body["metadata"]["uid"]
         t = time.time()
-        status = dict(body.get("status") or {})
-        previous = dict(status.get("autoscaling") or {})
+        prev = read_status(body.get("status")).autoscaling
+        previous = dump(prev) if prev is not None else {}
         try:
             target = await egress.endpoint(a.metric.prometheus, self.cfg.prometheus, self.secrets, self.secrets_ns)
             reading = await query(
@@ -153,10 +156,10 @@ class Operator:
             )
             self.samples[uid].append(Sample(t, rps))
             verdict = Verdict("True", Reason.OBSERVED, f"{rps:.4g} req/s from {target.label}")
-            observed: dict[str, Any] = {"observedRequestsPerSecond": f"{rps:.6g}", "observedTime": now()}
+            observed: tuple[str | None, str | None] = (f"{rps:.6g}", now())
         except (DemandError, egress.EgressDenied) as e:
             verdict = Verdict("False", e.reason, f"{e.message}; holding the last plan")
-            observed = {k: previous[k] for k in ("observedRequestsPerSecond", "observedTime") if k in previous}
+            observed = (prev.observed_requests_per_second, prev.observed_time) if prev is not None else (None, None)
         horizon = t - policy_config(a).history_seconds - 60
         self.samples[uid] = [x for x in self.samples[uid] if x.t >= horizon]
         state = self.policy.get(uid) or restore_state(previous)
@@ -165,19 +168,27 @@ class Operator:
         self.policy[uid] = decision.state
         if decision.reason in ("StaleSignal", "NoSignal") and verdict.status == "True":
             verdict = Verdict("False", decision.reason, decision.message)
-        changed = previous.get("plannedRequestsPerSecond") != f"{decision_planned:.6g}"
-        block: dict[str, Any] = {
-            **observed,
-            "plannedRequestsPerSecond": f"{decision_planned:.6g}",
-            "lastDecision": decision.reason if changed else previous.get("lastDecision", decision.reason),
-            "lastDecisionTime": now()
-            if changed or "lastDecisionTime" not in previous
-            else previous["lastDecisionTime"],
+        planned = f"{decision_planned:.6g}"
+        changed = prev is None or prev.planned_requests_per_second != planned
+        fields: dict[str, Any] = {
+            "planned_requests_per_second": planned,
+            "last_decision": decision.reason if changed or prev is None else prev.last_decision,
+            "last_decision_time": now() if changed or prev is None else prev.last_decision_time,
             "message": decision.message,
         }
+        if observed[0] is not None:
+            fields.update(observed_requests_per_second=observed[0], observed_time=observed[1])
         if decision.state.last_down is not None:
-            block["lastScaleDownTime"] = iso(decision.state.last_down)
+            fields["last_scale_down_time"] = iso(decision.state.last_down)
+        block = dump(AutoscalingStatus(**fields))
         await self.run_reconcile(body, logger, kwargs, Autoscale(decision_planned, block, verdict))
+
+    @staticmethod
+    def health() -> dict[str, int]:
+        """What /healthz reports (Kopf's probe, cached 10 s): the built-in catalog loads and how much of it;
+        an exception (a broken package) makes the probe fail."""
+        catalog = builtin_catalog()
+        return {"models": len(catalog.models), "accelerators": len(catalog.accelerators)}
 
     @property
     def api(self) -> Kube:

@@ -117,8 +117,8 @@ def _lifecycle(registry: kopf.OperatorRegistry, op: Operator) -> None:
         await op.close()
 
     @kopf.on.probe(id="catalog", registry=registry)
-    def probe(**_: Any) -> str:
-        return "ok"
+    def probe(**_: Any) -> dict[str, int]:
+        return op.health()
 
 
 def _indexes(registry: kopf.OperatorRegistry, op: Operator) -> None:

@@ -101,3 +101,54 @@ def test_handler_ids_survive_the_split_of_build_registry() -> None:
     ids = {h.id for reg in (registry._changing, registry._spawning) for h in reg.get_all_handlers()}
     old = {f"build_registry.<locals>.{n}" for n in ("changed", "changed/spec", "deleted", "resync", "autoscale")}
     assert old <= ids
+
+
+def test_health_reports_the_catalog_it_loaded() -> None:
+    from infercap.controller import Operator
+    from infercap.core.catalog import builtin_catalog
+
+    health = Operator.health()
+    assert health == {"models": len(builtin_catalog().models), "accelerators": len(builtin_catalog().accelerators)}
+    assert health["models"] > 0 and health["accelerators"] > 0
+
+
+def test_the_autoscaler_writes_its_status_block_through_the_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A poll records the observed and planned demand (status.autoscaling, keys from api/status.py); a
+    failed poll keeps the last observation and says so in DemandObserved."""
+    from infercap import controller
+    from infercap.api.status import read as read_status
+    from infercap.demand import DemandError, Reading
+
+    kube = FakeKube()
+    spec = {
+        **SPEC,
+        "slo": {"outputTokensPerSecondPerStream": 30},
+        "autoscaling": {"metric": {"prometheus": {"source": "main", "query": "sum(rate(x[1m]))"}}},
+    }
+    body = kube.put(mdep("chat", "team", spec))
+    answers: list[float | None] = [24.0, None]
+
+    async def endpoint(*_: Any) -> Any:
+        return type("T", (), {"label": "source main"})()
+
+    async def query(*_: Any) -> Reading:
+        value = answers.pop(0)
+        if value is None:
+            raise DemandError("QueryFailed", "Prometheus source main gave no usable answer")
+        return Reading(value, 0.0)
+
+    monkeypatch.setattr(controller.egress, "endpoint", endpoint)
+    monkeypatch.setattr(controller, "query", query)
+    op = operator(kube)
+    asyncio.run(op.autoscale(body, log, {}))
+    status = read_status(kube.objects[KEY]["status"])
+    assert status.autoscaling is not None and status.autoscaling.observed_requests_per_second == "24"
+    assert status.autoscaling.planned_requests_per_second and status.autoscaling.last_decision
+    assert kube.objects[KEY]["status"]["demand"]["source"] == "metric"
+    first = status.autoscaling
+    asyncio.run(op.autoscale(kube.objects[KEY], log, {}))
+    again = read_status(kube.objects[KEY]["status"])
+    assert again.autoscaling is not None and again.autoscaling.observed_requests_per_second == "24", "kept"
+    assert again.autoscaling.observed_time == first.observed_time
+    cond = {c.type: c for c in again.conditions}["DemandObserved"]
+    assert cond.status == "False" and cond.reason == "QueryFailed"

@@ -287,62 +287,78 @@ def cmd_compare(args: argparse.Namespace) -> str:
     if args.output != "table":
         return render.dump(d, args.output)
     a, b = d["models"]
-    out = []
+    return "\n\n".join((_compare_published(a, b), _compare_analytic(a, b), _compare_ratios(d)))
 
-    def pub(m: dict[str, Any], key: str) -> str:
-        v = (m["published"] or {}).get(key)
-        if v is None:
-            return "-"
-        if isinstance(v, dict) and "low" in v:
-            return f"{v['low']:g}" if v["low"] == v["high"] else f"{v['low']:g}-{v['high']:g}"
-        return f"{v:,}" if isinstance(v, int | float) else str(v)
 
-    def claims(m: dict[str, Any]) -> str:
-        pubd = m["published"] or {}
-        return (
-            ", ".join(
-                f"{c['chips']['high']:g} x {c['accelerator']}" + (f" {c['precision']}" if c.get("precision") else "")
-                for c in pubd.get("instance", [])
-            )
-            or "-"
+def _pub(m: dict[str, Any], key: str) -> str:
+    v = (m["published"] or {}).get(key)
+    if v is None:
+        return "-"
+    if isinstance(v, dict) and "low" in v:
+        return f"{v['low']:g}" if v["low"] == v["high"] else f"{v['low']:g}-{v['high']:g}"
+    return f"{v:,}" if isinstance(v, int | float) else str(v)
+
+
+def _claims(m: dict[str, Any]) -> str:
+    pubd = m["published"] or {}
+    return (
+        ", ".join(
+            f"{c['chips']['high']:g} x {c['accelerator']}" + (f" {c['precision']}" if c.get("precision") else "")
+            for c in pubd.get("instance", [])
         )
+        or "-"
+    )
 
-    def api(m: dict[str, Any]) -> str:
-        p = m["apiPrice"]
-        return f"${p['inputPerMillion']} in / ${p['outputPerMillion']} out" if p else "-"
 
+def _api(m: dict[str, Any]) -> str:
+    p = m["apiPrice"]
+    return f"${p['inputPerMillion']} in / ${p['outputPerMillion']} out" if p else "-"
+
+
+def _cheapest(m: dict[str, Any]) -> dict[str, Any]:
+    return m["analytic"]["cheapestReplica"] or {}
+
+
+def _smallest(m: dict[str, Any]) -> str:
+    return ", ".join(f"{r['chips']} x {r['accelerator']}" for r in m["analytic"]["smallestReplicas"]) or "-"
+
+
+def _speed(m: dict[str, Any]) -> str:
+    rs = m["analytic"]["smallestReplicas"]
+    return ", ".join(f"{r['streamTokensPerSecond']:,.0f} ({r['accelerator']})" for r in rs) or "-"
+
+
+def _rng(v: dict[str, float] | None) -> str:
+    if v is None:
+        return "-"
+    return f"{v['low']:.2g}x" if v["low"] == v["high"] else f"{v['low']:.2g}-{v['high']:.2g}x"
+
+
+def _compare_published(a: dict[str, Any], b: dict[str, Any]) -> str:
     rows = [
-        ("total parameters (B)", pub(a, "totalParamsB"), pub(b, "totalParamsB")),
-        ("active parameters (B)", pub(a, "activeParamsB"), pub(b, "activeParamsB")),
-        ("activation rate (%)", pub(a, "activationRatePercent"), pub(b, "activationRatePercent")),
-        ("chips per instance", claims(a), claims(b)),
+        ("total parameters (B)", _pub(a, "totalParamsB"), _pub(b, "totalParamsB")),
+        ("active parameters (B)", _pub(a, "activeParamsB"), _pub(b, "activeParamsB")),
+        ("activation rate (%)", _pub(a, "activationRatePercent"), _pub(b, "activationRatePercent")),
+        ("chips per instance", _claims(a), _claims(b)),
         (
             "compute per inference (PFLOPs)",
-            pub(a, "computePerInferencePflops"),
-            pub(b, "computePerInferencePflops"),
+            _pub(a, "computePerInferencePflops"),
+            _pub(b, "computePerInferencePflops"),
         ),
-        ("output speed (tok/s)", pub(a, "outputTokensPerSecond"), pub(b, "outputTokensPerSecond")),
-        ("max context", pub(a, "maxContextTokens"), pub(b, "maxContextTokens")),
-        ("API price per 1M tokens", api(a), api(b)),
+        ("output speed (tok/s)", _pub(a, "outputTokensPerSecond"), _pub(b, "outputTokensPerSecond")),
+        ("max context", _pub(a, "maxContextTokens"), _pub(b, "maxContextTokens")),
+        ("API price per 1M tokens", _api(a), _api(b)),
     ]
-    hardware = "\n".join(f"  {m['model']}: {pub(m, 'hardware')}" for m in (a, b))
-    out.append(
+    hardware = "\n".join(f"  {m['model']}: {_pub(m, 'hardware')}" for m in (a, b))
+    return (
         "PUBLISHED (as the source states it)\nhardware:\n"
         + hardware
         + "\n"
         + render.table(["figure", a["model"], b["model"]], rows)
     )
 
-    def cheapest(m: dict[str, Any]) -> dict[str, Any]:
-        return m["analytic"]["cheapestReplica"] or {}
 
-    def smallest(m: dict[str, Any]) -> str:
-        return ", ".join(f"{r['chips']} x {r['accelerator']}" for r in m["analytic"]["smallestReplicas"]) or "-"
-
-    def speed(m: dict[str, Any]) -> str:
-        rs = m["analytic"]["smallestReplicas"]
-        return ", ".join(f"{r['streamTokensPerSecond']:,.0f} ({r['accelerator']})" for r in rs) or "-"
-
+def _compare_analytic(a: dict[str, Any], b: dict[str, Any]) -> str:
     aa, ba = a["analytic"], b["analytic"]
     rows = [
         (
@@ -362,46 +378,42 @@ def cmd_compare(args: argparse.Namespace) -> str:
             f"{aa['pflopsPerReferenceRequest']:.2f}",
             f"{ba['pflopsPerReferenceRequest']:.2f}",
         ),
-        ("smallest replica that fits", smallest(a), smallest(b)),
-        ("batch-1 speed (tok/s)", speed(a), speed(b)),
+        ("smallest replica that fits", _smallest(a), _smallest(b)),
+        ("batch-1 speed (tok/s)", _speed(a), _speed(b)),
         (
             "cheapest replica",
-            f"{cheapest(a).get('chips', '-')} x {cheapest(a).get('accelerator', '-')}",
-            f"{cheapest(b).get('chips', '-')} x {cheapest(b).get('accelerator', '-')}",
+            f"{_cheapest(a).get('chips', '-')} x {_cheapest(a).get('accelerator', '-')}",
+            f"{_cheapest(b).get('chips', '-')} x {_cheapest(b).get('accelerator', '-')}",
         ),
         (
             "replica throughput (tok/s)",
-            f"{cheapest(a).get('outputTokensPerSecond', 0):,.0f}",
-            f"{cheapest(b).get('outputTokensPerSecond', 0):,.0f}",
+            f"{_cheapest(a).get('outputTokensPerSecond', 0):,.0f}",
+            f"{_cheapest(b).get('outputTokensPerSecond', 0):,.0f}",
         ),
         (
             "self-hosted $ per 1M output tokens",
-            cheapest(a).get("costPerMillionOutputTokens", "-"),
-            cheapest(b).get("costPerMillionOutputTokens", "-"),
+            _cheapest(a).get("costPerMillionOutputTokens", "-"),
+            _cheapest(b).get("costPerMillionOutputTokens", "-"),
         ),
     ]
-    out.append(
-        "ANALYTIC (infercap's physics on the named hardware)\n" + render.table(["figure", a["model"], b["model"]], rows)
+    return "ANALYTIC (infercap's physics on the named hardware)\n" + render.table(
+        ["figure", a["model"], b["model"]], rows
     )
 
-    def rng(v: dict[str, float] | None) -> str:
-        if v is None:
-            return "-"
-        return f"{v['low']:.2g}x" if v["low"] == v["high"] else f"{v['low']:.2g}-{v['high']:.2g}x"
 
+def _compare_ratios(d: dict[str, Any]) -> str:
     ratio_rows = [
         (
             r["figure"],
-            rng(r["published"]),
+            _rng(r["published"]),
             "-" if r["analytic"] is None else f"{r['analytic']:.2g}x",
             r["publishedNote"],
         )
         for r in d["ratios"]
     ]
     headers = ["figure", "published", "physics", "source says"]
-    out.append(f"RATIOS ({d['ratioOf']})\n" + render.table(headers, ratio_rows))
-    out.append("WHERE THEY DISAGREE\n" + "\n".join(f"  - {x}" for x in d["disagreements"]))
-    return "\n\n".join(out)
+    ratios = f"RATIOS ({d['ratioOf']})\n" + render.table(headers, ratio_rows)
+    return ratios + "\n\n" + "WHERE THEY DISAGREE\n" + "\n".join(f"  - {x}" for x in d["disagreements"])
 
 
 # --------------------------------------------------------------------------- catalog
@@ -514,14 +526,45 @@ def cmd_run(args: argparse.Namespace) -> str:
 
 def cmd_simulate(args: argparse.Namespace) -> str:
     import time
-    from decimal import Decimal
     from pathlib import Path
 
     from infercap import traces
-    from infercap.api.deployment import ModelDeploymentSpec
     from infercap.core.autoscale import PolicyConfig
     from infercap.core.simulate import demand_series, plan_setup, rate_series, simulate
 
+    _check_simulate_args(args)
+    try:
+        requests = traces.scale_rate(traces.load(Path(args.trace), args.format), args.rate_scale)
+    except traces.TraceError as e:
+        raise ManifestError(str(e)) from None
+    started = time.process_time()
+    duration = max(1.0, requests[-1].t)
+    mean_in = round(sum(r.input_tokens for r in requests) / len(requests))
+    mean_out = max(1, round(sum(r.output_tokens for r in requests) / len(requests)))
+    spec = _simulate_spec(args, len(requests) / duration, mean_in, mean_out)
+    setup, p = plan_setup(
+        builtin_catalog(), spec, args.provisioning_seconds, args.target_attainment, args.ttft_ms / 1000
+    )
+    cfg = PolicyConfig(
+        provisioning_seconds=args.provisioning_seconds,
+        scale_down_stabilization_seconds=args.stabilization_seconds,
+        target_attainment=args.target_attainment,
+        seconds_per_request=setup.seconds_per_request,
+    )
+    arrivals = [(r.t, r.input_tokens, r.output_tokens) for r in requests]
+    outcomes = simulate(arrivals, setup, cfg)
+    summary = _simulate_summary(args, len(requests), duration, (mean_in, mean_out), setup, p.chosen, outcomes)
+    summary["cpuSeconds"] = round(time.process_time() - started, 2)
+    if args.plot:
+        demand = rate_series(demand_series(arrivals), 60)
+        _plot(Path(args.plot), demand, outcomes, setup.capacity_per_replica)
+        summary["plot"] = args.plot
+    if args.output != "table":
+        return render.dump(summary, args.output)
+    return _simulate_table(args, summary, p.chosen.cost.currency)
+
+
+def _check_simulate_args(args: argparse.Namespace) -> None:
     if not 0 <= args.headroom < 0.95:
         raise ManifestError(f"--headroom must be in [0, 0.95), got {args.headroom}")
     if not 0.5 <= args.target_attainment < 1:
@@ -535,18 +578,16 @@ def cmd_simulate(args: argparse.Namespace) -> str:
     for flag, value in (("--ttft-ms", args.ttft_ms), ("--stream-tokens-per-second", args.stream_tokens_per_second)):
         if value <= 0:
             raise ManifestError(f"{flag} must be positive, got {value}")
-    try:
-        requests = traces.scale_rate(traces.load(Path(args.trace), args.format), args.rate_scale)
-    except traces.TraceError as e:
-        raise ManifestError(str(e)) from None
-    started = time.process_time()
-    duration = max(1.0, requests[-1].t)
-    mean_in = round(sum(r.input_tokens for r in requests) / len(requests))
-    mean_out = max(1, round(sum(r.output_tokens for r in requests) / len(requests)))
+
+
+def _simulate_spec(args: argparse.Namespace, rps: float, mean_in: int, mean_out: int) -> Any:
+    """The ModelDeployment the trace stands for: its mean rate and request shape, the flags' SLO."""
+    from infercap.api.deployment import ModelDeploymentSpec
+
     spec_doc: dict[str, Any] = {
         "model": args.model,
         "traffic": {
-            "requestsPerSecond": f"{len(requests) / duration:.6f}",
+            "requestsPerSecond": f"{rps:.6f}",
             "inputTokens": mean_in,
             "outputTokens": mean_out,
         },
@@ -557,26 +598,27 @@ def cmd_simulate(args: argparse.Namespace) -> str:
         spec_doc["precision"] = args.precision
     if args.accelerators:
         spec_doc["accelerators"] = [a.strip() for a in args.accelerators.split(",") if a.strip()]
-    spec = ModelDeploymentSpec.model_validate(spec_doc)
-    setup, p = plan_setup(
-        builtin_catalog(), spec, args.provisioning_seconds, args.target_attainment, args.ttft_ms / 1000
-    )
-    cfg = PolicyConfig(
-        provisioning_seconds=args.provisioning_seconds,
-        scale_down_stabilization_seconds=args.stabilization_seconds,
-        target_attainment=args.target_attainment,
-        seconds_per_request=setup.seconds_per_request,
-    )
-    arrivals = [(r.t, r.input_tokens, r.output_tokens) for r in requests]
-    outcomes = simulate(arrivals, setup, cfg)
+    return ModelDeploymentSpec.model_validate(spec_doc)
+
+
+def _simulate_summary(
+    args: argparse.Namespace,
+    count: int,
+    duration: float,
+    shape: tuple[int, int],
+    setup: Any,
+    chosen: Any,
+    outcomes: list[Any],
+) -> dict[str, Any]:
+    """`infercap simulate -o json`: the trace, the replica, the SLO and each policy's outcome."""
+    mean_in, mean_out = shape
     oracle = next(o for o in outcomes if o.name == "oracle")
-    chosen = p.chosen
     summary: dict[str, Any] = {
         "trace": {
             "file": args.trace,
-            "requests": len(requests),
+            "requests": count,
             "seconds": round(duration),
-            "meanRequestsPerSecond": round(len(requests) / duration, 3),
+            "meanRequestsPerSecond": round(count / duration, 3),
             "meanInputTokens": mean_in,
             "meanOutputTokens": mean_out,
             "rateScale": args.rate_scale,
@@ -610,29 +652,29 @@ def cmd_simulate(args: argparse.Namespace) -> str:
             for o in outcomes
         },
     }
-    summary["cpuSeconds"] = round(time.process_time() - started, 2)
-    if args.plot:
-        demand = rate_series(demand_series(arrivals), 60)
-        _plot(Path(args.plot), demand, outcomes, setup.capacity_per_replica)
-        summary["plot"] = args.plot
-    if args.output != "table":
-        return render.dump(summary, args.output)
+    return summary
+
+
+def _simulate_table(args: argparse.Namespace, summary: dict[str, Any], currency: str) -> str:
+    from decimal import Decimal
+
     t = summary["trace"]
     rep = summary["replica"]
     head = (
         f"trace {args.trace}: {t['requests']:,} requests over {t['seconds']:,} s "
-        f"({t['meanRequestsPerSecond']:g} req/s, {mean_in:,} in / {mean_out:,} out tokens, rate x{args.rate_scale:g})\n"
+        f"({t['meanRequestsPerSecond']:g} req/s, {t['meanInputTokens']:,} in / {t['meanOutputTokens']:,} out "
+        f"tokens, rate x{args.rate_scale:g})\n"
         f"replica: {rep['chips']} x {rep['accelerator']} = {rep['requestsPerSecond']:g} req/s of the mean request "
         f"at batch {rep['sloBatch']} (engine ceiling {rep['maxBatch']}; {rep['source']}); provisioning delay "
         f"{args.provisioning_seconds:g} s\n"
         f"SLO: TTFT <= {args.ttft_ms:g} ms and >= {args.stream_tokens_per_second:g} tokens/s per stream, for "
         f"{args.target_attainment:.1%} of requests; oracle lower bound "
-        f"{render.money(Decimal(summary['oracleLowerBound']), chosen.cost.currency)}\n"
+        f"{render.money(Decimal(summary['oracleLowerBound']), currency)}\n"
     )
     rows = [
         (
             name,
-            render.money(Decimal(v["cost"]), chosen.cost.currency),
+            render.money(Decimal(v["cost"]), currency),
             f"{v['acceleratorHours']:,.1f}",
             f"{v['sloAttainment']:.2%}",
             f"{v['ttftP99Seconds']:.2f}",

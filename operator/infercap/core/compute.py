@@ -210,7 +210,12 @@ class Replica:
         domain = acc.scale_up_domain
         self.stages = 1 if chips <= domain else math.ceil(chips / domain)
         self.tp = chips // self.stages if chips % self.stages == 0 else min(chips, domain)
+        self._set_peaks(shape, acc, eff)
+        self._set_attention_layout(shape, chips)
+        self._set_per_token(shape, acc, eff, chips, kernels)
 
+    def _set_peaks(self, shape: ModelShape, acc: AcceleratorProfileSpec, eff: Efficiency) -> None:
+        """Achievable FLOP/s per precision and memory bandwidth of one chip."""
         supported = set(acc.dense_tflops)
         tflops = acc.dense_tflops
         mfu = eff.flops_utilization
@@ -222,6 +227,8 @@ class Replica:
         self.bw = acc.memory_bandwidth_tbps * 1e12 * eff.memory_bandwidth_utilization
         self.peak_bw = acc.memory_bandwidth_tbps * 1e12
 
+    def _set_attention_layout(self, shape: ModelShape, chips: int) -> None:
+        """How attention is split over the replica's chips, and what that copies."""
         # Attention parallelism. GQA shards attention over at most kv_heads chips; MLA keeps one latent
         # per token and cannot shard it. Past that, MoE and MLA engines run attention data-parallel
         # (each group of chips its own sequences, attention weights copied per group, no KV copies);
@@ -241,6 +248,16 @@ class Replica:
         sharded = shape.other_bytes - shape.attention_bytes
         self.linear_bytes_per_chip = (sharded + shape.lm_head_bytes) / chips + per_chip_attention
 
+    def _set_per_token(
+        self,
+        shape: ModelShape,
+        acc: AcceleratorProfileSpec,
+        eff: Efficiency,
+        chips: int,
+        kernels: KernelCurves | None,
+    ) -> None:
+        """Matmul widths, communication and the per-token seconds a step is built from."""
+        tflops, supported = acc.dense_tflops, set(acc.dense_tflops)
         # Average output width of one linear-layer matmul on one chip (4 matmuls a layer: QKV, O,
         # gate/up, down), and of one routed expert (gate/up/down of width ffn).
         self.linear_cols = shape.other_linear / (shape.layers * shape.hidden * 4) / self.tp

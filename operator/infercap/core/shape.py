@@ -129,8 +129,6 @@ def model_shape(
     layer (embeddings stay BF16, as serving engines keep them); `kv_precision` defaults to the weight
     precision capped at FP8 (engines that quantize weights to FP8/FP4 keep an FP8 KV cache)."""
     arch = spec.architecture
-    moe = arch.moe
-    b = 1e9
     linear_p = precision or spec.native_precision
     expert_p = precision or spec.native_expert_precision or spec.native_precision
     if kv_precision is None:
@@ -140,21 +138,7 @@ def model_shape(
     embed_in_extra = 0.0 if arch.tied_embeddings else vocab_params
     embed_stored = vocab_params + embed_in_extra
 
-    if moe is None:
-        # Dense models publish total == active, both counting the input embedding.
-        expert_total = 0.0
-        other = spec.total_params_b * b - embed_stored
-        experts = k = moe_layers = 0
-    else:
-        experts, k, moe_layers = moe.experts, moe.experts_per_token, moe.moe_layers
-        frac = k / experts
-        if moe.expert_params_b is not None:
-            expert_total = moe.expert_params_b * b
-        else:
-            # MoE models publish active as matmul weights (no input-embedding lookup).
-            expert_total = (spec.total_params_b * b - spec.active_params_b * b - embed_in_extra) / (1 - frac)
-        other = spec.active_params_b * b - lm_head - expert_total * frac
-    other = max(other, 0.0)
+    other, expert_total, (experts, k, moe_layers) = _split_params(spec, lm_head, embed_in_extra, embed_stored)
 
     attention = _attention_params(spec)
     attention = min(attention, other)
@@ -169,20 +153,7 @@ def model_shape(
 
     window_layers = arch.sliding_window.layers if arch.sliding_window else 0
     window = arch.sliding_window.window if arch.sliding_window else 0
-    if arch.attention == AttentionKind.MLA:
-        assert arch.mla is not None
-        mla = arch.mla
-        kv_per_token_layer = (mla.kv_lora_rank + mla.qk_rope_head_dim) * kvb
-        # Decode with absorbed weights attends in latent space: scores over (r + rope), values over r.
-        attn_per_key = 2.0 * arch.attention_heads * (2 * mla.kv_lora_rank + mla.qk_rope_head_dim)
-        # Prefill materializes per-head keys (nope + rope) and values.
-        pre_per_key = 2.0 * arch.attention_heads * (mla.qk_nope_head_dim + mla.qk_rope_head_dim + mla.v_head_dim)
-        is_mla = True
-    else:
-        kv_per_token_layer = 2.0 * arch.kv_heads * arch.head_dim * kvb
-        attn_per_key = 4.0 * arch.attention_heads * arch.head_dim  # QK^T and AV, 2 FLOPs each
-        pre_per_key = attn_per_key
-        is_mla = False
+    kv_per_token_layer, attn_per_key, pre_per_key, is_mla = _attention_costs(spec, kvb)
 
     return ModelShape(
         model_id=spec.id,
@@ -216,6 +187,44 @@ def model_shape(
         attn_flops_per_key=attn_per_key,
         prefill_attn_flops_per_key=pre_per_key,
     )
+
+
+def _split_params(
+    spec: ModelProfileSpec, lm_head: float, embed_in_extra: float, embed_stored: float
+) -> tuple[float, float, tuple[int, int, int]]:
+    """(non-expert linear parameters, all experts' parameters, (experts, experts per token, MoE layers))
+    from the published totals."""
+    b = 1e9
+    moe = spec.architecture.moe
+    if moe is None:
+        # Dense models publish total == active, both counting the input embedding.
+        return max(spec.total_params_b * b - embed_stored, 0.0), 0.0, (0, 0, 0)
+    experts, k, moe_layers = moe.experts, moe.experts_per_token, moe.moe_layers
+    frac = k / experts
+    if moe.expert_params_b is not None:
+        expert_total = moe.expert_params_b * b
+    else:
+        # MoE models publish active as matmul weights (no input-embedding lookup).
+        expert_total = (spec.total_params_b * b - spec.active_params_b * b - embed_in_extra) / (1 - frac)
+    other = spec.active_params_b * b - lm_head - expert_total * frac
+    return max(other, 0.0), expert_total, (experts, k, moe_layers)
+
+
+def _attention_costs(spec: ModelProfileSpec, kvb: float) -> tuple[float, float, float, bool]:
+    """(KV-cache bytes per token and layer, decode attention FLOPs per key, prefill attention FLOPs per
+    key, whether attention is MLA)."""
+    arch = spec.architecture
+    if arch.attention == AttentionKind.MLA:
+        assert arch.mla is not None
+        mla = arch.mla
+        kv_per_token_layer = (mla.kv_lora_rank + mla.qk_rope_head_dim) * kvb
+        # Decode with absorbed weights attends in latent space: scores over (r + rope), values over r.
+        attn_per_key = 2.0 * arch.attention_heads * (2 * mla.kv_lora_rank + mla.qk_rope_head_dim)
+        # Prefill materializes per-head keys (nope + rope) and values.
+        pre_per_key = 2.0 * arch.attention_heads * (mla.qk_nope_head_dim + mla.qk_rope_head_dim + mla.v_head_dim)
+        return kv_per_token_layer, attn_per_key, pre_per_key, True
+    attn_per_key = 4.0 * arch.attention_heads * arch.head_dim  # QK^T and AV, 2 FLOPs each
+    return 2.0 * arch.kv_heads * arch.head_dim * kvb, attn_per_key, attn_per_key, False
 
 
 def _attention_params(spec: ModelProfileSpec) -> float:
