@@ -12,39 +12,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from pathlib import Path
 
-from infercap import traces
-from infercap.api.deployment import ModelDeploymentSpec
-from infercap.cli.commands import builtin_catalog
+from bench_synthetic import public_trace_setup  # run as a script: tests/bench is on sys.path
+
 from infercap.core import simulate as sim
 from infercap.core.autoscale import Decision, PolicyConfig, Sample, UpTerms, staffed, up_terms
 
-ROOT = Path(__file__).resolve().parents[2]
-TRACE = ROOT / "data" / "traces" / "AzureLLMInferenceTrace_code.csv"
-
-
-def setup_for(scale: float) -> tuple[sim.Setup, list[tuple[float, int, int]]]:
-    requests = traces.scale_rate(traces.load(TRACE), scale)
-    duration = max(1.0, requests[-1].t)
-    spec = ModelDeploymentSpec.model_validate(
-        {
-            "model": "llama-3.1-70b",
-            "accelerators": ["h100", "h200"],
-            "traffic": {
-                "requestsPerSecond": f"{len(requests) / duration:.6f}",
-                "inputTokens": round(sum(r.input_tokens for r in requests) / len(requests)),
-                "outputTokens": max(1, round(sum(r.output_tokens for r in requests) / len(requests))),
-            },
-            "slo": {"outputTokensPerSecondPerStream": "20"},
-        }
-    )
-    setup, _ = sim.plan_setup(builtin_catalog(), spec, 300.0, 0.995, 2.0)
-    return setup, [(r.t, r.input_tokens, r.output_tokens) for r in requests]
-
 
 def run(scale: float) -> None:
-    setup, arrivals = setup_for(scale)
+    setup, arrivals = public_trace_setup(scale)
     cfg = PolicyConfig(provisioning_seconds=300.0, seconds_per_request=setup.seconds_per_request)
     series = sim.demand_series(arrivals)
     seconds = len(series)

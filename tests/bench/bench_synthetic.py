@@ -69,8 +69,10 @@ def synthetic() -> None:
             print(f"  {k:16s} {float(v.cost / oracle.cost):5.2f}x the oracle at {v.attainment:7.2%}")
 
 
-def rolling_peak() -> None:
-    requests = traces.scale_rate(traces.load(TRACE), 20)
+def public_trace_setup(scale: float) -> tuple[sim.Setup, list[tuple[float, int, int]]]:
+    """The public trace at `scale` x its rate, and the simulator's setup for llama-3.1-70b on it (the
+    ModelDeployment `infercap simulate` derives from the trace)."""
+    requests = traces.scale_rate(traces.load(TRACE), scale)
     duration = max(1.0, requests[-1].t)
     spec = ModelDeploymentSpec.model_validate(
         {
@@ -85,7 +87,11 @@ def rolling_peak() -> None:
         }
     )
     setup, _ = sim.plan_setup(builtin_catalog(), spec, 300.0, 0.995, 2.0)
-    arrivals = [(r.t, r.input_tokens, r.output_tokens) for r in requests]
+    return setup, [(r.t, r.input_tokens, r.output_tokens) for r in requests]
+
+
+def rolling_peak() -> None:
+    setup, arrivals = public_trace_setup(20)
     reqs = sim.requests_of(arrivals, setup)
     series = sim.demand_series(arrivals)
     rates = sim.rate_series(series, 60)
