@@ -135,3 +135,38 @@ def test_the_create_handler_writes_the_cost_annotations_with_kopfs_own_patch() -
     op.kube = other  # type: ignore[assignment]
     asyncio.run(op.run_reconcile(kopf.Body(other.objects[KEY]), logging.getLogger("test"), {}))  # type: ignore[arg-type]
     assert other.calls["patch"] == 2 and other.objects[KEY]["metadata"]["annotations"]["infercap.dev/cost-hourly"]
+
+
+def test_a_create_that_is_ready_at_once_writes_the_cost_annotations_before_its_ready_status() -> None:
+    """Kopf's patch lands after the handler's status write. A GKE pool's nodes are not observed, so its
+    first status already says Ready: the annotations then go in a patch of their own, before the status,
+    so that whoever sees Ready also sees the cost (CI caught the other order on the TPU example)."""
+    import kopf
+
+    from infercap.handlers import Operator
+
+    cfg = OperatorConfig.model_validate(
+        {"gke": {"namespace": "infercap-gke", "clusterRef": {"name": "workload"}, "location": "us-central1"}}
+    )
+    order: list[str] = []
+
+    class OrderedKube(CountingKube):
+        async def annotate(self, *args: Any) -> None:
+            order.append("annotations")
+            await super().annotate(*args)
+
+        async def patch_status(self, *args: Any) -> None:
+            order.append("status")
+            await super().patch_status(*args)
+
+    kube = OrderedKube()
+    spec = {**SPEC, "accelerators": ["tpu-v6e"], "nodePool": {"provider": "gke"}}
+    kube.put(mdep("m", "team", spec))
+    op = Operator(cfg)
+    op.kube = kube  # type: ignore[assignment]
+    annotations: dict[str, str] = {}
+    asyncio.run(op.run_reconcile(kopf.Body(kube.objects[KEY]), logging.getLogger("test"), {}, annotations=annotations))  # type: ignore[arg-type]
+    ready = next(c for c in kube.objects[KEY]["status"]["conditions"] if c["type"] == "Ready")
+    assert ready["status"] == "True", ready
+    assert order == ["annotations", "status"] and annotations == {}
+    assert kube.objects[KEY]["metadata"]["annotations"]["infercap.dev/cost-monthly"]

@@ -75,8 +75,10 @@ async def annotate_cost(ctx: Pass) -> None:
     meta = ctx.body["metadata"]
     have = meta.get("annotations") or {}
     if any(have.get(k) != v for k, v in want.items()):
-        if ctx.annotations is not None:
-            ctx.annotations.update(want)  # written with Kopf's own patch after the handler: one write, not two
+        # Kopf's own patch after the handler carries them (one write, not two), but it lands after this
+        # pass's status write: only while that status does not say Ready. Whoever sees Ready sees the cost.
+        if ctx.annotations is not None and ctx.verdicts[Cond.READY].status != "True":
+            ctx.annotations.update(want)
         else:
             await ctx.kube.annotate(API_VERSION, KIND, meta["name"], meta["namespace"], dict(want))
 
