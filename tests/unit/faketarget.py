@@ -4,15 +4,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
-from infercap.api.config import OperatorConfig
 from infercap.api.deployment import ModelDeploymentSpec
-from infercap.core.planner import Plan
-from infercap.kube.client import Kube, KubeError
-from infercap.providers import Owner
+from infercap.kube.client import KubeError
 from infercap.reconcile.serving import ServingOutcome
 from infercap.reconcile.status import Verdict
+from infercap.reconcile.workload import WorkloadApply
 
 
 @dataclass
@@ -27,17 +24,14 @@ class FakeTarget:
     def claims(self, spec: ModelDeploymentSpec) -> bool:
         return True
 
-    async def apply(
-        self,
-        kube: Kube,
-        cfg: OperatorConfig,
-        spec: ModelDeploymentSpec,
-        owner: Owner,
-        p: Plan,
-        previous: list[dict[str, Any]],
-    ) -> ServingOutcome:
+    async def apply(self, req: WorkloadApply) -> ServingOutcome:
         if self.raise_error is not None:
             raise self.raise_error
-        self.applied.append(p.applied.placement.replicas)
-        ref = {"apiVersion": "fake/v1", "kind": "FakeWorkload", "name": owner.name, "namespace": owner.namespace}
+        self.applied.append(req.plan.applied.placement.replicas)
+        ref = {
+            "apiVersion": "fake/v1",
+            "kind": "FakeWorkload",
+            "name": req.owner.name,
+            "namespace": req.owner.namespace,
+        }
         return ServingOutcome(verdict=self.verdict, refs=[ref], switch_done=self.switch_done, retry=self.retry)

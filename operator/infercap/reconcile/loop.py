@@ -19,7 +19,7 @@ from infercap.reconcile.pools import apply_node_pools
 from infercap.reconcile.prefetch import Prefetched
 from infercap.reconcile.serving import ServingOutcome, hold_accelerator, paused
 from infercap.reconcile.status import Verdict
-from infercap.reconcile.workload import target_for
+from infercap.reconcile.workload import WorkloadApply, target_for
 from infercap.reconcile.world import Pass
 
 COST_OBSERVED_HOURLY = "infercap.dev/cost-observed-hourly"
@@ -72,7 +72,7 @@ async def apply_step(ctx: Pass) -> ServingOutcome | None:
         freeze(ctx)
         return None
     previous = _previous_children(ctx)
-    outcome = await target_for(spec).apply(ctx.kube, ctx.cfg, spec, ctx.owner, p, previous)
+    outcome = await target_for(spec).apply(WorkloadApply(ctx.kube, ctx.cfg, spec, ctx.owner, p, previous))
     ctx.verdicts.update(outcome.extra)
     # Quota: the plan, plus the rollout surge, plus while a switch runs the old workload's chips (old
     # and new pods count against the same accelerator resource until the old ones go).

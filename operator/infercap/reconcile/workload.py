@@ -6,6 +6,7 @@ named by spec.scaleTargetRef (scaled through its scale subresource), and none (p
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from infercap.api.config import OperatorConfig
@@ -16,13 +17,26 @@ from infercap.providers import Owner
 from infercap.reconcile.serving import ServingOutcome, apply_serving, scale_target
 
 
+@dataclass(frozen=True)
+class WorkloadApply:
+    """What a target's apply gets: the plan for the ModelDeployment `owner` with this `spec`, and
+    `previous`, the refs of what the last applied plan wrote (status.children)."""
+
+    kube: Kube
+    cfg: OperatorConfig
+    spec: ModelDeploymentSpec
+    owner: Owner
+    plan: Plan
+    previous: list[dict[str, Any]]
+
+
 @runtime_checkable
 class WorkloadTarget(Protocol):
     """Contract:
     - `name` identifies the target (unique in the registry).
     - `claims(spec)` is pure: whether this target serves a ModelDeployment with this spec. Exactly one
       registered target claims any valid spec (the last one, `none`, claims every spec).
-    - `apply(...)` brings the workload in line with the plan `p` and returns a ServingOutcome: the Serving
+    - `apply(req)` brings the workload in line with the plan `req.plan` and returns a ServingOutcome: the Serving
       condition (None: no workload), the refs of every object it wrote (status.children), the workload as
       the API server returned it (observing reads its replicas), the pods' selector, whether a previous
       plan's workloads may go (`switch_done`; False keeps the old node pools too), the chips the old
@@ -38,15 +52,7 @@ class WorkloadTarget(Protocol):
 
     def claims(self, spec: ModelDeploymentSpec) -> bool: ...
 
-    async def apply(
-        self,
-        kube: Kube,
-        cfg: OperatorConfig,
-        spec: ModelDeploymentSpec,
-        owner: Owner,
-        p: Plan,
-        previous: list[dict[str, Any]],
-    ) -> ServingOutcome: ...
+    async def apply(self, req: WorkloadApply) -> ServingOutcome: ...
 
 
 class ScaleTargetRef:
@@ -57,16 +63,8 @@ class ScaleTargetRef:
     def claims(self, spec: ModelDeploymentSpec) -> bool:
         return spec.scale_target_ref is not None
 
-    async def apply(
-        self,
-        kube: Kube,
-        cfg: OperatorConfig,
-        spec: ModelDeploymentSpec,
-        owner: Owner,
-        p: Plan,
-        previous: list[dict[str, Any]],
-    ) -> ServingOutcome:
-        return await scale_target(kube, spec, owner, p)
+    async def apply(self, req: WorkloadApply) -> ServingOutcome:
+        return await scale_target(req.kube, req.spec, req.owner, req.plan)
 
 
 class ServingWorkload:
@@ -77,16 +75,8 @@ class ServingWorkload:
     def claims(self, spec: ModelDeploymentSpec) -> bool:
         return spec.serving is not None
 
-    async def apply(
-        self,
-        kube: Kube,
-        cfg: OperatorConfig,
-        spec: ModelDeploymentSpec,
-        owner: Owner,
-        p: Plan,
-        previous: list[dict[str, Any]],
-    ) -> ServingOutcome:
-        return await apply_serving(kube, cfg, spec, owner, p, previous)
+    async def apply(self, req: WorkloadApply) -> ServingOutcome:
+        return await apply_serving(req.kube, req.cfg, req.spec, req.owner, req.plan, req.previous)
 
 
 class NoWorkload:
@@ -97,15 +87,7 @@ class NoWorkload:
     def claims(self, spec: ModelDeploymentSpec) -> bool:
         return True
 
-    async def apply(
-        self,
-        kube: Kube,
-        cfg: OperatorConfig,
-        spec: ModelDeploymentSpec,
-        owner: Owner,
-        p: Plan,
-        previous: list[dict[str, Any]],
-    ) -> ServingOutcome:
+    async def apply(self, req: WorkloadApply) -> ServingOutcome:
         return ServingOutcome()
 
 
