@@ -95,7 +95,7 @@ def scoped_selector(selector: str | None, namespace: str) -> str:
     op, value = next((op, v) for op, v in named if (op, v) != ("=", namespace))
     raise SelectorOutsideNamespace(
         f'spec.calibration.selector matches namespace{op}"{value}": the operator reads the engine metrics of this '
-        f"ModelDeployment's namespace only; drop the namespace matcher (namespace=\"{namespace}\" is added) or "
+        f'ModelDeployment\'s namespace only; drop the namespace matcher (namespace="{namespace}" is added) or '
         f'write namespace="{namespace}"'
     )
 

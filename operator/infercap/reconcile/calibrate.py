@@ -196,8 +196,7 @@ def _settling(acc: str, chips: int, change: str, pending: bool, old: dict[str, A
         "Unknown",
         "PlanChanged",
         f"the applied plan changed to {chips}x {acc} per replica at {change} and the engine's metrics still include "
-        f"replicas of the previous plan: {why}; no sample until {resume}"
-        + (" after the rollout" if rollout else ""),
+        f"replicas of the previous plan: {why}; no sample until {resume}" + (" after the rollout" if rollout else ""),
     )
 
 
