@@ -51,6 +51,14 @@ def _objects(docs: list[Any]) -> list[dict[str, Any]]:
     return out
 
 
+def _at(doc: dict[str, Any], *path: str) -> dict[str, Any]:
+    """The mapping at `path`, or an empty one where a level is missing or not a mapping."""
+    for key in path:
+        value = doc.get(key)
+        doc = value if isinstance(value, dict) else {}
+    return doc
+
+
 def from_status(text: str, path: str) -> dict[Key, dict[str, float]]:
     """(namespace, name) -> accelerator -> step-time factor, from each ModelDeployment's
     status.observed.calibration (filters with at least one sample). The spec's mode is not consulted:
@@ -61,9 +69,8 @@ def from_status(text: str, path: str) -> dict[Key, dict[str, float]]:
         raise ManifestError(f"--calibration-from {path}: not YAML or JSON") from None
     out: dict[Key, dict[str, float]] = {}
     for obj in _objects(docs):
-        meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
-        block = ((obj.get("status") or {}).get("observed") or {}).get("calibration")
-        if not isinstance(block, dict) or not meta.get("name"):
+        meta, block = _at(obj, "metadata"), _at(obj, "status", "observed", "calibration")
+        if not block or not meta.get("name"):
             continue
         states = filters(block, BOUNDS)
         factors = {acc: s.factor for acc, s in states.items() if s.samples > 0}
