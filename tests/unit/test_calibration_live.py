@@ -360,12 +360,23 @@ def test_samples_whose_window_overlaps_a_switch_of_accelerator_are_skipped_until
     assert (h100.samples, h200_filter.samples) == (3, 1)
 
 
+def test_a_serving_condition_written_before_the_rollout_showed_does_not_end_it() -> None:
+    """The pass that applies a new plan may still read the workload's status of before it (Serving True):
+    the rollout ends only at a later pass that reads Serving True."""
+    h200 = {"plan": {"accelerator": "h200", "chipsPerReplica": 1, "replicas": 10}}
+    statuses = {0: dict(OLD_PLAN), 30: {**h200, **_serving("True")}, 35: {**h200, **_serving("False")}}
+    out = _steps(FakeReader(), spec_with(), {**statuses, 50: {**h200, **_serving("True")}})
+    assert all(out[t].verdict.reason == "PlanChanged" for t in range(30, 60, 5))
+    assert out[60].verdict.reason == "Correcting"
+
+
 def test_a_change_of_replica_size_without_a_rendered_workload_skips_one_window_and_a_scale_out_none() -> None:
     reader, spec = FakeReader(), spec_with()
     bigger = {"plan": {**OLD_PLAN["plan"], "chipsPerReplica": 2}}
     out = _steps(reader, spec, {0: dict(OLD_PLAN), 20: bigger})
-    assert [out[t].verdict.reason for t in (20, 25)] == ["PlanChanged", "PlanChanged"]
-    assert out[30].verdict.reason == "Correcting" and out[30].block["replicaKey"].startswith("h100/2/")
+    # Seen at 20, the change ends at the next pass (25: no Serving condition to wait for), then one window.
+    assert [out[t].verdict.reason for t in (20, 25, 30)] == ["PlanChanged"] * 3
+    assert out[35].verdict.reason == "Correcting" and out[35].block["replicaKey"].startswith("h100/2/")
     more = {"plan": {**OLD_PLAN["plan"], "replicas": 20}}
     reader = FakeReader()
     out = _steps(reader, spec, {0: dict(OLD_PLAN), 20: more})

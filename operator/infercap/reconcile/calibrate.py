@@ -172,13 +172,16 @@ def _plan_change(old_block: dict[str, Any], old: dict[str, Any], key: str | None
     """When the replicas last changed kind, as far as samples go, and whether that rollout is still under
     way. A new replica key starts a rollout; while it lasts (and once more when it ends, for the old pods'
     drain) the change moves to now, so the first sample's window begins after the last old replica went.
+    The rollout ends at the first later pass that reads Serving True (or no Serving: no rendered workload).
     An accelerator switch the status records (lastSwitchTime) counts too (a status written before the
     replica key was)."""
     change, pending = old_block.get("planChangeTime"), bool(old_block.get("rolloutPending"))
     previous = old_block.get("replicaKey")
     if key is not None and isinstance(previous, str) and previous != key:
-        pending = True
-    if pending:
+        # Not ended in this pass: the status read was written as the new plan was applied, when the
+        # workload's own status may not have caught up with it yet.
+        change, pending = now, True
+    elif pending:
         change, pending = now, _rolling_out(old) is not None
     if _seconds_or_none(change) is None:
         change = None
