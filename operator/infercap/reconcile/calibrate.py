@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from infercap.api.calibration import CalibrationMode
-from infercap.api.conditions import Cond
+from infercap.api.conditions import Cond, Reason
 from infercap.api.deployment import ModelDeploymentSpec
 from infercap.api.errors import ReasonedError
 from infercap.core.calibration_live import (
@@ -117,7 +117,7 @@ async def step(
     if reader is None:
         verdict = Verdict("Unknown", "NoReader", "this reconcile runs without a Prometheus reader (not the operator)")
     elif refused is not None:
-        verdict = Verdict("False", "SelectorOutsideNamespace", refused)
+        verdict = Verdict("False", Reason.SELECTOR_OUTSIDE_NAMESPACE, refused)
     elif not acc or chips < 1:
         verdict = Verdict("Unknown", "NoPlan", "no applied plan yet to compare the engine's metrics with")
     elif change is not None and mixed_window(_seconds_or_none(change), _seconds(now), c.window_seconds):
@@ -197,7 +197,7 @@ def _settling(acc: str, chips: int, change: str, pending: bool, old: dict[str, A
     resume = datetime.datetime.fromtimestamp(_seconds(change) + window, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return Verdict(
         "Unknown",
-        "PlanChanged",
+        Reason.PLAN_CHANGED,
         f"the applied plan changed to {chips}x {acc} per replica at {change} and the engine's metrics still include "
         f"replicas of the previous plan: {why}; no sample until {resume}" + (" after the rollout" if rollout else ""),
     )
