@@ -350,7 +350,8 @@ def test_samples_whose_window_overlaps_a_switch_of_accelerator_are_skipped_until
     for t in (30, 40, 50, 55):  # rolling out, then the drain's window (10 s after the last reconcile that saw it)
         assert (out[t].verdict.status, out[t].verdict.reason) == ("Unknown", "PlanChanged"), t
         assert "h200" in out[t].verdict.message and "previous plan" in out[t].verdict.message
-    assert "rollout is under way (1 of 14 ready)" in out[40].verdict.message
+    assert "its rollout is under way (1 of 14 ready)" in out[40].verdict.message
+    assert "no sample until 2026-12-01T00:01:00Z" in out[55].verdict.message
     assert out[40].block["rolloutPending"] is True and "rolloutPending" not in out[55].block
     assert out[55].block["planChangeTime"] == at(50)
     assert out[60].verdict.reason == "Correcting" and out[60].block["accelerator"] == "h200"

@@ -192,14 +192,18 @@ def _plan_change(old_block: dict[str, Any], old: dict[str, Any], key: str | None
 
 
 def _settling(acc: str, chips: int, change: str, pending: bool, old: dict[str, Any], window: int) -> Verdict:
+    """Why no sample is taken while the engine's series mix the previous plan's replicas with these."""
+    what = f"the applied plan changed to {chips}x {acc} per replica"
     rollout = _rolling_out(old) if pending else None
-    why = f"the rollout is under way ({rollout})" if rollout else f"a window of {window} s would mix them"
-    resume = datetime.datetime.fromtimestamp(_seconds(change) + window, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if rollout:
+        why = f"its rollout is under way ({rollout}); samples resume {window} s after it ends"
+    else:
+        resume = datetime.datetime.fromtimestamp(_seconds(change) + window, datetime.UTC)
+        why = f"a window of {window} s would still include them; no sample until {resume:%Y-%m-%dT%H:%M:%SZ}"
     return Verdict(
         "Unknown",
         Reason.PLAN_CHANGED,
-        f"the applied plan changed to {chips}x {acc} per replica at {change} and the engine's metrics still include "
-        f"replicas of the previous plan: {why}; no sample until {resume}" + (" after the rollout" if rollout else ""),
+        f"{what} and the engine's metrics still include replicas of the previous plan: {why}",
     )
 
 
