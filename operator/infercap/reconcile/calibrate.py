@@ -193,7 +193,7 @@ def _plan_change(old_block: dict[str, Any], old: dict[str, Any], key: str | None
 
 def _settling(acc: str, chips: int, change: str, pending: bool, old: dict[str, Any], window: int) -> Verdict:
     """Why no sample is taken while the engine's series mix the previous plan's replicas with these."""
-    what = f"the applied plan changed to {chips}x {acc} per replica"
+    what = f"the applied plan changed to {chips} {acc} chip(s) per replica"
     rollout = _rolling_out(old) if pending else None
     if rollout:
         why = f"its rollout is under way ({rollout}); samples resume {window} s after it ends"
