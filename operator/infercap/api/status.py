@@ -165,6 +165,9 @@ class CalibrationStatus(ApiModel):
     kv_cache_usage: str | None = Field(default=None, description="Last sample: mean KV-cache usage (0-1).")
     samples: int = Field(default=0, description="Samples used by the filter of this accelerator.")
     last_sample_time: str | None = Field(default=None, description="When the last query ran (RFC 3339).")
+    selector: str | None = Field(
+        default=None, description="The label matchers the last query used (always within this namespace)."
+    )
     replica_key: str | None = Field(
         default=None, description="What one replica of the applied plan is: accelerator/chips/parallelism/engine."
     )

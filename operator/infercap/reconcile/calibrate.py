@@ -123,8 +123,7 @@ async def step(
     elif change is not None and mixed_window(_seconds_or_none(change), _seconds(now), c.window_seconds):
         verdict = _settling(acc, chips, change, pending, old, c.window_seconds)
     elif due(old_block.get("lastSampleTime"), now, c.window_seconds):
-        block["lastSampleTime"] = now
-        block["accelerator"] = acc
+        block.update(lastSampleTime=now, accelerator=acc, selector=selector)
         verdict = await _sample(reader, spec, catalog, selector, acc, chips, states, block, params)
     current = states.get(acc) if acc else None
     online = c.mode == CalibrationMode.ONLINE
