@@ -217,8 +217,9 @@ class Prometheus:
     def set_rate(self, rps: float) -> None:
         self.rate_file.write_text(str(rps))
 
-    def set_engine(self, **params: float) -> None:
-        """What the fake engine reports: replicas, batch (running per replica), step (seconds), kv."""
+    def set_engine(self, **params: float | str) -> None:
+        """What the fake engine reports: replicas, dp (ranks per replica), batch (running per replica), step
+        (seconds), kv, namespace (the label its series carry)."""
         assert self.engine_file is not None
         self.engine_file.write_text(json.dumps(params))
 

@@ -56,7 +56,8 @@ def test_replicas_slower_than_predicted_are_measured_and_re_planned(
     corrected = plan(cat, spec, step_time_factors={acc.id: SLOWER}).applied.placement.replicas
     before = model_plan.placement.replicas
     assert before >= 10 and corrected > before
-    prometheus.set_engine(replicas=4, batch=BATCH, step=predicted * SLOWER, kv=0.6)
+    # Four replicas of two data-parallel ranks each: eight series per metric, as vLLM exports them.
+    prometheus.set_engine(replicas=4, dp=2, batch=BATCH, step=predicted * SLOWER, kv=0.6, namespace=namespace)
 
     for name, mode in (("online", "online"), ("observe", "observe")):
         doc = {
@@ -79,6 +80,7 @@ def test_replicas_slower_than_predicted_are_measured_and_re_planned(
     cal = online["status"]["observed"]["calibration"]
     assert float(cal["predictionError"]) == pytest.approx(SLOWER - 1, abs=0.03)
     assert float(cal["predictedStepSeconds"]) == pytest.approx(predicted, rel=1e-3)
+    # Replicas are pods, not the eight rank series; the batch is per replica, both ranks together.
     assert cal["replicas"] == 4 and float(cal["batchPerReplica"]) == pytest.approx(BATCH, rel=0.01)
     assert float(cal["factor"]) == pytest.approx(SLOWER, rel=0.05) and cal["applied"] is True
     cond = condition(online, "Calibrated")
@@ -116,24 +118,33 @@ def test_replicas_slower_than_predicted_are_measured_and_re_planned(
     assert condition(observe, "Calibrated")["reason"] == "Observing"  # type: ignore[index]
 
 
-def test_an_unknown_source_sends_nothing_and_says_why(cluster: Cluster, operator: Operator, namespace: str) -> None:
-    doc = {
-        "apiVersion": "infercap.dev/v1alpha1",
-        "kind": "ModelDeployment",
-        "metadata": {"name": "nosource", "namespace": namespace},
-        "spec": {**SPEC, "calibration": {"mode": "online", "source": "elsewhere"}},
-    }
-    cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(doc))
+def test_an_unknown_source_or_another_namespace_sends_nothing_and_says_why(
+    cluster: Cluster, operator: Operator, namespace: str
+) -> None:
+    for name, calibration in (
+        ("nosource", {"mode": "online", "source": "elsewhere"}),
+        ("othertenant", {"mode": "online", "source": "test", "selector": 'job="engine", namespace="kube-system"'}),
+    ):
+        doc = {
+            "apiVersion": "infercap.dev/v1alpha1",
+            "kind": "ModelDeployment",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {**SPEC, "calibration": calibration},
+        }
+        cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(doc))
 
-    def refused() -> dict[str, Any] | None:
-        c = condition(mdep(cluster, "nosource", namespace), "Calibrated")
+    def refused(name: str) -> dict[str, Any] | None:
+        c = condition(mdep(cluster, name, namespace), "Calibrated")
         return c if c is not None and c["status"] == "False" else None
 
-    c = wait_until(refused, timeout=60, what="Calibrated=False for an unknown source")
+    c = wait_until(lambda: refused("nosource"), timeout=60, what="Calibrated=False for an unknown source")
     assert c["reason"] == "UnknownSource" and "prometheus.sources" in c["message"]
-    obj = mdep(cluster, "nosource", namespace)
-    assert condition(obj, "Ready")["status"] == "True"  # type: ignore[index]
-    assert obj["status"]["plan"]["replicas"] >= 10  # the model's plan, uncorrected
+    c = wait_until(lambda: refused("othertenant"), timeout=60, what="Calibrated=False for another namespace")
+    assert c["reason"] == "SelectorOutsideNamespace" and "spec.calibration.selector" in c["message"]
+    for name in ("nosource", "othertenant"):
+        obj = mdep(cluster, name, namespace)
+        assert condition(obj, "Ready")["status"] == "True"  # type: ignore[index]
+        assert obj["status"]["plan"]["replicas"] >= 10  # the model's plan, uncorrected
 
 
 def test_the_api_server_refuses_a_selector_that_is_not_label_matchers(

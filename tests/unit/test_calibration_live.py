@@ -19,7 +19,18 @@ from infercap.api.config import EgressConfig, OperatorConfig
 from infercap.api.deployment import ModelDeploymentSpec
 from infercap.api.errors import ReasonedError
 from infercap.cli import plugin
-from infercap.core.calibration_live import Readings, filters, filters_doc, fold, queries, sample_of
+from infercap.core.calibration_live import (
+    REPLICA_LABELS,
+    Readings,
+    SelectorOutsideNamespace,
+    filters,
+    filters_doc,
+    fold,
+    mixed_window,
+    queries,
+    sample_of,
+    scoped_selector,
+)
 from infercap.core.catalog import builtin_catalog
 from infercap.core.compute import Workload
 from infercap.core.correction import Correction, FilterParams, Sample
@@ -56,7 +67,7 @@ def model_step(accelerator: str, chips: int, batch: int) -> float:
 def test_queries_use_the_engines_metric_names_the_selector_and_the_window() -> None:
     q = queries("vllm", 'namespace="prod"', 60)
     running = '{__name__=~"vllm:num_requests_running|vllm_num_requests_running", namespace="prod"}'
-    assert q["replicas"] == f"count({running})"
+    assert q["replicas"] == f"count(count by (namespace, pod, instance) ({running}))"
     assert q["running"] == f"sum(avg_over_time({running}[60s]))"
     tokens = '{__name__=~"vllm:generation_tokens_total|vllm_generation_tokens_total", namespace="prod"}'
     assert q["tokens"] == f"sum(rate({tokens}[60s]))"
@@ -86,6 +97,64 @@ def test_a_selector_of_label_matchers_is_accepted(selector: str) -> None:
 def test_a_selector_that_is_more_than_label_matchers_is_refused(selector: str) -> None:
     with pytest.raises(ValueError):
         spec_with(selector=selector)
+
+
+@pytest.mark.parametrize(
+    ("selector", "sent"),
+    [
+        (None, 'namespace="team"'),
+        ('job="engine"', 'job="engine", namespace="team"'),
+        ('namespaced="x", model_name="m"', 'namespaced="x", model_name="m", namespace="team"'),
+        ('namespace="team", pod=~"llama-.*"', 'namespace="team", pod=~"llama-.*"'),
+    ],
+)
+def test_the_selector_is_kept_within_the_deployments_namespace(selector: str | None, sent: str) -> None:
+    assert scoped_selector(selector, "team") == sent
+
+
+@pytest.mark.parametrize(
+    "selector",
+    [
+        'namespace="other"',
+        'job="e", namespace=~"team|other"',
+        'namespace!="kube-system"',
+        'namespace="team",namespace=~".+"',
+    ],
+)
+def test_a_selector_naming_another_namespace_is_refused(selector: str) -> None:
+    with pytest.raises(SelectorOutsideNamespace) as e:
+        scoped_selector(selector, "team")
+    assert "spec.calibration.selector" in str(e.value) and 'namespace="team"' in str(e.value)
+
+
+def test_replicas_are_counted_by_pod_not_by_data_parallel_rank_series(tmp_path: Any) -> None:
+    """The fake engine of the e2e test exports vLLM's series shape: one series per data-parallel rank
+    (label `engine`). Grouped by REPLICA_LABELS, as the replicas query groups them, four replicas of two
+    ranks are four, where counting series says eight; the batch per replica is then both ranks'."""
+    import json
+
+    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+    from tests.e2e.fake_engine import Engine
+
+    params = tmp_path / "engine.json"
+    params.write_text(json.dumps({"replicas": 4, "dp": 2, "batch": 64, "step": 0.02, "namespace": "team"}))
+    engine = Engine(params)
+    engine.advance(1.0)
+    registry = CollectorRegistry()
+    registry.register(engine)
+    [running] = [
+        f.samples
+        for f in text_string_to_metric_families(generate_latest(registry).decode())
+        if f.name == "vllm:num_requests_running"
+    ]
+    assert len(running) == 8 and {s.labels["engine"] for s in running} == {"0", "1"}
+    replicas = {tuple(s.labels.get(k, "") for k in REPLICA_LABELS) for s in running}
+    assert len(replicas) == 4
+    total = sum(s.value for s in running)
+    replica = CAT.replica(CAT.shape(CAT.model("llama-3.1-8b"), None, None), CAT.accelerator("h100"), 1)
+    sample = sample_of(replica, WORK, Readings(len(replicas), total, total / 0.02, 0.02))
+    assert sample is not None and sample.batch == 64
 
 
 def test_readings_thirty_percent_slower_than_the_model_make_a_ratio_of_1_3() -> None:
@@ -246,6 +315,83 @@ def test_why_calibration_is_inactive() -> None:
     assert (out.verdict.status, out.verdict.reason) == ("False", "QueryFailed")
     assert "keeps the last correction" in out.verdict.message
     assert asyncio.run(calibrate.step(FakeReader(), spec_with("off"), dict(OLD_PLAN), CAT, "t", at(0))).block is None
+
+
+def test_a_selector_outside_the_namespace_sends_nothing_and_says_why() -> None:
+    reader = FakeReader()
+    out = run_step(reader, spec_with(selector='job="e", namespace="other"'), dict(OLD_PLAN), 0)
+    assert (out.verdict.status, out.verdict.reason) == ("False", "SelectorOutsideNamespace")
+    assert "spec.calibration.selector" in out.verdict.message and reader.calls == []
+    run_step(reader, spec_with(selector='job="e"'), dict(OLD_PLAN), 0)
+    assert reader.calls[0]["running"].endswith('job="e", namespace="team"}[10s]))')
+    out = run_step(reader, spec_with(selector='job="e"'), dict(OLD_PLAN), 0)
+    assert out.block["selector"] == 'job="e", namespace="team"'  # status shows what was asked
+
+
+def _steps(reader: FakeReader, spec: ModelDeploymentSpec, statuses: dict[int, dict[str, Any]]) -> dict[int, Any]:
+    """Reconciles every 5 s; `statuses`: from that second on, the status the reconcile reads (the plan, conditions)."""
+    out, block = {}, None
+    current: dict[str, Any] = {}
+    for t in range(0, max(statuses) + 40, 5):
+        current = statuses.get(t, current)
+        old = {**current, "observed": {"calibration": block}} if block is not None else dict(current)
+        out[t] = run_step(reader, spec, old, t)
+        block = out[t].block
+    return out
+
+
+def _serving(status: str) -> dict[str, Any]:
+    return {"conditions": [{"type": "Serving", "status": status, "reason": "Progressing", "message": "1 of 14 ready"}]}
+
+
+def test_samples_whose_window_overlaps_a_switch_of_accelerator_are_skipped_until_the_rollout_ends() -> None:
+    reader, spec = FakeReader(), spec_with()
+    h200 = {"plan": {"accelerator": "h200", "chipsPerReplica": 1, "replicas": 10}}
+    out = _steps(reader, spec, {0: dict(OLD_PLAN), 30: {**h200, **_serving("False")}, 50: {**h200, **_serving("True")}})
+    assert out[20].verdict.reason == "Correcting" and out[20].block["accelerator"] == "h100"
+    for t in (30, 40, 50, 55):  # rolling out, then the drain's window (10 s after the last reconcile that saw it)
+        assert (out[t].verdict.status, out[t].verdict.reason) == ("Unknown", "PlanChanged"), t
+        assert "h200" in out[t].verdict.message and "previous plan" in out[t].verdict.message
+    assert "its rollout is under way (1 of 14 ready)" in out[40].verdict.message
+    assert "no sample until 2026-12-01T00:01:00Z" in out[55].verdict.message
+    assert out[40].block["rolloutPending"] is True and "rolloutPending" not in out[55].block
+    assert out[55].block["planChangeTime"] == at(50)
+    assert out[60].verdict.reason == "Correcting" and out[60].block["accelerator"] == "h200"
+    # No query while the windows mix: samples at 0, 10 and 20 on h100, then at 60, 70 and 80 on h200.
+    assert len(reader.calls) == 6
+    h100, h200_filter = (filters(out[60].block, P)[a] for a in ("h100", "h200"))
+    assert (h100.samples, h200_filter.samples) == (3, 1)
+
+
+def test_a_serving_condition_written_before_the_rollout_showed_does_not_end_it() -> None:
+    """The pass that applies a new plan may still read the workload's status of before it (Serving True):
+    the rollout ends only at a later pass that reads Serving True."""
+    h200 = {"plan": {"accelerator": "h200", "chipsPerReplica": 1, "replicas": 10}}
+    statuses = {0: dict(OLD_PLAN), 30: {**h200, **_serving("True")}, 35: {**h200, **_serving("False")}}
+    out = _steps(FakeReader(), spec_with(), {**statuses, 50: {**h200, **_serving("True")}})
+    assert all(out[t].verdict.reason == "PlanChanged" for t in range(30, 60, 5))
+    assert out[60].verdict.reason == "Correcting"
+
+
+def test_a_change_of_replica_size_without_a_rendered_workload_skips_one_window_and_a_scale_out_none() -> None:
+    reader, spec = FakeReader(), spec_with()
+    bigger = {"plan": {**OLD_PLAN["plan"], "chipsPerReplica": 2}}
+    out = _steps(reader, spec, {0: dict(OLD_PLAN), 20: bigger})
+    # Seen at 20, the change ends at the next pass (25: no Serving condition to wait for), then one window.
+    assert [out[t].verdict.reason for t in (20, 25, 30)] == ["PlanChanged"] * 3
+    assert out[35].verdict.reason == "Correcting" and out[35].block["replicaKey"].startswith("h100/2/")
+    more = {"plan": {**OLD_PLAN["plan"], "replicas": 20}}
+    reader = FakeReader()
+    out = _steps(reader, spec, {0: dict(OLD_PLAN), 20: more})
+    assert all(out[t].verdict.reason == "Correcting" for t in out if t % 10 == 0)
+    assert len(reader.calls) == len([t for t in out if t % 10 == 0])  # a sample every window
+
+
+def test_a_switch_the_status_records_counts_even_without_a_replica_key() -> None:
+    old = {**OLD_PLAN, "lastSwitchTime": at(95), "observed": {"calibration": {"mode": "online", "engine": "vllm"}}}
+    assert run_step(FakeReader(), spec_with(), old, 100).verdict.reason == "PlanChanged"
+    assert run_step(FakeReader(), spec_with(), old, 105).verdict.reason == "Correcting"
+    assert mixed_window(None, 100, 10) is False and mixed_window(95, 100, 10) and not mixed_window(90, 100, 10)
 
 
 def test_a_failed_query_keeps_the_learnt_correction() -> None:

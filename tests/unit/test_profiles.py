@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -196,3 +197,57 @@ def test_matching_filters_accelerator_size_and_precision() -> None:
     assert len(measured.matching(pts, "h100", 1, Precision.FP8)) == 1
     assert len(measured.matching(pts, "h100", 1, Precision.BF16)) == 2
     assert measured.matching(pts, "h200", 1, Precision.FP8) == []
+
+
+# Real tool output only: aiperf 0.13.0, `vllm bench serve` of vLLM 0.33.0 and GuideLLM 0.8.1, run by
+# hack/profile-fixtures.sh against the local mock engine.
+REAL = sorted(
+    str(p) for p in FIX.glob("*.json") if p.name.startswith(("aiperf-0.13.0", "vllm-0.33.0", "guidellm-0.8.1"))
+)
+
+
+def test_real_tool_output_round_trips_through_infercap_plan(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """import -> ModelProfile -> `infercap plan`: source measured, the replica's throughput inside what the
+    tools measured around its batch, and the replicas that throughput needs. The files do not name the
+    hardware: they are the mock's figures, imported as an a100 (one of the accelerators whose model at 200/50
+    tokens and a 80 tokens/s stream floor lands inside the measured concurrencies, 4-48)."""
+    assert len(REAL) == 7
+    argv = ["profile", "import", *REAL, "--model", "llama-3.1-8b", "--accelerator", "a100", "--chips", "1"]
+    assert main([*argv, "--engine", "vllm", "--engine-version", "0.33.0"]) == 0
+    profile = tmp_path / "profile.yaml"
+    profile.write_text(capsys.readouterr().out)
+    points = yaml.safe_load(profile.read_text())["spec"]["measured"]
+    assert {p["tool"] for p in points} == {"aiperf 0.13.0", "vllm bench serve", "guidellm 0.8.1"}
+    deployment = tmp_path / "deployment.yaml"
+    spec = {
+        "model": "llama-3.1-8b",
+        "accelerators": ["a100"],
+        "traffic": {"requestsPerSecond": 100, "inputTokens": 200, "outputTokens": 50},
+        "slo": {"outputTokensPerSecondPerStream": 80},
+    }
+    doc = {"apiVersion": "infercap.dev/v1alpha1", "kind": "ModelDeployment", "metadata": {"name": "m"}, "spec": spec}
+    deployment.write_text(yaml.safe_dump(doc))
+
+    def planned(*files: Path) -> dict[str, object]:
+        assert main(["plan", *(x for f in files for x in ("-f", str(f))), "-o", "json"]) == 0
+        out: dict[str, object] = json.loads(capsys.readouterr().out)["plan"]
+        return out
+
+    model, got = planned(deployment), planned(profile, deployment)
+    assert model["source"] == "calibrated" and got["source"] == "measured"
+    per = got["perReplica"]
+    assert isinstance(per, dict) and per["streamTokensPerSecond"] >= 80
+    batch, tps = per["batch"], per["outputTokensPerSecond"]
+    at_length = [p for p in points if p["inputTokens"] == 200]  # aiperf and vllm: 200 input tokens
+    below = [p["outputTokensPerSecond"] for p in at_length if p["concurrency"] <= batch]
+    above = [p["outputTokensPerSecond"] for p in at_length if p["concurrency"] >= batch]
+    assert below and above and min(below) <= tps <= max(above)
+    headroom = 0.2  # spec.headroom's default
+    assert got["replicas"] == math.ceil(100 * 50 / (tps * (1 - headroom)) - 1e-9)
+    model_per = model["perReplica"]
+    assert isinstance(model_per, dict)  # the model alone is close here (the mock is about an a100's speed)...
+    assert abs(tps / model_per["outputTokensPerSecond"] - 1) > 0.03  # ...but the plan is the measurement's
+    print(
+        f"\nmodel {model_per['batch']} x {model_per['outputTokensPerSecond']} tok/s, {model['replicas']} replicas; "
+        f"measured {batch} x {tps} tok/s, {got['replicas']} replicas"
+    )

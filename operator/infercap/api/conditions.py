@@ -101,6 +101,8 @@ class Reason:
     LOW_LOAD: Final = "LowLoad"
     NO_PLAN: Final = "NoPlan"
     NO_READER: Final = "NoReader"
+    PLAN_CHANGED: Final = "PlanChanged"  # the engine's series still mix replicas of the previous plan
+    SELECTOR_OUTSIDE_NAMESPACE: Final = "SelectorOutsideNamespace"  # another tenant's engines: nothing sent
 
 
 # NodePoolsReady reasons for a plan infercap refused to apply (not a transient failure): such a plan gets

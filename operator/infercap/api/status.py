@@ -159,10 +159,26 @@ class CalibrationStatus(ApiModel):
     batch_per_replica: str | None = Field(default=None, description="Last sample: running requests per replica.")
     observed_step_seconds: str | None = Field(default=None, description="Last sample: observed decode step.")
     predicted_step_seconds: str | None = Field(default=None, description="Last sample: the model's step.")
-    replicas: int | None = Field(default=None, description="Last sample: engine instances reporting.")
+    replicas: int | None = Field(
+        default=None, description="Last sample: serving replicas reporting (distinct pods, not data-parallel ranks)."
+    )
     kv_cache_usage: str | None = Field(default=None, description="Last sample: mean KV-cache usage (0-1).")
     samples: int = Field(default=0, description="Samples used by the filter of this accelerator.")
     last_sample_time: str | None = Field(default=None, description="When the last query ran (RFC 3339).")
+    selector: str | None = Field(
+        default=None, description="The label matchers the last query used (always within this namespace)."
+    )
+    replica_key: str | None = Field(
+        default=None, description="What one replica of the applied plan is: accelerator/chips/parallelism/engine."
+    )
+    plan_change_time: str | None = Field(
+        default=None,
+        description="When the replicas last changed kind (or the rollout of the change last ran): samples whose "
+        "window starts earlier mix old and new replicas and are skipped.",
+    )
+    rollout_pending: bool | None = Field(
+        default=None, description="The rollout of the last change of replica kind is still under way."
+    )
     filters: list[CalibrationFilter] = Field(default_factory=list, description="Filter state by accelerator.")
 
 

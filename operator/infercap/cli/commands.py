@@ -14,7 +14,7 @@ from infercap.api.config import OperatorConfig
 from infercap.api.deployment import Provider
 from infercap.api.manifests import ManifestError, Manifests, parse_documents
 from infercap.api.types import Precision
-from infercap.cli import render
+from infercap.cli import factors, render
 from infercap.core.catalog import Catalog, builtin_catalog
 from infercap.core.compare import compare, comparison_dict
 from infercap.core.errors import PlanError
@@ -75,6 +75,8 @@ def cmd_plan(args: argparse.Namespace) -> str:
     manifests = read_manifests(args.filename, args.policy)
     cfg = config.load(Path(args.config) if args.config else None)
     cat = catalog_for(manifests, args.price, cfg)
+    measured = _measured(args, manifests)
+    factors.check(args.step_time_factor, set(cat.accelerators))
     results = []
     shares: dict[str, list[Share]] = {}  # per namespace: the plans of this run so far, as the operator counts
     for d in manifests.deployments:
@@ -94,7 +96,8 @@ def cmd_plan(args: argparse.Namespace) -> str:
             except ProviderError as e:
                 raise ManifestError(f"{where}: {e.message} [{e.reason}]") from None
         try:
-            p = plan(cat, spec, ceilings=allowed.ceilings)
+            step = factors.factors_for((namespace, d.metadata.name), measured, args.step_time_factor)
+            p = plan(cat, spec, ceilings=allowed.ceilings, step_time_factors=step)
         except PlanError as e:
             raise ManifestError(f"{where}: {e} [{e.reason}]") from None
         share = reservation(owner, p, cfg, spec.serving is not None)
@@ -107,6 +110,25 @@ def cmd_plan(args: argparse.Namespace) -> str:
             docs.append({"name": d.metadata.name, "namespace": d.metadata.namespace, **plan_dict(p), **_limits(p)})
         return render.dump(docs[0] if len(docs) == 1 else docs, args.output)
     return "\n\n".join(_plan_table(d.metadata.name, d.metadata.namespace, p) for d, p in results)
+
+
+def _measured(args: argparse.Namespace, manifests: Manifests) -> dict[tuple[str, str], dict[str, float]]:
+    """--calibration-from: the measured corrections, at least one of them for a ModelDeployment of -f."""
+    path = getattr(args, "calibration_from", None)
+    if not path:
+        return {}
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as e:
+        raise ManifestError(f"cannot read {path}: {e.strerror or e}") from None
+    measured = factors.from_status(text, path)
+    planned = {(d.metadata.namespace or "default", d.metadata.name) for d in manifests.deployments}
+    if not planned & set(measured):
+        found = ", ".join(f"{ns}/{n}" for ns, n in sorted(measured))
+        raise ManifestError(
+            f"--calibration-from {path}: its calibrated ModelDeployments ({found}) match none of -f by namespace/name"
+        )
+    return measured
 
 
 def _limits(p: Any) -> dict[str, Any]:

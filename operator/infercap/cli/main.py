@@ -17,6 +17,7 @@ from infercap import __version__
 from infercap.api.manifests import ManifestError
 from infercap.api.types import Precision
 from infercap.api.validation import describe
+from infercap.cli import factors
 from infercap.config import ConfigError
 from infercap.core.errors import PlanError
 from infercap.providers import registered
@@ -117,6 +118,21 @@ def _add_plan(sub: argparse._SubParsersAction[_Parser]) -> None:
         metavar="FILE",
         help="operator configuration YAML (its limits, policyRequired, targets and prices apply as in the "
         "operator; default: built-in defaults)",
+    )
+    p.add_argument(
+        "--step-time-factor",
+        action="append",
+        type=factors.parse_factor,
+        default=[],
+        metavar="ACC=FACTOR",
+        help="plan with the step time of an accelerator multiplied by FACTOR (0.5-2), as online calibration "
+        "does, e.g. h100=1.3; repeatable; wins over --calibration-from",
+    )
+    p.add_argument(
+        "--calibration-from",
+        metavar="FILE",
+        help="plan with the corrections the operator measured: `kubectl get modeldeployment -o yaml` (or json) "
+        "output, matched to the -f ModelDeployments by namespace and name (status.observed.calibration)",
     )
     _output(p)
 

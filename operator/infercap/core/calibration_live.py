@@ -10,6 +10,7 @@ model's own error and a correction never feeds back into its next measurement.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,12 @@ from infercap.core.compute import Replica, Workload
 from infercap.core.correction import Correction, FilterParams, Sample, engine_sample, prediction_error, update
 
 MAX_FILTERS = 8  # accelerators remembered per deployment (a plan that moves back finds its correction)
+
+# What tells one serving replica from another: its pod (with its namespace), and the scrape target for a
+# target that is not a pod. Not the series: vLLM exports one series per data-parallel rank (label `engine`,
+# 0..DP-1, all from the one API server of the replica) and SGLang one per rank too, so counting series
+# counts ranks. Infercap renders one vLLM or SGLang server per replica, whatever its data-parallel size.
+REPLICA_LABELS = ("namespace", "pod", "instance")
 
 # Metric names by engine: running requests (gauge), generated tokens (counter, or a tokens/s gauge),
 # decode step (histogram), KV-cache usage (gauge, 0-1). Where an engine renamed a metric, both names are
@@ -50,18 +57,53 @@ def _series(names: tuple[str, ...], selector: str, suffix: str = "") -> str:
 
 
 def queries(engine: str, selector: str, window_seconds: int) -> dict[str, str]:
-    """The instant queries of one sample: totals over every replica the selector matches."""
+    """The instant queries of one sample: totals over every replica the selector matches (replicas are
+    distinct pods, not series: see REPLICA_LABELS)."""
     m = ENGINE_METRICS[engine]
     w = f"[{int(window_seconds)}s]"
     running, kv, tokens = (_series(m[k], selector) for k in ("running", "kv", "tokens"))
     tpot_sum, tpot_count = _series(m["tpot"], selector, "_sum"), _series(m["tpot"], selector, "_count")
     return {
-        "replicas": f"count({running})",
+        "replicas": f"count(count by ({', '.join(REPLICA_LABELS)}) ({running}))",
         "running": f"sum(avg_over_time({running}{w}))",
         "tokens": f"sum(avg_over_time({tokens}{w}))" if engine == "sglang" else f"sum(rate({tokens}{w}))",
         "tpot": f"sum(rate({tpot_sum}{w})) / sum(rate({tpot_count}{w}))",
         "kv": f"avg(avg_over_time({kv}{w}))",
     }
+
+
+class SelectorOutsideNamespace(ValueError):
+    """spec.calibration.selector names a namespace other than the ModelDeployment's own."""
+
+
+_MATCHER = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*"([^"\\{}]*)"')
+
+
+def scoped_selector(selector: str | None, namespace: str) -> str:
+    """The selector the queries use: the user's matchers, always within the ModelDeployment's own namespace.
+    Without a namespace matcher `namespace="<own>"` is added; a namespace matcher that is anything but that
+    (another namespace, a regex, a negation) is refused: a tenant may read its own engines only.
+    The selector has passed SELECTOR_PATTERN (label matchers only), so matching its matchers is exact."""
+    own = f'namespace="{namespace}"'
+    if not selector:
+        return own
+    named = [(op, value) for label, op, value in _MATCHER.findall(selector) if label == "namespace"]
+    if not named:
+        return f"{selector}, {own}"
+    if all(op == "=" and value == namespace for op, value in named):
+        return selector
+    op, value = next((op, v) for op, v in named if (op, v) != ("=", namespace))
+    raise SelectorOutsideNamespace(
+        f'spec.calibration.selector matches namespace{op}"{value}": the operator reads the engine metrics of this '
+        f'ModelDeployment\'s namespace only; drop the namespace matcher (namespace="{namespace}" is added) or '
+        f'write namespace="{namespace}"'
+    )
+
+
+def mixed_window(change: float | None, now: float, window_seconds: int) -> bool:
+    """Whether the window ending `now` began before the applied replica last changed (epoch seconds):
+    its averages then mix the old replicas and the new, and belong to neither accelerator."""
+    return change is not None and now - window_seconds < change
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,21 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from infercap.api.calibration import CalibrationMode
-from infercap.api.conditions import Cond
+from infercap.api.conditions import Cond, Reason
 from infercap.api.deployment import ModelDeploymentSpec
 from infercap.api.errors import ReasonedError
-from infercap.core.calibration_live import Readings, filters, filters_doc, fold, queries, sample_fields, sample_of
+from infercap.core.calibration_live import (
+    Readings,
+    SelectorOutsideNamespace,
+    filters,
+    filters_doc,
+    fold,
+    mixed_window,
+    queries,
+    sample_fields,
+    sample_of,
+    scoped_selector,
+)
 from infercap.core.catalog import Catalog
 from infercap.core.compute import Workload
 from infercap.core.correction import Correction, FilterParams, usable
@@ -47,6 +58,14 @@ class Reader(Protocol):
 
 def _seconds(ts: str) -> float:
     return datetime.datetime.strptime(ts, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC).timestamp()
+
+
+def _seconds_or_none(ts: Any) -> float | None:
+    """A status timestamp in seconds; None when absent or not one (a hand-edited status)."""
+    try:
+        return _seconds(ts) if isinstance(ts, str) else None
+    except ValueError:
+        return None
 
 
 def due(last: str | None, now: str, window_seconds: int) -> bool:
@@ -84,18 +103,28 @@ async def step(
     old_block = dict((old.get("observed") or {}).get("calibration") or {})
     params = FilterParams(min_batch=float(c.min_running_requests))
     states = filters(old_block, params)
-    block = {k: v for k, v in old_block.items() if k not in ("filters", "factor", "samples", "applied")}
+    dropped = ("filters", "factor", "samples", "applied", "replicaKey", "planChangeTime", "rolloutPending")
+    block = {k: v for k, v in old_block.items() if k not in dropped}
     block.update(mode=c.mode.value, engine=c.engine.value)
     acc, chips = _applied(old)
+    key = _replica_key(old, spec)
+    change, pending = _plan_change(old_block, old, key, now)
+    for name, value in (("replicaKey", key), ("planChangeTime", change), ("rolloutPending", pending or None)):
+        if value is not None:
+            block[name] = value
+    selector, refused = _selector(c.selector, namespace)
     verdict = _previous(old) or Verdict("Unknown", "Waiting", "no sample of the engine's metrics yet")
     if reader is None:
         verdict = Verdict("Unknown", "NoReader", "this reconcile runs without a Prometheus reader (not the operator)")
+    elif refused is not None:
+        verdict = Verdict("False", Reason.SELECTOR_OUTSIDE_NAMESPACE, refused)
     elif not acc or chips < 1:
         verdict = Verdict("Unknown", "NoPlan", "no applied plan yet to compare the engine's metrics with")
+    elif change is not None and mixed_window(_seconds_or_none(change), _seconds(now), c.window_seconds):
+        verdict = _settling(acc, chips, change, pending, old, c.window_seconds)
     elif due(old_block.get("lastSampleTime"), now, c.window_seconds):
-        block["lastSampleTime"] = now
-        block["accelerator"] = acc
-        verdict = await _sample(reader, spec, catalog, namespace, acc, chips, states, block, params)
+        block.update(lastSampleTime=now, accelerator=acc, selector=selector)
+        verdict = await _sample(reader, spec, catalog, selector, acc, chips, states, block, params)
     current = states.get(acc) if acc else None
     online = c.mode == CalibrationMode.ONLINE
     factors = {a: s.factor for a, s in states.items() if s.samples > 0} if online else {}
@@ -107,11 +136,81 @@ async def step(
     return Outcome(factors, block, verdict)
 
 
+def _selector(selector: str | None, namespace: str) -> tuple[str, str | None]:
+    """The selector within this namespace, or why the user's is refused (then nothing is sent)."""
+    try:
+        return scoped_selector(selector, namespace), None
+    except SelectorOutsideNamespace as e:
+        return "", str(e)
+
+
+def _replica_key(old: dict[str, Any], spec: ModelDeploymentSpec) -> str | None:
+    """What one replica of the applied plan is (accelerator, chips, parallel layout, engine): a sample
+    describes one kind of replica, so a change of any of these starts a new series of samples."""
+    acc, chips = _applied(old)
+    if not acc or chips < 1:
+        return None
+    par = (old.get("plan") or {}).get("parallelism")
+    layout = ",".join(f"{k}={v}" for k, v in sorted(par.items())) if isinstance(par, dict) else ""
+    assert spec.calibration is not None
+    engine = spec.serving.engine.value if spec.serving is not None else spec.calibration.engine.value
+    return f"{acc}/{chips}/{layout}/{engine}"
+
+
+def _rolling_out(old: dict[str, Any]) -> str | None:
+    """The Serving condition's message while the workload is not serving the applied plan in full (a
+    make-before-break switch keeps the old workload until then; a rolling update mixes pods): None once
+    it is, or when infercap runs no workload."""
+    c = next((c for c in old.get("conditions", []) if c.get("type") == Cond.SERVING), None)
+    if c is None or c.get("status") == "True":
+        return None
+    return str(c.get("message") or c.get("reason") or "not serving yet")
+
+
+def _plan_change(old_block: dict[str, Any], old: dict[str, Any], key: str | None, now: str) -> tuple[str | None, bool]:
+    """When the replicas last changed kind, as far as samples go, and whether that rollout is still under
+    way. A new replica key starts a rollout; while it lasts (and once more when it ends, for the old pods'
+    drain) the change moves to now, so the first sample's window begins after the last old replica went.
+    The rollout ends at the first later pass that reads Serving True (or no Serving: no rendered workload).
+    An accelerator switch the status records (lastSwitchTime) counts too (a status written before the
+    replica key was)."""
+    change, pending = old_block.get("planChangeTime"), bool(old_block.get("rolloutPending"))
+    previous = old_block.get("replicaKey")
+    if key is not None and isinstance(previous, str) and previous != key:
+        # Not ended in this pass: the status read was written as the new plan was applied, when the
+        # workload's own status may not have caught up with it yet.
+        change, pending = now, True
+    elif pending:
+        change, pending = now, _rolling_out(old) is not None
+    if _seconds_or_none(change) is None:
+        change = None
+    switch = old.get("lastSwitchTime")
+    if (_seconds_or_none(switch) or 0) > (_seconds_or_none(change) or 0):
+        change = switch
+    return change, pending
+
+
+def _settling(acc: str, chips: int, change: str, pending: bool, old: dict[str, Any], window: int) -> Verdict:
+    """Why no sample is taken while the engine's series mix the previous plan's replicas with these."""
+    what = f"the applied plan changed to {chips} {acc} chip(s) per replica"
+    rollout = _rolling_out(old) if pending else None
+    if rollout:
+        why = f"its rollout is under way ({rollout}); samples resume {window} s after it ends"
+    else:
+        resume = datetime.datetime.fromtimestamp(_seconds(change) + window, datetime.UTC)
+        why = f"a window of {window} s would still include them; no sample until {resume:%Y-%m-%dT%H:%M:%SZ}"
+    return Verdict(
+        "Unknown",
+        Reason.PLAN_CHANGED,
+        f"{what} and the engine's metrics still include replicas of the previous plan: {why}",
+    )
+
+
 async def _sample(
     reader: Reader,
     spec: ModelDeploymentSpec,
     catalog: Catalog,
-    namespace: str,
+    selector: str,
     acc: str,
     chips: int,
     states: dict[str, Correction],
@@ -120,7 +219,6 @@ async def _sample(
 ) -> Verdict:
     c = spec.calibration
     assert c is not None
-    selector = c.selector or f'namespace="{namespace}"'
     try:
         shape = catalog.shape(catalog.model(spec.model), spec.precision, spec.kv_cache_precision)
         replica = catalog.replica(shape, catalog.accelerator(acc), chips)
