@@ -98,3 +98,28 @@ def test_a_switch_in_progress_keeps_the_old_pool(fake: FakeTarget) -> None:
     fake.switch_done = True
     run(kube)
     assert {p["metadata"]["name"] for p in kube.of_kind("NodePool")} == names - {old["metadata"]["name"]}
+
+
+def test_a_deployment_whose_controller_has_not_seen_the_new_template_is_not_serving_yet() -> None:
+    """Right after an in-place update (same Deployment, new template) its status still describes the old
+    generation: readyReplicas and updatedReplicas count the old pods. Serving True then would let the
+    make-before-break switch remove what still serves; it waits for status.observedGeneration."""
+    kube = FakeKube()
+    body = kube.put(mdep("chat", "team", {**SPEC, "serving": {"model": {"huggingFace": "meta-llama/Llama-3.1-8B"}}}))
+    run(kube)
+    [deploy] = kube.of_kind("Deployment")
+    want = deploy["spec"]["replicas"]
+    ready = {"readyReplicas": want, "updatedReplicas": want, "replicas": want}
+    deploy["status"] = {**ready, "observedGeneration": deploy["metadata"]["generation"]}
+    conds = {c["type"]: c for c in run(kube).status["conditions"]}
+    assert conds[Cond.SERVING]["status"] == "True", conds[Cond.SERVING]
+    # A new image: the same Deployment, a new template; the controller has not observed it yet.
+    body["spec"] = {**body["spec"], "serving": {**body["spec"]["serving"], "image": "vllm/vllm-openai:v0.34.0"}}
+    conds = {c["type"]: c for c in run(kube).status["conditions"]}
+    [deploy] = kube.of_kind("Deployment")
+    assert deploy["metadata"]["generation"] > deploy["status"]["observedGeneration"]
+    assert conds[Cond.SERVING]["status"] == "False" and conds[Cond.SERVING]["reason"] == Reason.PROGRESSING
+    # Once it has observed it (and the new pods are ready), Serving again.
+    deploy["status"]["observedGeneration"] = deploy["metadata"]["generation"]
+    conds = {c["type"]: c for c in run(kube).status["conditions"]}
+    assert conds[Cond.SERVING]["status"] == "True", conds[Cond.SERVING]

@@ -52,7 +52,12 @@ def _ours(obj: dict[str, Any], uid: str) -> bool:
 
 
 def _ready(workload: dict[str, Any]) -> int:
+    """Replicas of the current template that are ready. A status older than the spec (its controller has
+    not observed the last update yet) still counts the previous template's pods: none of them count."""
     st = workload.get("status") or {}
+    seen = st.get("observedGeneration")
+    if seen is not None and int(seen) < int(workload["metadata"].get("generation") or 0):
+        return 0
     ready = int(st.get("readyReplicas") or 0)
     if workload["kind"] == "Deployment":
         # A rollout in progress: only updated replicas count as the new plan's.
