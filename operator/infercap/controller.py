@@ -113,6 +113,7 @@ class Operator:
         # Owned pools' last seen metadata.generation and Ready status.
         self.generations: dict[str, tuple[int | None, str | None]] = {}
         self.quota_hard: dict[str, dict[str, Any]] = {}  # infercap quotas' last seen spec.hard
+        self.serving_seen: dict[str, tuple[Any, ...]] = {}  # serving workloads' last seen rollout state
         self.background: set[asyncio.Task[None]] = set()
         self.policy: dict[str, State] = {}
         self.secrets = egress.SecretCache(self.read_secret)
@@ -249,6 +250,42 @@ class Operator:
             elif seen == state:
                 return False
         owner = self.owner_of(body)
+        return "/" in owner and (not self.namespaces or owner.split("/", 1)[0] in self.namespaces)
+
+    @staticmethod
+    def serving_owner(body: Body) -> str:
+        """namespace/name of the ModelDeployment a serving workload belongs to (its controller reference)."""
+        meta = body["metadata"]
+        for ref in meta.get("ownerReferences") or []:
+            if ref.get("kind") == "ModelDeployment" and str(ref.get("apiVersion", "")).startswith(f"{GROUP}/"):
+                return f"{meta.get('namespace')}/{ref.get('name')}"
+        return ""
+
+    def serving_changed(self, body: Body, kwargs: dict[str, Any]) -> bool:
+        """Whether an event on a serving workload infercap wrote needs its owner reconciled, so that Serving,
+        the observed replicas and a make-before-break switch follow the rollout in about a second, not at
+        the next resync: its spec changed (a foreign edit, applied back), its controller observed a new
+        generation, its ready or updated replicas changed, or it was deleted. The initial listing is
+        resume's; a workload's first event is the create of the reconcile that just applied it."""
+        meta = body["metadata"]
+        key = f"{body.get('kind')}/{meta.get('namespace')}/{meta['name']}"
+        kind = kwargs.get("type") or (kwargs.get("event") or {}).get("type")
+        st = body.get("status") or {}
+        state = tuple(
+            [meta.get("generation")]
+            + [st.get(k) for k in ("observedGeneration", "readyReplicas", "updatedReplicas", "replicas")]
+        )
+        if kind == "DELETED":
+            self.serving_seen.pop(key, None)
+        else:
+            seen = self.serving_seen.get(key)
+            self.serving_seen[key] = state
+            if seen is None:
+                if kind is None or not st.get("readyReplicas"):
+                    return False
+            elif seen == state:
+                return False
+        owner = self.serving_owner(body)
         return "/" in owner and (not self.namespaces or owner.split("/", 1)[0] in self.namespaces)
 
     def quota_drifted(self, body: Body, kwargs: dict[str, Any]) -> bool:

@@ -82,6 +82,7 @@ def build_registry(cfg: OperatorConfig, namespaces: Sequence[str] = ()) -> tuple
     _lifecycle(registry, op)
     _indexes(registry, op)
     _pool_watches(registry, op)
+    _serving_watches(registry, op)
     _model_deployments(registry, op)
     return registry, op
 
@@ -204,6 +205,27 @@ def _pool_watches(registry: kopf.OperatorRegistry, op: Operator) -> None:
     )
     async def quota_changed(body: kopf.Body, **kwargs: Any) -> None:
         op.quota_changed(str(body["metadata"].get("namespace")), kwargs)
+
+
+# The kinds infercap renders a serving workload as (workloads.render): Deployment, LeaderWorkerSet.
+SERVING_KINDS = (("apps", "v1", "deployments"), ("leaderworkerset.x-k8s.io", "v1", "leaderworkersets"))
+
+
+def _serving_watches(registry: kopf.OperatorRegistry, op: Operator) -> None:
+    """The serving workloads infercap wrote: a rollout's progress or a foreign edit reconciles the owner."""
+    for group, version, plural in SERVING_KINDS:
+
+        @kopf.on.event(
+            group,
+            version,
+            plural,
+            labels={MANAGED_BY: MANAGER, OWNER_UID: kopf.PRESENT},
+            id=f"serving_{plural}",
+            when=lambda body, **kw: op.serving_changed(body, kw),
+            registry=registry,
+        )
+        async def serving_changed(body: kopf.Body, **kwargs: Any) -> None:
+            op.schedule_drift(op.serving_owner(body), kwargs, (body["metadata"].get("labels") or {}).get(OWNER_UID))
 
 
 def _model_deployments(registry: kopf.OperatorRegistry, op: Operator) -> None:

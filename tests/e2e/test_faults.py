@@ -342,6 +342,38 @@ def test_drift_is_corrected_by_watch_long_before_resync(
     )
 
 
+def test_a_rollout_and_a_foreign_scale_of_the_serving_workload_are_followed_by_watch(
+    cluster: Cluster, fault_operator: Operator, namespace: str
+) -> None:
+    """Serving turns True when the pods are ready (kwok, on nodes Karpenter launched), and a foreign scale
+    of the Deployment is undone, both by the watch on serving workloads: the resync here is 300 s."""
+    serving = {"model": {"huggingFace": "meta-llama/Llama-3.1-8B-Instruct"}}
+    cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(base("sv", namespace, serving=serving)))
+    t = time.monotonic()
+
+    def served() -> dict[str, Any] | None:
+        obj = mdep(cluster, "sv", namespace)
+        c = condition(obj, "Serving")
+        return obj if c is not None and c["status"] == "True" else None
+
+    obj = wait_until(served, timeout=120, interval=0.5, what="Serving True (pods ready) long before resync")
+    became = time.monotonic() - t
+    planned = obj["status"]["plan"]["replicas"]
+    (ref,) = [c for c in obj["status"]["children"] if c["kind"] == "Deployment"]
+
+    def replicas() -> int | None:
+        proc = cluster.kubectl("get", "deployment", ref["name"], "-n", namespace, "-o", "json", check=False)
+        return json.loads(proc.stdout)["spec"]["replicas"] if proc.returncode == 0 else None
+
+    t = time.monotonic()
+    cluster.kubectl("scale", "deployment", ref["name"], "-n", namespace, f"--replicas={planned + 3}")
+    wait_until(lambda: replicas() == planned, timeout=30, interval=0.2, what="the foreign scale undone")
+    undone = time.monotonic() - t
+    print(
+        f"\nserving workload by watch: Serving True {became:.1f} s after apply, foreign scale undone in {undone:.1f} s"
+    )
+
+
 def test_a_deletion_storm_leaves_nothing(cluster: Cluster, fault_operator: Operator, namespace: str) -> None:
     names = [f"s-{i}" for i in range(40)]
     apply_all(cluster, [base(n, namespace) for n in names])

@@ -225,6 +225,38 @@ def test_only_spec_changes_readiness_and_deletions_of_pools_we_serve_are_drift()
     assert not op.drifted(pool(1, name="listed", ready="True"), {"type": None}), "the startup listing"
 
 
+def test_a_serving_workloads_rollout_foreign_edits_and_deletion_reconcile_its_owner() -> None:
+    """Serving and the observed replicas follow a rollout in about a second, not at the next resync."""
+    from infercap.handlers import Operator
+
+    op = Operator(OperatorConfig(), namespaces=["team"])
+
+    def deploy(
+        generation: int = 1, ready: int = 0, observed: int = 1, namespace: str = "team", name: str = "m-h100"
+    ) -> Any:
+        owner = {"apiVersion": "infercap.dev/v1alpha1", "kind": "ModelDeployment", "name": "m", "uid": "u"}
+        return {
+            "kind": "Deployment",
+            "metadata": {"name": name, "namespace": namespace, "generation": generation, "ownerReferences": [owner]},
+            "status": {"observedGeneration": observed, "readyReplicas": ready, "updatedReplicas": ready, "replicas": 2},
+        }
+
+    assert Operator.serving_owner(deploy()) == "team/m"  # type: ignore[arg-type]
+    assert not op.serving_changed(deploy(), {"type": None}), "the startup listing is resume's"
+    assert not op.serving_changed(deploy(), {"type": "MODIFIED"}), "nothing new"
+    assert op.serving_changed(deploy(ready=1), {"type": "MODIFIED"}), "a replica became ready"
+    assert op.serving_changed(deploy(generation=2, ready=1), {"type": "MODIFIED"}), "a new spec (foreign edit?)"
+    assert op.serving_changed(deploy(generation=2, ready=1, observed=2), {"type": "MODIFIED"}), "rollout seen"
+    assert not op.serving_changed(deploy(generation=2, ready=1, observed=2), {"type": "MODIFIED"})
+    assert op.serving_changed(deploy(generation=2, ready=1, observed=2), {"type": "DELETED"})
+    assert not op.serving_changed(deploy(name="new"), {"type": "ADDED"}), "just applied by its owner's reconcile"
+    assert op.serving_changed(deploy(name="batched", ready=2), {"type": "MODIFIED"}), "first seen with ready pods"
+    assert not op.serving_changed(deploy(namespace="other", ready=2), {"type": "DELETED"}), "not served here"
+    orphan = deploy(name="orphan", ready=2)
+    orphan["metadata"]["ownerReferences"] = [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "x"}]
+    assert not op.serving_changed(orphan, {"type": "DELETED"}), "no ModelDeployment owns it"
+
+
 def test_only_foreign_quota_changes_and_deletions_are_drift() -> None:
     from infercap.handlers import Operator
 
