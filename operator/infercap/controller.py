@@ -426,12 +426,13 @@ class Operator:
                 metrics.ERRORS.labels(e.reason or "ApiError").inc()
                 metrics.reconciled("error", time.monotonic() - started)
                 raise Retry(f"{e.reason}: {e.message}", retry_delay(e)) from None
-        metrics.reconciled(metrics.result_of(result.status, result.retry), time.monotonic() - started)
+        typed = read_status(result.status)  # once, for the metrics below
+        metrics.reconciled(metrics.result_of(typed, result.retry), time.monotonic() - started)
         if result.written:
             self.schedule_quota_refresh(fresh["metadata"]["namespace"], kwargs)
         meta = fresh["metadata"]
-        metrics.observe(meta["namespace"], meta["name"], str((fresh.get("spec") or {}).get("model", "")), result.status)
-        metrics.count_problems(result.status)
+        metrics.observe(meta["namespace"], meta["name"], str((fresh.get("spec") or {}).get("model", "")), typed)
+        metrics.count_problems(typed)
         for ev in result.events:
             await Recorder(self.api).record(fresh, ev.type, ev.reason, ev.action, ev.message)
             (logger.warning if ev.type == EventType.WARNING else logger.info)(f"{ev.reason}: {ev.message}")

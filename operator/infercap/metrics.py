@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import platform
+from collections.abc import Mapping
 from typing import Any
 
 from prometheus_client import (
@@ -21,6 +22,8 @@ from prometheus_client import (
 
 from infercap import __version__
 from infercap.api.conditions import Cond
+from infercap.api.status import CalibrationStatus, ModelDeploymentStatus, Observed
+from infercap.api.status import read as read_status
 
 REGISTRY = CollectorRegistry()
 # process_* (CPU, memory, open files, start time), python_info and python_gc_*: the default registry's
@@ -124,12 +127,19 @@ _observed_cost_labels: dict[tuple[str, str], str] = {}
 _condition_types: dict[tuple[str, str], set[str]] = {}
 
 
-def result_of(status: dict[str, Any], retry: str | None) -> str:
+def _typed(status: Mapping[str, Any] | ModelDeploymentStatus) -> ModelDeploymentStatus:
+    return status if isinstance(status, ModelDeploymentStatus) else read_status(status)
+
+
+def _ready(st: ModelDeploymentStatus) -> bool:
+    return any(c.type == Cond.READY and c.status == "True" for c in st.conditions)
+
+
+def result_of(status: Mapping[str, Any] | ModelDeploymentStatus, retry: str | None) -> str:
     """The result label of a reconcile that returned `status` (see RESULTS)."""
     if retry:
         return "retry"
-    ready = next((c for c in status.get("conditions", []) if c.get("type") == Cond.READY), None)
-    return "success" if ready is not None and ready.get("status") == "True" else "problem"
+    return "success" if _ready(_typed(status)) else "problem"
 
 
 def reconciled(result: str, seconds: float) -> None:
@@ -142,76 +152,81 @@ def serve(port: int, address: str = "0.0.0.0") -> None:
     start_http_server(port, addr=address, registry=REGISTRY)
 
 
-def observe(namespace: str, name: str, model: str, status: dict[str, Any]) -> None:
-    """Update the gauges of one ModelDeployment from its status."""
+def observe(namespace: str, name: str, model: str, status: Mapping[str, Any] | ModelDeploymentStatus) -> None:
+    """Update the gauges of one ModelDeployment from its status (read through the status model)."""
+    st = _typed(status)
     key = (namespace, name)
-    plan = status.get("plan") or {}
-    cost = status.get("cost") or {}
-    demand = status.get("demand") or {}
-    auto = status.get("autoscaling") or {}
-    if demand.get("requestsPerSecond") is not None:
-        DEMAND.labels(*key).set(float(demand["requestsPerSecond"]))
-    if auto.get("observedRequestsPerSecond") is not None:
-        OBSERVED.labels(*key).set(float(auto["observedRequestsPerSecond"]))
-    if plan:
-        REPLICAS.labels(*key).set(plan.get("replicas", 0))
-        NODES.labels(*key).set(plan.get("nodes", 0))
-        CHIPS.labels(*key).set(plan.get("chips", 0))
-        info = (model, plan.get("accelerator", ""), plan.get("source", ""))
+    if st.demand is not None:
+        DEMAND.labels(*key).set(float(st.demand.requests_per_second))
+    if st.autoscaling is not None and st.autoscaling.observed_requests_per_second is not None:
+        OBSERVED.labels(*key).set(float(st.autoscaling.observed_requests_per_second))
+    if st.plan is not None:
+        plan = st.plan
+        REPLICAS.labels(*key).set(plan.replicas)
+        NODES.labels(*key).set(plan.nodes)
+        CHIPS.labels(*key).set(plan.chips)
+        info = (model, plan.accelerator, plan.source)
         if _info_labels.get(key) not in (None, info):
             INFO.remove(*key, *_info_labels[key])
         _info_labels[key] = info
         INFO.labels(*key, *info).set(1)
-    if cost.get("hourly") is not None:
-        currency = cost.get("currency", "USD")
-        if _cost_labels.get(key) not in (None, currency):
-            COST.remove(*key, _cost_labels[key])
-        _cost_labels[key] = currency
-        COST.labels(*key, currency).set(float(cost["hourly"]))
-    _calibration(key, (status.get("observed") or {}).get("calibration") or {})
-    _observe_existing(key, status.get("observed") or {})
-    ready = next((c for c in status.get("conditions", []) if c.get("type") == Cond.READY), None)
-    READY.labels(*key).set(1 if ready and ready.get("status") == "True" else 0)
+    if st.cost is not None:
+        _set_cost(COST, _cost_labels, key, st.cost.currency, st.cost.hourly)
+    _calibration(key, st.observed.calibration if st.observed is not None else None)
+    if st.observed is not None:
+        _observe_existing(key, st.observed)
+    READY.labels(*key).set(1 if _ready(st) else 0)
     seen = set()
-    for cond in status.get("conditions", []):
-        if cond.get("status") in ("True", "False"):
-            CONDITION.labels(*key, cond["type"]).set(1 if cond["status"] == "True" else 0)
-            seen.add(cond["type"])
+    for cond in st.conditions:
+        if cond.status in ("True", "False"):
+            CONDITION.labels(*key, cond.type).set(1 if cond.status == "True" else 0)
+            seen.add(cond.type)
     for gone in _condition_types.get(key, set()) - seen:
         CONDITION.remove(*key, gone)
     _condition_types[key] = seen
 
 
-def _calibration(key: tuple[str, str], block: dict[str, Any]) -> None:
-    for gauge, field in ((PREDICTION_ERROR, "predictionError"), (CALIBRATION_FACTOR, "factor")):
-        if block.get(field) is not None:
-            gauge.labels(*key).set(float(block[field]))
+def _set_cost(
+    gauge: Gauge, labels: dict[tuple[str, str], str], key: tuple[str, str], currency: str, hourly: str
+) -> None:
+    """One series per ModelDeployment: a change of currency removes the old one (never summed across)."""
+    if labels.get(key) not in (None, currency):
+        gauge.remove(*key, labels[key])
+    labels[key] = currency
+    gauge.labels(*key, currency).set(float(hourly))
+
+
+def _calibration(key: tuple[str, str], cal: CalibrationStatus | None) -> None:
+    # While a change of replica kind rolls out, the last sample describes the replicas being replaced:
+    # no error series then (an alert on it would fire on the old plan's figure).
+    settling = cal is not None and bool(cal.rollout_pending)
+    for gauge, value in (
+        (PREDICTION_ERROR, None if cal is None or settling else cal.prediction_error),
+        (CALIBRATION_FACTOR, None if cal is None else cal.factor),
+    ):
+        if value is not None:
+            gauge.labels(*key).set(float(value))
         else:
             with contextlib.suppress(KeyError):
                 gauge.remove(*key)
 
 
-def _observe_existing(key: tuple[str, str], observed: dict[str, Any]) -> None:
+def _observe_existing(key: tuple[str, str], observed: Observed) -> None:
     """The observed series of one ModelDeployment; absent until the operator has observed anything."""
-    if not set(observed) - {"calibration"}:
+    if not observed.model_fields_set - {"calibration"}:
         return  # nothing observed but the engine's metrics (a provider whose nodes are not counted)
-    OBSERVED_NODES.labels(*key).set(observed.get("nodesReady", 0))
-    if observed.get("replicasReady") is not None:
-        OBSERVED_REPLICAS.labels(*key).set(observed["replicasReady"])
-    cost = observed.get("cost") or {}
-    if cost.get("hourly") is not None:
-        currency = cost.get("currency", "USD")
-        if _observed_cost_labels.get(key) not in (None, currency):
-            OBSERVED_COST.remove(*key, _observed_cost_labels[key])
-        _observed_cost_labels[key] = currency
-        OBSERVED_COST.labels(*key, currency).set(float(cost["hourly"]))
+    OBSERVED_NODES.labels(*key).set(observed.nodes_ready)
+    if observed.replicas_ready is not None:
+        OBSERVED_REPLICAS.labels(*key).set(observed.replicas_ready)
+    if observed.cost is not None:
+        _set_cost(OBSERVED_COST, _observed_cost_labels, key, observed.cost.currency, observed.cost.hourly)
 
 
-def count_problems(status: dict[str, Any]) -> None:
+def count_problems(status: Mapping[str, Any] | ModelDeploymentStatus) -> None:
     """Count one reconcile's problems (conditions False, budget aside) by reason."""
-    for cond in status.get("conditions", []):
-        if cond.get("status") == "False" and cond.get("type") not in (Cond.READY, Cond.WITHIN_BUDGET):
-            ERRORS.labels(cond.get("reason", "Unknown")).inc()
+    for cond in _typed(status).conditions:
+        if cond.status == "False" and cond.type not in (Cond.READY, Cond.WITHIN_BUDGET):
+            ERRORS.labels(cond.reason).inc()
 
 
 def forget(namespace: str, name: str) -> None:
