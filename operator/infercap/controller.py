@@ -92,6 +92,20 @@ QUOTA_REFRESH_DELAY = 1.0  # seconds after a plan change
 CONSISTENCY_TIMEOUT = 60.0  # seconds (Kopf's default 5)
 
 
+def news(memo: dict[str, tuple[Any, ...]], key: str, kind: str | None, state: tuple[Any, ...], first: bool) -> bool:
+    """Whether a watch event on an owned object says something new (and remember what it said): a deletion,
+    a state other than the last one seen, or, on first sight, `first`. The listing at startup (no event
+    type) is never new: resume reconciles every owner then anyway."""
+    if kind == "DELETED":
+        memo.pop(key, None)
+        return True
+    seen = memo.get(key)
+    memo[key] = state
+    if seen is None:
+        return kind is not None and first
+    return seen != state
+
+
 class Operator:
     """Shared state of the handlers: the API client, the configuration, per-object locks."""
 
@@ -111,7 +125,7 @@ class Operator:
         self.pending_refresh: set[str] = set()
         self.pending_drift: set[str] = set()
         # Owned pools' last seen metadata.generation and Ready status.
-        self.generations: dict[str, tuple[int | None, str | None]] = {}
+        self.generations: dict[str, tuple[Any, ...]] = {}
         self.quota_hard: dict[str, dict[str, Any]] = {}  # infercap quotas' last seen spec.hard
         self.serving_seen: dict[str, tuple[Any, ...]] = {}  # serving workloads' last seen rollout state
         self.background: set[asyncio.Task[None]] = set()
@@ -235,21 +249,14 @@ class Operator:
         # No Ready condition and Ready=Unknown read the same (NodePoolPending): Karpenter's first judgement
         # of a new pool, Unknown, is no reason to reconcile its owner (it was 200 of 600 reconciles at 200).
         ready = ready if ready in ("True", "False") else None
-        state = (meta.get("generation"), ready)
-        if kind == "DELETED":
-            self.generations.pop(key, None)
-        else:
-            seen = self.generations.get(key)
-            self.generations[key] = state
-            if seen is None:
-                # First sight of a pool (ours, just applied: that reconcile saw it not Ready yet). Look again
-                # only if it is Ready already (Kopf may have batched its Ready update into this event);
-                # otherwise its Ready change is a later event, and the listing at startup is resume's.
-                if kind is None or ready != "True":
-                    return False
-            elif seen == state:
-                return False
-        owner = self.owner_of(body)
+        # First sight of a pool (ours, just applied: that reconcile saw it not Ready yet): look again only if
+        # it is Ready already (Kopf may have batched its Ready update into this event).
+        if not news(self.generations, key, kind, (meta.get("generation"), ready), first=ready == "True"):
+            return False
+        return self.serves(self.owner_of(body))
+
+    def serves(self, owner: str) -> bool:
+        """Whether `owner` (namespace/name) is a ModelDeployment this operator serves."""
         return "/" in owner and (not self.namespaces or owner.split("/", 1)[0] in self.namespaces)
 
     @staticmethod
@@ -275,18 +282,9 @@ class Operator:
             [meta.get("generation")]
             + [st.get(k) for k in ("observedGeneration", "readyReplicas", "updatedReplicas", "replicas")]
         )
-        if kind == "DELETED":
-            self.serving_seen.pop(key, None)
-        else:
-            seen = self.serving_seen.get(key)
-            self.serving_seen[key] = state
-            if seen is None:
-                if kind is None or not st.get("readyReplicas"):
-                    return False
-            elif seen == state:
-                return False
-        owner = self.serving_owner(body)
-        return "/" in owner and (not self.namespaces or owner.split("/", 1)[0] in self.namespaces)
+        if not news(self.serving_seen, key, kind, state, first=bool(st.get("readyReplicas"))):
+            return False
+        return self.serves(self.serving_owner(body))
 
     def quota_drifted(self, body: Body, kwargs: dict[str, Any]) -> bool:
         """Whether an event on infercap's quota needs the namespace's quota recomputed: spec.hard changed
