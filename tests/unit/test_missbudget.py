@@ -93,3 +93,18 @@ def test_policy_spends_an_unspent_budget(seed: int) -> None:
     assert state.budget is not None and state.budget.allowance == pytest.approx(
         missbudget.allowance(state.budget, 15.0 * (len(series) - 1), 0.995, cfg.growth_history_seconds)
     )
+
+
+def test_a_gap_in_the_decisions_reopens_the_account() -> None:
+    """After a restart or an outage longer than the stale limit, what was served is unknown: the account
+    starts again (margins for the target) rather than counting the gap as served without misses."""
+    cfg = PolicyConfig(seconds_per_request=2.0)
+    old = Budget(0.0, 3600.0, 10_000.0, 0.0)
+    samples = [Sample(7000.0 + 15 * i, 50.0) for i in range(5)]
+    d = decide(samples, 7060.0, State(planned=80.0, budget=old), cfg, (750.0, 0.0))
+    assert d.state.budget is not None and d.state.budget.since == 7060.0
+    assert d.state.budget.allowance == pytest.approx(0.005)
+    recent = [Sample(3550.0 + 15 * i, 50.0) for i in range(5)]
+    kept = decide(recent, 3610.0, State(planned=80.0, budget=old), cfg, (500.0, 0.0))
+    assert kept.state.budget is not None and kept.state.budget.since == 0.0  # 10 s later: the same account
+    assert kept.state.budget.allowance == pytest.approx(0.01)

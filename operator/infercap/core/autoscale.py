@@ -401,11 +401,14 @@ def _spend(
     target attainment is the miss allowance it leaves (unchanged without `cfg.miss_budget`)."""
     if not cfg.miss_budget:
         return state.budget, cfg
-    prev = state.budget.t if state.budget is not None else now
+    account = state.budget
+    if account is not None and now - account.t > cfg.stale_after_seconds:
+        account = None  # a gap in the decisions (a restart, an outage): what it served is unknown, reopen
+    prev = account.t if account is not None else now
     serving = _serving(state.plans, prev, cfg.provisioning_seconds)
     window = cfg.growth_history_seconds
     budget = missbudget.update(
-        state.budget, now, latest.demand, serving, window, cfg.seconds_per_request, cfg.peakedness, sli
+        account, now, latest.demand, serving, window, cfg.seconds_per_request, cfg.peakedness, sli
     )
     allowed = missbudget.allowance(budget, now, cfg.target_attainment, window, cfg.budget_floor, cfg.budget_ceiling)
     budget = dataclasses.replace(budget, allowance=allowed)

@@ -340,6 +340,11 @@ def saturation(series: Sequence[float], setup: Setup, preroll: int) -> tuple[Con
     return controller, current
 
 
+# Rounds of the oracle's refinement (it stops at the first feasible one): six stopped short of the target on
+# square bursts and spikes (97.5 %, 97.3 %), twelve reach it there.
+REFINE_ROUNDS = 20
+
+
 def oracle(requests: Requests, seconds: int, setup: Setup) -> Outcome:
     """core.oracle over the trace, its relaxation's misses from core.latency.misses_alone."""
     dt = max(1, int(setup.sync_seconds))
@@ -386,7 +391,7 @@ def oracle(requests: Requests, seconds: int, setup: Setup) -> Outcome:
     # simulator. Refine: where a step missed more than the relaxation said, no count up to the one chosen
     # can do better there (monotonicity, given the same past); raise those entries and solve again.
     best: Outcome | None = None
-    for _ in range(6):
+    for _ in range(REFINE_ROUNDS):
         out = _fixed("oracle", requests, _requested(sol.ready, dt, seconds, setup), setup, [])
         if best is None or (out.met >= total - budget and (best.met < total - budget or out.cost < best.cost)):
             best = out
