@@ -18,10 +18,11 @@ from infercap.api import GROUP, VERSION
 from infercap.api.conditions import Cond, EventType, Reason
 from infercap.api.config import OperatorConfig
 from infercap.api.deployment import Autoscaling, ModelDeploymentSpec
-from infercap.api.status import AutoscalingStatus, dump
+from infercap.api.status import AutoscalingStatus, ErrorBudgetStatus, dump
 from infercap.api.status import read as read_status
 from infercap.core.autoscale import PolicyConfig, Sample, State, decide
 from infercap.core.catalog import builtin_catalog
+from infercap.core.missbudget import Budget
 from infercap.demand import DemandError, query
 from infercap.kube.client import Kube, KubeError
 from infercap.kube.events import Recorder
@@ -195,6 +196,10 @@ class Operator:
             fields.update(observed_requests_per_second=observed[0], observed_time=observed[1])
         if decision.state.last_down is not None:
             fields["last_scale_down_time"] = iso(decision.state.last_down)
+        if (b := decision.state.budget) is not None:
+            fields["error_budget"] = ErrorBudgetStatus(
+                since=iso(b.since), updated=iso(b.t), requests=b.requests, misses=b.misses, allowance=b.allowance or 0.0
+            )
         block = dump(AutoscalingStatus(**fields))
         await self.run_reconcile(body, logger, kwargs, Autoscale(decision_planned, block, verdict))
 
@@ -452,10 +457,16 @@ def restore_state(previous: dict[str, Any]) -> State:
     """The policy's memory after a restart, from status.autoscaling (never start from zero)."""
     planned = previous.get("plannedRequestsPerSecond")
     last_down = previous.get("lastScaleDownTime")
-    down_t = None
-    if last_down:
-        down_t = datetime.datetime.strptime(last_down, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC).timestamp()
-    return State(planned=float(planned) if planned is not None else None, last_down=down_t)
+    down_t = parse_iso(last_down) if last_down else None
+    b = previous.get("errorBudget")
+    budget = None
+    if b:
+        budget = Budget(parse_iso(b["since"]), parse_iso(b["updated"]), float(b["requests"]), float(b["misses"]))
+    return State(planned=float(planned) if planned is not None else None, last_down=down_t, budget=budget)
+
+
+def parse_iso(value: str) -> float:
+    return datetime.datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC).timestamp()
 
 
 def policy_config(a: Autoscaling, spec: ModelDeploymentSpec | None = None) -> PolicyConfig:

@@ -4,10 +4,12 @@
 1. Synthetic traces over 40 minutes (Poisson arrivals of 100-token requests, 60 s provisioning delay,
    replicas of 10 slots at 5 req/s): a compressed diurnal cycle, a one-hour-period cycle, square bursts,
    a one-minute spike every ten minutes, a ramp. Each policy's cost as a ratio to the oracle and its
-   SLO attainment, and infercap's without its seasonal forecast.
+   SLO attainment, and infercap's without its seasonal forecast and without its error budget.
 2. On the public trace at 20x: a simple causal controller that holds the peak of the last W minutes of
    the one-minute rate with the policy's queueing margin (no growth hedge, cold start), for W = 5, 10
    and 15: what holding past peaks costs and attains there, next to the oracle.
+3. On the public trace at 10x and 40x (300 s delay) and at 20x with a 120 s delay: infercap with and
+   without its error budget, as a ratio to static-feasible's cost.
 
 Run: python tests/bench/bench_synthetic.py
 """
@@ -55,18 +57,29 @@ def synthetic_setup() -> sim.Setup:
     )
 
 
+def infercap_only(arrivals: list[tuple[float, int, int]], setup: sim.Setup, cfg: PolicyConfig) -> sim.Outcome:
+    """infercap's policy alone, replayed as sim.simulate replays it (same warm start)."""
+    requests = sim.requests_of(arrivals, setup)
+    series = sim.demand_series(arrivals)
+    seconds = len(series)
+    preroll = min(seconds, int(setup.provisioning_seconds + cfg.down_window_seconds + 2 * cfg.trend_window_seconds))
+    ctl, n0 = sim.infercap_policy(list(series[seconds - preroll :]) + list(series), setup, cfg, preroll)
+    return sim.replay("infercap", requests, seconds, setup, ctl, n0)
+
+
 def synthetic() -> None:
     setup = synthetic_setup()
     cfg = PolicyConfig(provisioning_seconds=60, scale_down_stabilization_seconds=120, seconds_per_request=2.0)
     for name, shape in SHAPES.items():
         arrivals = poisson(shape, 2400, seed=5, output_tokens=100)
         o = {x.name: x for x in sim.simulate(arrivals, setup, cfg)}
-        # The same policy without the seasonal forecast (what it changes on periodic shapes).
-        plain = sim.simulate(arrivals, setup, dataclasses.replace(cfg, seasonal=False))[0]
+        # The same policy without the seasonal forecast, and without the error budget (what they change).
+        plain = infercap_only(arrivals, setup, dataclasses.replace(cfg, seasonal=False))
+        unbudgeted = infercap_only(arrivals, setup, dataclasses.replace(cfg, miss_budget=False))
         oracle = o["oracle"]
         print(f"{name}:")
-        for k, v in [*o.items(), ("  no seasonal", plain)]:
-            print(f"  {k:16s} {float(v.cost / oracle.cost):5.2f}x the oracle at {v.attainment:7.2%}")
+        for k, v in [*o.items(), ("  no seasonal", plain), ("  no error budget", unbudgeted)]:
+            print(f"  {k:18s} {float(v.cost / oracle.cost):5.2f}x the oracle at {v.attainment:7.2%}")
 
 
 def public_trace_setup(scale: float) -> tuple[sim.Setup, list[tuple[float, int, int]]]:
@@ -116,6 +129,23 @@ def rolling_peak() -> None:
         )
 
 
+def other_rates() -> None:
+    """The public trace at rates and delays the README's tables do not show: infercap with and without
+    the error budget against static-feasible (no oracle: its DP is the slow part)."""
+    for scale, delay in ((10.0, 300.0), (40.0, 300.0), (20.0, 120.0)):
+        setup, arrivals = public_trace_setup(scale)
+        setup = dataclasses.replace(setup, provisioning_seconds=delay)
+        requests = sim.requests_of(arrivals, setup)
+        feasible = sim.static_feasible(requests, sim.demand_series(arrivals), setup)
+        cfg = PolicyConfig(provisioning_seconds=delay, seconds_per_request=setup.seconds_per_request)
+        line = f"public trace x{scale:g}, {delay:.0f} s delay: static-feasible at {feasible.attainment:.2%}"
+        for label, c in (("infercap", cfg), ("no error budget", dataclasses.replace(cfg, miss_budget=False))):
+            out = infercap_only(arrivals, setup, c)
+            line += f"; {label} {float(out.cost / feasible.cost):.3f}x it at {out.attainment:.2%}"
+        print(line)
+
+
 if __name__ == "__main__":
     synthetic()
     rolling_peak()
+    other_rates()

@@ -144,6 +144,9 @@ def test_the_autoscaler_writes_its_status_block_through_the_model(monkeypatch: p
     status = read_status(kube.objects[KEY]["status"])
     assert status.autoscaling is not None and status.autoscaling.observed_requests_per_second == "24"
     assert status.autoscaling.planned_requests_per_second and status.autoscaling.last_decision
+    # The error budget's account opens with the first decision (nothing served yet) and rides in status.
+    budget = status.autoscaling.error_budget
+    assert budget is not None and budget.requests == 0 and budget.allowance == pytest.approx(0.005)
     assert kube.objects[KEY]["status"]["demand"]["source"] == "metric"
     first = status.autoscaling
     asyncio.run(op.autoscale(kube.objects[KEY], log, {}))

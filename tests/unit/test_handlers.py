@@ -4,6 +4,7 @@ from the spec, and retry timing of API errors."""
 from __future__ import annotations
 
 from infercap.api.deployment import Autoscaling, ModelDeploymentSpec
+from infercap.api.status import AutoscalingStatus, ErrorBudgetStatus, dump
 from infercap.handlers import policy_config, restore_state, retry_delay
 from infercap.kube.client import KubeError
 
@@ -13,6 +14,24 @@ def test_restart_resumes_the_last_decision() -> None:
     assert state.planned == 42.5
     assert state.last_down == 1795860000.0
     assert restore_state({}).planned is None
+    assert restore_state({}).budget is None
+
+
+def test_restart_keeps_the_error_budget() -> None:
+    """status.autoscaling.errorBudget round-trips through the status model into the policy's state."""
+    block = dump(
+        AutoscalingStatus(
+            planned_requests_per_second="42.5",
+            last_decision="Hold",
+            last_decision_time="2026-11-28T10:00:00Z",
+            error_budget=ErrorBudgetStatus(
+                since="2026-11-28T09:00:00Z", updated="2026-11-28T10:00:00Z", requests=1e5, misses=12.5, allowance=0.01
+            ),
+        )
+    )
+    b = restore_state(block).budget
+    assert b is not None
+    assert (b.t - b.since, b.requests, b.misses) == (3600.0, 1e5, 12.5)
 
 
 def test_policy_follows_the_spec() -> None:

@@ -16,7 +16,15 @@ from infercap import traces
 from infercap.cli.main import main
 from infercap.core.autoscale import PolicyConfig
 from infercap.core.latency import LatencySlo, ServiceModel
-from infercap.core.simulate import Setup, demand_series, simulate
+from infercap.core.simulate import (
+    Setup,
+    _fixed,
+    demand_series,
+    requests_of,
+    simulate,
+    static_feasible,
+    static_peak,
+)
 from infercap.demand import DemandError, parse_response
 from infercap.traces import poisson
 
@@ -101,6 +109,19 @@ def test_accounting_on_a_constant_load() -> None:
     assert outcomes["oracle"].lower_bound is not None and outcomes["oracle"].lower_bound <= outcomes["oracle"].cost
 
 
+def test_static_feasible_is_the_fewest_constant_replicas_that_reach_the_target() -> None:
+    arrivals = poisson(lambda t: 60.0 if int(t // 120) % 2 else 140.0, 1200, seed=3)
+    s = setup()
+    requests = requests_of(arrivals, s)
+    series = demand_series(arrivals)
+    best = static_feasible(requests, series, s)
+    n = best.peak_replicas
+    assert best.attainment >= s.target_attainment and best.scale_events == 0
+    fewer = _fixed("fewer", requests, [n - 1] * len(series), s, [])
+    assert fewer.attainment < s.target_attainment
+    assert n <= static_peak(requests, series, s).peak_replicas
+
+
 def test_provisioning_delay_costs_attainment_and_money() -> None:
     # Demand steps from 40 to 200 req/s at 10 minutes; capacity requested then serves 120 s later.
     arrivals = poisson(lambda t: 40.0 if t < 600 else 200.0, 1800, seed=2)
@@ -161,7 +182,15 @@ def test_simulate_on_the_azure_trace(capsys: pytest.CaptureFixture[str], tmp_pat
     assert code == 0
     d = json.loads(capsys.readouterr().out)
     pol = d["policies"]
-    assert set(pol) == {"infercap", "static-peak", "reactive-hpa", "keda-prometheus", "saturation", "oracle"}
+    assert set(pol) == {
+        "infercap",
+        "static-peak",
+        "static-feasible",
+        "reactive-hpa",
+        "keda-prometheus",
+        "saturation",
+        "oracle",
+    }
     for p in pol.values():
         for key in ("cost", "acceleratorHours", "sloAttainment", "ttftP99Seconds", "scaleEvents", "costVsOracle"):
             assert key in p

@@ -87,6 +87,16 @@ class BudgetStatus(ApiModel):
     demand_coverage: float = Field(description="Share of demand the applied plan serves.")
 
 
+class ErrorBudgetStatus(ApiModel):
+    """The autoscaler's account of its SLO error budget (core.missbudget), kept across restarts."""
+
+    since: str = Field(description="When the account opened (RFC 3339).")
+    updated: str = Field(description="When it was last updated (RFC 3339).")
+    requests: float = Field(description="Requests served, a sum decayed over the growth history.")
+    misses: float = Field(description="Of them, estimated to miss the SLO (same decay).")
+    allowance: float = Field(description="The miss share the margins were sized for at the last decision.")
+
+
 class AutoscalingStatus(ApiModel):
     """Live demand and the autoscaler's last decision."""
 
@@ -97,6 +107,7 @@ class AutoscalingStatus(ApiModel):
     last_decision_time: str = Field(description="When the planned demand last changed (RFC 3339).")
     message: str = Field(default="", description="Why.")
     last_scale_down_time: str | None = Field(default=None, description="When capacity last stepped down.")
+    error_budget: ErrorBudgetStatus | None = Field(default=None, description="The SLO error budget's account.")
 
 
 class ChildRef(ApiModel):

@@ -169,7 +169,8 @@ def _add_simulate(sub: argparse._SubParsersAction[_Parser]) -> None:
         "simulate",
         help="replay a request trace through the autoscaling policy, baselines and the oracle",
         description=(
-            "Replay a request trace through infercap's autoscaling policy, four baselines (static peak, the HPA, "
+            "Replay a request trace through infercap's autoscaling policy, five baselines (static peak, the "
+            "cheapest constant count reaching the target in hindsight, the HPA, "
             "KEDA's Prometheus scaler, an llm-d-style saturation scaler) and a perfect-foresight oracle (the "
             "cheapest schedule reaching the target attainment, with a proven lower bound), all paying the "
             "provisioning delay. Each request is served by a latency model of the replica set (queueing, time "

@@ -27,10 +27,15 @@ The capacity it plans for is earned, not a flat headroom:
   stabilization, it never goes below what the window saw) and by at most one bounded step per
   scale-down period, so noisy flat demand never flaps.
 - Missing or stale signal: hold the last decision (never scale to zero on missing data) and say so.
+- Error budget (core.missbudget): the policy accounts for the share of requests its own capacity
+  missed (measured, or estimated by the queueing model); while that stays under 1 - target over the
+  trailing hour, its margins size for a larger miss share (up to twice the budget), since the target
+  is a share of all requests, not a bound at every moment.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from collections import deque
@@ -39,7 +44,7 @@ from dataclasses import dataclass
 from statistics import NormalDist, median
 from typing import TYPE_CHECKING
 
-from infercap.core import seasonal
+from infercap.core import missbudget, seasonal
 
 if TYPE_CHECKING:
     from infercap.api.deployment import ModelDeploymentSpec
@@ -85,6 +90,16 @@ class PolicyConfig:
     # past cycles, if the backtest says that covers the same share of spans for less (see forecast()).
     seasonal: bool = True
     seasonal_min_autocorrelation: float = 0.5  # the least autocorrelation at the period that counts
+    # Error budget (core.missbudget): size the margins for the miss share the budget has left over the
+    # growth history, instead of for the target at every moment.
+    miss_budget: bool = True
+    # The allowance spans [floor, ceiling] x (1 - target) (core.missbudget.allowance). The floor is 1: an
+    # overspent budget does not tighten the margins below the target's, since the misses that overspend
+    # it come from rises the forecast did not foresee, which a larger queueing margin does not cover
+    # (tried: 0.25 raised the cost on the bursty synthetic shapes at the same attainment).
+    budget_floor: float = 1.0
+    budget_ceiling: float = 2.0
+    measured_sli: bool = True  # the simulator passes the SLI it measured (not the model's estimate)
 
     @property
     def history_seconds(self) -> float:
@@ -110,6 +125,10 @@ class State:
     # Recent scale-up recommendations (time, demand): scale-down never goes below any of them within the
     # stabilization window, so a trend-driven step up is not undone by the next quiet sample.
     recommendations: tuple[tuple[float, float], ...] = ()
+    # The error budget's account (core.missbudget) and the plans (time, demand) of the last provisioning
+    # delay, from which it knows what capacity was serving (asked for a delay earlier).
+    budget: missbudget.Budget | None = None
+    plans: tuple[tuple[float, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -350,8 +369,65 @@ def _source(f: Forecast) -> str:
     return f"peak over {f.lookback:.0f} s"
 
 
-def decide(samples: Sequence[Sample], now: float, state: State, cfg: PolicyConfig) -> Decision:
-    """The demand to plan for at `now`, from samples (any order, any spacing) up to `now`."""
+def _serving(plans: Sequence[tuple[float, float]], t: float, delay: float) -> float | None:
+    """The capacity (planned demand) serving at `t`: the smaller of the plan then and the plan a
+    provisioning delay earlier (capacity asked for then has just booted; removal is immediate). None
+    before any plan."""
+
+    def at(x: float) -> float | None:
+        earlier = [d for u, d in plans if u <= x]
+        return earlier[-1] if earlier else None
+
+    now_plan, booted = at(t), at(t - delay)
+    if now_plan is None:
+        return None
+    return now_plan if booted is None else min(now_plan, booted)
+
+
+def _plans(
+    plans: Sequence[tuple[float, float]], now: float, planned: float, cfg: PolicyConfig
+) -> tuple[tuple[float, float], ...]:
+    """The plans of the last provisioning delay, and the last one before it (what served then)."""
+    kept = [*plans, (now, planned)]
+    cut = now - cfg.provisioning_seconds
+    older = [i for i, (u, _) in enumerate(kept) if u <= cut]
+    return tuple(kept[older[-1] if older else 0 :])
+
+
+def _spend(
+    state: State, latest: Sample, now: float, cfg: PolicyConfig, sli: tuple[float, float] | None
+) -> tuple[missbudget.Budget | None, PolicyConfig]:
+    """The error budget's account after the interval since the last decision, and the configuration whose
+    target attainment is the miss allowance it leaves (unchanged without `cfg.miss_budget`)."""
+    if not cfg.miss_budget:
+        return state.budget, cfg
+    account = state.budget
+    if account is not None and now - account.t > cfg.stale_after_seconds:
+        account = None  # a gap in the decisions (a restart, an outage): what it served is unknown, reopen
+    prev = account.t if account is not None else now
+    serving = _serving(state.plans, prev, cfg.provisioning_seconds)
+    window = cfg.growth_history_seconds
+    budget = missbudget.update(
+        account, now, latest.demand, serving, window, cfg.seconds_per_request, cfg.peakedness, sli
+    )
+    allowed = missbudget.allowance(budget, now, cfg.target_attainment, window, cfg.budget_floor, cfg.budget_ceiling)
+    budget = dataclasses.replace(budget, allowance=allowed)
+    if allowed <= (1 - cfg.target_attainment) * (1 + 1e-9):  # nothing to spend: the target's own margins
+        return budget, cfg
+    return budget, dataclasses.replace(cfg, target_attainment=1 - allowed)
+
+
+def _budget_note(budget: missbudget.Budget | None, cfg: PolicyConfig) -> str:
+    if budget is None or not cfg.miss_budget:
+        return ""
+    return f" (error budget: {budget.share:.3%} estimated missed; margins for {1 - cfg.target_attainment:.3%})"
+
+
+def decide(
+    samples: Sequence[Sample], now: float, state: State, cfg: PolicyConfig, sli: tuple[float, float] | None = None
+) -> Decision:
+    """The demand to plan for at `now`, from samples (any order, any spacing) up to `now`; `sli`: the
+    requests completed since the last decision and those of them that missed the SLO, when measured."""
     history = sorted(
         (s for s in samples if s.t <= now and math.isfinite(s.demand) and s.demand >= 0), key=lambda s: s.t
     )
@@ -370,12 +446,13 @@ def decide(samples: Sequence[Sample], now: float, state: State, cfg: PolicyConfi
         held = state.planned if state.planned is not None else latest.demand
         return Decision(
             held,
-            State(held, state.last_down, state.recommendations),
+            dataclasses.replace(state, planned=held),
             "StaleSignal",
             None,
             f"last demand sample is {now - latest.t:.0f} s old; holding capacity for {held:.3g} req/s",
         )
 
+    budget, cfg = _spend(state, latest, now, cfg, sli)
     u = up_terms(history, now, cfg)
     recent_peak, f, base, rise, level, up_target = u.recent_peak, u.forecast, u.base, u.rise, u.level, u.target
     down_since = now - cfg.down_window_seconds
@@ -383,21 +460,24 @@ def decide(samples: Sequence[Sample], now: float, state: State, cfg: PolicyConfi
     window_peak = max(*(d for _, d in recs), staffed(_peak(history, down_since), cfg))
     current = state.planned
 
+    def keep(planned: float, last_down: float | None) -> State:
+        return State(planned, last_down, recs, budget, _plans(state.plans, now, planned, cfg))
+
     if current is None or up_target > current:
         return Decision(
             up_target,
-            State(up_target, state.last_down, recs),
+            keep(up_target, state.last_down),
             "ScaleUp",
             latest.demand,
             f"demand {latest.demand:.3g} req/s, recent peak {recent_peak:.3g}, expected in "
             f"{cfg.provisioning_seconds:.0f} s {level:.3g} ({_source(f)} {base:.3g}, "
             f"history: +{rise:.3g}): "
-            f"planning for {up_target:.3g} with the queueing margin",
+            f"planning for {up_target:.3g} with the queueing margin{_budget_note(budget, cfg)}",
         )
     if window_peak >= current * (1 - cfg.scale_down_tolerance):
         return Decision(
             current,
-            State(current, state.last_down, recs),
+            keep(current, state.last_down),
             "Hold",
             latest.demand,
             f"demand {latest.demand:.3g} req/s; the last {cfg.down_window_seconds:.0f} s called for up "
@@ -406,7 +486,7 @@ def decide(samples: Sequence[Sample], now: float, state: State, cfg: PolicyConfi
     if state.last_down is not None and now - state.last_down < cfg.scale_down_period_seconds:
         return Decision(
             current,
-            State(current, state.last_down, recs),
+            keep(current, state.last_down),
             "Stabilizing",
             latest.demand,
             f"stepped down {now - state.last_down:.0f} s ago; next step after {cfg.scale_down_period_seconds:.0f} s",
@@ -415,7 +495,7 @@ def decide(samples: Sequence[Sample], now: float, state: State, cfg: PolicyConfi
     target = max(window_peak, floor)
     return Decision(
         target,
-        State(target, now, recs),
+        keep(target, now),
         "ScaleDown",
         latest.demand,
         f"the last {cfg.down_window_seconds:.0f} s called for at most {window_peak:.3g} req/s: "

@@ -80,15 +80,22 @@ class Observation:
     running: int
     waiting: int
     kv_utilization: float  # running / (ready x kv_sequences), capped at 1
+    # Requests completed so far and those of them that missed the SLO (what histograms of TTFT and time
+    # per output token show): the SLI an error budget is measured on. Zero without an SLO given.
+    completed: int = 0
+    missed: int = 0
 
 
 class Pool:
     """The replica pool as time advances; `advance` moves it to a time with a number of ready replicas.
     Outcomes land in `ttft` and `speed`, indexed like the requests (NaN until known)."""
 
-    def __init__(self, requests: Requests, model: ServiceModel) -> None:
+    def __init__(self, requests: Requests, model: ServiceModel, slo: LatencySlo | None = None) -> None:
         self.r = requests
         self.m = model
+        self.slo = slo
+        self.completed = 0
+        self.missed = 0
         n = len(requests.arrival)
         self.ttft = [float("nan")] * n
         self.speed = [float("nan")] * n
@@ -129,6 +136,9 @@ class Pool:
                 self.t = done_at
                 _, i, admitted = heapq.heappop(self.running)
                 self.speed[i] = self.r.output_tokens[i] / max(1e-9, done_at - admitted)
+                if self.slo is not None:
+                    self.completed += 1
+                    self.missed += not self.slo.met(self.ttft[i], self.speed[i])
                 if ready > 0:
                     self._fill()
             else:
@@ -148,7 +158,7 @@ class Pool:
 
     def observe(self) -> Observation:
         kv = len(self.running) / (self.ready * self.m.kv_sequences) if self.ready else 1.0
-        return Observation(len(self.running), len(self.queue), min(1.0, kv))
+        return Observation(len(self.running), len(self.queue), min(1.0, kv), self.completed, self.missed)
 
 
 def attainment(pool: Pool, slo: LatencySlo, since: float = float("-inf")) -> tuple[int, int]:

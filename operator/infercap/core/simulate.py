@@ -1,4 +1,4 @@
-"""Trace replay: how infercap's policy, four baselines and the oracle provision a request trace, judged
+"""Trace replay: how infercap's policy, five baselines and the oracle provision a request trace, judged
 by the share of requests that met the latency SLO (core.latency) and by what the capacity cost.
 
 Every policy decides each `sync_seconds` from what it could observe then, and pays the same provisioning
@@ -11,6 +11,8 @@ began would have (not as long-term memory: that would let them learn the trace t
 Policies:
 - infercap: core.autoscale.decide on the demand a Prometheus rate() over the last minute would show;
 - static-peak: the trace's peak minute plus headroom, all the time;
+- static-feasible: the fewest constant replicas that reach the target attainment, chosen in hindsight
+  (the fair static yardstick: static-peak may miss the target on bursty traces);
 - reactive-hpa: the HPA on utilization (demand / replicas vs capacity x (1 - headroom)), with its defaults:
   15 s sync, 10 % tolerance, scale-up at most max(2x, +4) per sync, 300 s scale-down stabilization;
 - keda-prometheus: KEDA's Prometheus scaler (an AverageValue target of one replica's capacity at the SLO
@@ -162,7 +164,7 @@ def replay(name: str, requests: Requests, seconds: int, setup: Setup, controller
     the provisioning delay. `initial` replicas are already serving at the start."""
     delay = int(setup.provisioning_seconds)
     sync = max(1, int(setup.sync_seconds))
-    pool = Pool(requests, setup.service)
+    pool = Pool(requests, setup.service, setup.slo)
     requested: list[int] = []
     ready: list[int] = []
     log: list[str] = []
@@ -213,14 +215,23 @@ def infercap_policy(
     `watch` sees every decision (second of the extended series, samples, config with the measured
     peakedness, decision): for benchmarks that explain what set it."""
     sync = max(1, int(setup.sync_seconds))
+    delay = int(setup.provisioning_seconds)
     rates = rate_series(series, setup.rate_window_seconds)
     samples: list[Sample] = []
     state = State()
+    seen = (0, 0)  # requests completed and missed that the last decision saw
 
-    def step(s: int) -> int:
-        nonlocal samples, state
+    def step(s: int, obs: Observation | None = None) -> int:
+        nonlocal samples, state, seen
         if s - sync < preroll <= s:
             samples = []  # the trace proper starts: forget the pre-roll's long history (see simulate)
+        if s < preroll + delay:
+            # The error budget's account opens where requests count (see _finish): misses before then are
+            # the warm start's, which no policy chose.
+            state = dataclasses.replace(state, budget=None)
+        sli = None
+        if obs is not None and cfg.measured_sli:
+            sli, seen = (obs.completed - seen[0], obs.missed - seen[1]), (obs.completed, obs.missed)
         samples.append(Sample(float(s), rates[s]))
         samples = [x for x in samples if x.t >= s - cfg.history_seconds]
         # The burstiness seen so far (as a short-window rate would show it), at the time scale a burst
@@ -228,7 +239,7 @@ def infercap_policy(
         lo = max(preroll if s >= preroll else 0, s - int(cfg.growth_history_seconds))
         z = peakedness(series[lo:s], max(1, round(cfg.seconds_per_request or 1))) if s - lo >= 60 else 1.0
         cfg_now = dataclasses.replace(cfg, peakedness=z)
-        d = decide(samples, float(s), state, cfg_now)
+        d = decide(samples, float(s), state, cfg_now, sli)
         if watch is not None:
             watch(s, samples, cfg_now, d)
         state = d.state
@@ -238,8 +249,8 @@ def infercap_policy(
     for s in range(sync, preroll + 1, sync):
         n = step(s)
 
-    def controller(s: int, _: Observation) -> int:
-        return step(s + preroll)
+    def controller(s: int, obs: Observation) -> int:
+        return step(s + preroll, obs)
 
     return controller, n
 
@@ -248,6 +259,32 @@ def static_peak(requests: Requests, series: Sequence[float], setup: Setup) -> Ou
     peak = max(rate_series(series, 60))
     n = _bounded(replicas_for(peak, setup.capacity_per_replica, setup.headroom), setup)
     return _fixed("static-peak", requests, [n] * len(series), setup, [f"0s static: {n} replicas for {peak:.3g} req/s"])
+
+
+def static_feasible(requests: Requests, series: Sequence[float], setup: Setup) -> Outcome:
+    """The cheapest constant replica count that reaches the target, found in hindsight (bisection over
+    replays: misses do not grow with replicas, checked in tests/unit/test_latency.py), so that "beats
+    static" is judged at equal attainment. With no count up to 4x the static peak's reaching it, that
+    count."""
+    peak = _bounded(replicas_for(max(rate_series(series, 60)), setup.capacity_per_replica, setup.headroom), setup)
+    runs: dict[int, Outcome] = {}
+
+    def run(n: int) -> Outcome:
+        if n not in runs:
+            log = [f"0s static: {n} replicas, the fewest that reach {setup.target_attainment:.1%} (in hindsight)"]
+            runs[n] = _fixed("static-feasible", requests, [n] * len(series), setup, log)
+        return runs[n]
+
+    def ok(n: int) -> bool:
+        return run(n).attainment >= setup.target_attainment
+
+    lo, hi = setup.min_replicas, peak
+    while not ok(hi) and hi < _bounded(4 * peak, setup):
+        lo, hi = hi + 1, _bounded(2 * hi, setup)
+    while lo < hi:  # the fewest in [lo, hi] that reach the target (hi does, or is the cap)
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if ok(mid) else (mid + 1, hi)
+    return run(hi)
 
 
 def hpa(series: Sequence[float], setup: Setup, per_replica_target: float, preroll: int) -> tuple[Controller, int]:
@@ -303,6 +340,11 @@ def saturation(series: Sequence[float], setup: Setup, preroll: int) -> tuple[Con
     return controller, current
 
 
+# Rounds of the oracle's refinement (it stops at the first feasible one): six stopped short of the target on
+# square bursts and spikes (97.5 %, 97.3 %), twelve reach it there.
+REFINE_ROUNDS = 20
+
+
 def oracle(requests: Requests, seconds: int, setup: Setup) -> Outcome:
     """core.oracle over the trace, its relaxation's misses from core.latency.misses_alone."""
     dt = max(1, int(setup.sync_seconds))
@@ -349,7 +391,7 @@ def oracle(requests: Requests, seconds: int, setup: Setup) -> Outcome:
     # simulator. Refine: where a step missed more than the relaxation said, no count up to the one chosen
     # can do better there (monotonicity, given the same past); raise those entries and solve again.
     best: Outcome | None = None
-    for _ in range(6):
+    for _ in range(REFINE_ROUNDS):
         out = _fixed("oracle", requests, _requested(sol.ready, dt, seconds, setup), setup, [])
         if best is None or (out.met >= total - budget and (best.met < total - budget or out.cost < best.cost)):
             best = out
@@ -391,6 +433,7 @@ def simulate(arrivals: Sequence[tuple[float, int, int]], setup: Setup, cfg: Poli
     ctl, n0 = infercap_policy(extended, setup, cfg, preroll)
     out.append(replay("infercap", requests, seconds, setup, ctl, n0))
     out.append(static_peak(requests, series, setup))
+    out.append(static_feasible(requests, series, setup))
     ctl, n0 = hpa(extended, setup, setup.capacity_per_replica * (1 - setup.headroom), preroll)
     out.append(replay("reactive-hpa", requests, seconds, setup, ctl, n0))
     ctl, n0 = hpa(extended, setup, setup.capacity_per_replica, preroll)
