@@ -37,6 +37,8 @@ from infercap.core.shape import BYTES_PER_ELEMENT, GIB, ModelShape, compute_prec
 _ROW_TILE_HALF = 16.0
 _ROW_TILE = 128.0
 _TILE_AREA = _ROW_TILE * _ROW_TILE
+# Workloads x speed floors whose best batch one replica keeps (the autoscaler replays few distinct ones).
+_PERFORMANCE_CACHE = 256
 
 
 class Bound(StrEnum):
@@ -207,6 +209,7 @@ class Replica:
         self._memory: dict[Workload, Memory] = {}
         self._workload_constants: dict[Workload, tuple[float, float, float, float]] = {}
         self._prefill: dict[int, float] = {}
+        self._performance: dict[tuple[Workload, float | None], Performance | None] = {}
         domain = acc.scale_up_domain
         self.stages = 1 if chips <= domain else math.ceil(chips / domain)
         self.tp = chips // self.stages if chips % self.stages == 0 else min(chips, domain)
@@ -512,7 +515,19 @@ class Replica:
 
     def performance(self, work: Workload, min_stream_tokens_per_second: float | None = None) -> Performance | None:
         """The best batch for this workload under the optional per-stream speed floor; None when the
-        model does not fit or the floor cannot be met even at batch 1."""
+        model does not fit or the floor cannot be met even at batch 1. A pure function of the replica and
+        its arguments, so kept per replica: the operator's re-plans and the autoscaler's replays ask again."""
+        key = (work, min_stream_tokens_per_second)
+        try:
+            return self._performance[key]
+        except KeyError:
+            pass
+        if len(self._performance) >= _PERFORMANCE_CACHE:
+            self._performance.clear()
+        result = self._performance[key] = self._search_batch(work, min_stream_tokens_per_second)
+        return result
+
+    def _search_batch(self, work: Workload, min_stream_tokens_per_second: float | None) -> Performance | None:
         ceiling, limit = self.batch_ceiling(work)
         if ceiling < 1 or not self.memory(work).fits:
             return None

@@ -222,14 +222,14 @@ def _best_for(
     best: tuple[tuple[int, int], Estimate, Placement] | None = None
     capacity_per_chip = acc.memory_gib * GIB
     for chips, slice_ in sizes:
+        if considered == _SIZE_STEPS:
+            break  # the sizes after these cannot win (see _SIZE_STEPS): no need to model them
         if shape.weight_bytes >= chips * capacity_per_chip:
             continue  # cannot hold the weights alone: no need to model it
         est = evaluate(catalog, model, shape, acc, chips, work, min_stream, time_factor)
         if not est.fits:
             continue
         considered += 1
-        if considered > _SIZE_STEPS:
-            break
         perf = est.performance
         if perf is None:
             last_problem = Rejection(
