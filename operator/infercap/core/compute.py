@@ -292,6 +292,7 @@ class Replica:
         self.expert_peak_seconds_per_token = (
             shape.flops_expert / chips / (tflops[compute_precision(shape.expert_precision, supported)] * 1e12)
         )
+        self._set_communication()
         self.comm_fixed = self.communication(0.0)
         self.comm_per_token = self.communication(1.0) - self.comm_fixed
         # Tokens one engine step may carry (each attention data-parallel group schedules its own).
@@ -316,15 +317,17 @@ class Replica:
 
     def batch_ceiling(self, work: Workload) -> tuple[int, BatchLimit]:
         """The largest batch memory and the engine allow, and which of them binds."""
-        limits = {
-            BatchLimit.KV_CACHE: self.memory(work).max_sequences,
-            # Engine caps apply per attention data-parallel group (each runs its own scheduler).
-            BatchLimit.ENGINE_MAX_BATCH: self.eff.max_batch * self.attention_groups,
-            # The decode batch must fit one step's token budget; prefill beyond it runs as extra steps.
-            BatchLimit.TOKENS_PER_STEP: self.token_budget,
-        }
-        which = min(limits, key=lambda k: limits[k])
-        return limits[which], which
+        kv = self.memory(work).max_sequences
+        # Engine caps apply per attention data-parallel group (each runs its own scheduler).
+        engine = self.eff.max_batch * self.attention_groups
+        # The decode batch must fit one step's token budget; prefill beyond it runs as extra steps.
+        budget = self.token_budget
+        # Ties go to the first: memory, then the engine cap, then the token budget.
+        if kv <= engine and kv <= budget:
+            return kv, BatchLimit.KV_CACHE
+        if engine <= budget:
+            return engine, BatchLimit.ENGINE_MAX_BATCH
+        return budget, BatchLimit.TOKENS_PER_STEP
 
     # ------------------------------------------------------------------ time
 
@@ -428,18 +431,8 @@ class Replica:
         comm = (self.comm_fixed * steps + self.comm_per_token * all_tokens) * (1 - self.eff.comm_overlap)
         # Per-sequence attention cost: each chip walks every sequence's cache for its heads.
         overhead = self.overhead * steps + batch * self.seconds_per_sequence
-        return Step(
-            batch=batch,
-            linear=linear,
-            experts=experts,
-            attention=attention,
-            communication=comm,
-            overhead=overhead,
-            memory_time=mem,
-            compute_time=comp,
-            weight_bytes_read=lin_bytes + exp_bytes,
-            kv_bytes_read=kv_bytes,
-        )
+        # Positional: this runs once per candidate, and keywords cost a third of the construction.
+        return Step(batch, linear, experts, attention, comm, overhead, mem, comp, lin_bytes + exp_bytes, kv_bytes)
 
     def gemm_efficiency(self, rows: float, cols: float, matrices: float) -> float:
         """Share of peak matmul throughput a launch of `matrices` matmuls of rows x cols reaches.
@@ -452,36 +445,42 @@ class Replica:
         tiles = matrices * max(rows, _ROW_TILE) * cols / (_ROW_TILE * _ROW_TILE)
         return fill * tiles / (tiles + self.eff.gemm_half_tiles)
 
+    def _set_communication(self) -> None:
+        """Per-replica constants of `communication`, computed as it would compute them per call."""
+        s = self.shape
+        tp = self.tp
+        layers_here = s.layers / self.stages
+        moe_share = s.moe_layers / s.layers if s.is_moe else 0.0
+        self._dense_layers = layers_here * (1 - moe_share)
+        self._moe_layers = layers_here * moe_share
+        self._ring_tp = 2 * (tp - 1) / tp
+        group = self.attention_tp if self.attention_dp else tp
+        self._ring_attn = 2 * (group - 1) / group
+
     def communication(self, tokens: float) -> float:
         """Per-chip communication time of one step over `tokens` tokens, before overlap."""
         s = self.shape
         tp = self.tp
         act = BYTES_PER_ELEMENT[Precision.BF16]
         total = 0.0
-        layers_here = s.layers / self.stages
         if tp > 1:
-
-            def allreduce(group: int, tokens_in_group: float) -> float:
-                if group <= 1:
-                    return 0.0
-                ring = 2 * (group - 1) / group
-                return self.latency + ring * tokens_in_group * s.hidden * act / self.bw_up
-
-            moe_share = s.moe_layers / s.layers if s.is_moe else 0.0
-            dense_layers = layers_here * (1 - moe_share)
-            moe_layers = layers_here * moe_share
+            # Ring all-reduces over the tensor-parallel group; an attention data-parallel group reduces
+            # over its own chips and its share of the tokens.
+            full = self.latency + self._ring_tp * tokens * s.hidden * act / self.bw_up
             if self.attention_dp:
-                # Each attention group reduces over its own chips and its share of the tokens.
-                attn = allreduce(self.attention_tp, tokens * self.attention_tp / tp)
+                group = self.attention_tp
+                attn = self.latency + self._ring_attn * (tokens * group / tp) * s.hidden * act / self.bw_up
+                attn = attn if group > 1 else 0.0
             else:
-                attn = allreduce(tp, tokens)
-            total += dense_layers * (attn + allreduce(tp, tokens)) + moe_layers * attn
+                attn = full
+            moe_layers = self._moe_layers
+            total += self._dense_layers * (attn + full) + moe_layers * attn
             if moe_layers:
                 # Dispatch in FP8, combine in BF16; each chip sends its share of tokens x top-k.
                 a2a_bytes = (tokens / tp) * s.experts_per_token * s.hidden * (1 + act) * (tp - 1) / tp
                 total += moe_layers * (2 * self.latency + a2a_bytes / self.bw_up)
         if self.stages > 1:
-            hop = 4 * self.latency + tokens * s.hidden * act / tp / self.bw_out
+            hop = 4 * self.latency + tokens * s.hidden * act / self.tp / self.bw_out
             total += (self.stages - 1) * hop / self.stages
         return total
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,12 +41,13 @@ def replica_sizes(acc: AcceleratorProfileSpec) -> list[tuple[int, SliceShape | N
     domain = acc.scale_up_domain
     # Built in ascending order without a set (a first plan asks for every accelerator's): the powers of
     # two above a node that divide by it, and a domain up to MAX_REPLICA_CHIPS, are node multiples too.
-    sizes = []
+    sizes: list[tuple[int, SliceShape | None]] = []
     n = 1
     while n <= largest:
         sizes.append((n, None))
         n *= 2
-    sizes.extend((k, None) for k in range(2 * largest, MAX_REPLICA_CHIPS + 1, largest))
+    multiples = range(2 * largest, MAX_REPLICA_CHIPS + 1, largest)
+    sizes.extend(zip(multiples, itertools.repeat(None, len(multiples))))
     if domain > max(largest, MAX_REPLICA_CHIPS) and domain % largest == 0:
         sizes.append((domain, None))
     return sizes
