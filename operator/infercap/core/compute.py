@@ -24,13 +24,14 @@ B that fits the KV cache, the engine's caps and the speed SLO wins (throughput r
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from infercap.api.catalog import AcceleratorProfileSpec, Efficiency
 from infercap.api.types import Precision
-from infercap.core.kernels import KernelCurves
+from infercap.core.kernels import KernelCurves, SizedCurves
 from infercap.core.shape import BYTES_PER_ELEMENT, GIB, ModelShape, compute_precision
 
 # Rows at which a matmul's row tiles are half filled (tiles are 64-128 rows on current tensor cores).
@@ -190,6 +191,64 @@ class Performance:
         return self.step.total
 
 
+@dataclass(frozen=True, slots=True)
+class ChipRates:
+    """What one chip of an accelerator achieves for a model shape, whatever the replica's size: the part
+    of a Replica that its sizes share (the catalog keeps one per shape and accelerator)."""
+
+    f_linear: float  # achievable FLOP/s of the linear layers' precision
+    f_expert: float
+    f_attn: float  # attention runs in BF16 unless the KV cache is FP8 and the chip has FP8 tensor cores
+    f_lm_head: float
+    f_expert_peak: float  # peak FLOP/s of the experts' precision (measured kernel curves scale it)
+    bw: float  # achievable memory bandwidth, bytes/s
+    peak_bw: float
+    bw_up: float  # scale-up link, one direction, as collectives achieve it
+    bw_out: float
+    latency: float  # seconds per collective
+    overhead: float  # fixed seconds per step
+    expert_cols: float  # output width of one routed expert matmul
+    grouped_gemm: SizedCurves | None  # measured grouped-GEMM curves at the experts' precision
+
+
+def chip_rates(
+    shape: ModelShape, acc: AcceleratorProfileSpec, eff: Efficiency, kernels: KernelCurves | None = None
+) -> ChipRates:
+    supported = set(acc.dense_tflops)
+    tflops = acc.dense_tflops
+    mfu = eff.flops_utilization
+    link = eff.comm_bandwidth_utilization * 1e9 / 2
+    return ChipRates(
+        f_linear=tflops[compute_precision(shape.precision, supported)] * 1e12 * mfu,
+        f_expert=tflops[compute_precision(shape.expert_precision, supported)] * 1e12 * mfu,
+        f_attn=tflops[compute_precision(shape.kv_precision, supported)] * 1e12 * mfu,
+        f_lm_head=tflops[Precision.BF16] * 1e12 * mfu,
+        f_expert_peak=tflops[compute_precision(shape.expert_precision, supported)] * 1e12,
+        bw=acc.memory_bandwidth_tbps * 1e12 * eff.memory_bandwidth_utilization,
+        peak_bw=acc.memory_bandwidth_tbps * 1e12,
+        bw_up=acc.scale_up_bandwidth_gbps * link,
+        bw_out=acc.scale_out_bandwidth_gbps * link,
+        latency=eff.comm_latency_us * 1e-6,
+        overhead=shape.layers * eff.step_overhead_us_per_layer * 1e-6,
+        expert_cols=(
+            shape.expert_total / (shape.experts * shape.moe_layers * shape.hidden * 3) if shape.is_moe else 0.0
+        ),
+        grouped_gemm=kernels.grouped_gemm.get(shape.expert_precision) if kernels and shape.is_moe else None,
+    )
+
+
+@functools.lru_cache(maxsize=1024)
+def _shape_workload_terms(s: ModelShape, work: Workload) -> tuple[float, float, float, float, float]:
+    """The size-independent parts of Replica._per_workload, in its order of operations (so a replica
+    of any size divides them exactly as it would compute them). Shapes hash by identity."""
+    i, o = work.input_tokens, work.output_tokens
+    ctx = work.mean_decode_context
+    kv_write = (i / o) * s.kv_bytes_per_token_layer * s.layers
+    attn = s.attended_keys(ctx) * s.attn_flops_per_key
+    prefill = s.prefill_attended_keys(i) * s.prefill_attn_flops_per_key
+    return s.kv_bytes(ctx), kv_write, attn, prefill, 1 + i / o
+
+
 class Replica:
     """A model on `chips` chips of one accelerator: tensor/expert parallel inside the scale-up domain,
     pipeline parallel across domains. Precomputes per-chip constants so evaluating a batch is cheap."""
@@ -201,7 +260,9 @@ class Replica:
         eff: Efficiency,
         chips: int,
         kernels: KernelCurves | None = None,
+        rates: ChipRates | None = None,
     ) -> None:
+        """`rates`: chip_rates(shape, acc, eff, kernels), when the caller keeps them for several sizes."""
         self.shape = shape
         self.acc = acc
         self.eff = eff
@@ -213,22 +274,11 @@ class Replica:
         domain = acc.scale_up_domain
         self.stages = 1 if chips <= domain else math.ceil(chips / domain)
         self.tp = chips // self.stages if chips % self.stages == 0 else min(chips, domain)
-        self._set_peaks(shape, acc, eff)
+        r = rates if rates is not None else chip_rates(shape, acc, eff, kernels)
+        self.f_linear, self.f_expert, self.f_attn, self.f_lm_head = r.f_linear, r.f_expert, r.f_attn, r.f_lm_head
+        self.bw, self.peak_bw = r.bw, r.peak_bw
         self._set_attention_layout(shape, chips)
-        self._set_per_token(shape, acc, eff, chips, kernels)
-
-    def _set_peaks(self, shape: ModelShape, acc: AcceleratorProfileSpec, eff: Efficiency) -> None:
-        """Achievable FLOP/s per precision and memory bandwidth of one chip."""
-        supported = set(acc.dense_tflops)
-        tflops = acc.dense_tflops
-        mfu = eff.flops_utilization
-        self.f_linear = tflops[compute_precision(shape.precision, supported)] * 1e12 * mfu
-        self.f_expert = tflops[compute_precision(shape.expert_precision, supported)] * 1e12 * mfu
-        # Attention runs in BF16 unless the KV cache is FP8 and the chip has FP8 tensor cores.
-        self.f_attn = tflops[compute_precision(shape.kv_precision, supported)] * 1e12 * mfu
-        self.f_lm_head = tflops[Precision.BF16] * 1e12 * mfu
-        self.bw = acc.memory_bandwidth_tbps * 1e12 * eff.memory_bandwidth_utilization
-        self.peak_bw = acc.memory_bandwidth_tbps * 1e12
+        self._set_per_token(shape, eff, chips, r)
 
     def _set_attention_layout(self, shape: ModelShape, chips: int) -> None:
         """How attention is split over the replica's chips, and what that copies."""
@@ -251,28 +301,13 @@ class Replica:
         sharded = shape.other_bytes - shape.attention_bytes
         self.linear_bytes_per_chip = (sharded + shape.lm_head_bytes) / chips + per_chip_attention
 
-    def _set_per_token(
-        self,
-        shape: ModelShape,
-        acc: AcceleratorProfileSpec,
-        eff: Efficiency,
-        chips: int,
-        kernels: KernelCurves | None,
-    ) -> None:
+    def _set_per_token(self, shape: ModelShape, eff: Efficiency, chips: int, r: ChipRates) -> None:
         """Matmul widths, communication and the per-token seconds a step is built from."""
-        tflops, supported = acc.dense_tflops, set(acc.dense_tflops)
         # Average output width of one linear-layer matmul on one chip (4 matmuls a layer: QKV, O,
         # gate/up, down), and of one routed expert (gate/up/down of width ffn).
         self.linear_cols = shape.other_linear / (shape.layers * shape.hidden * 4) / self.tp
-        self.expert_cols = (
-            shape.expert_total / (shape.experts * shape.moe_layers * shape.hidden * 3) if shape.is_moe else 0.0
-        )
-
-        link = eff.comm_bandwidth_utilization * 1e9 / 2  # one direction, as collectives achieve it
-        self.bw_up = acc.scale_up_bandwidth_gbps * link
-        self.bw_out = acc.scale_out_bandwidth_gbps * link
-        self.latency = eff.comm_latency_us * 1e-6
-        self.overhead = shape.layers * eff.step_overhead_us_per_layer * 1e-6
+        self.expert_cols = r.expert_cols
+        self.bw_up, self.bw_out, self.latency, self.overhead = r.bw_up, r.bw_out, r.latency, r.overhead
         # Each chip walks the caches of its own attention group's sequences only.
         self.seconds_per_sequence = (
             shape.layers / self.stages * eff.attention_us_per_sequence_layer * 1e-6 / self.attention_groups
@@ -285,13 +320,11 @@ class Replica:
         # Measured grouped-GEMM curve (kernel-measured): the experts' roofline at the chip's peaks divided
         # by the fraction of it the engine's MoE kernels reach at this many tokens per expert, instead of
         # the fitted family utilizations and the tile model.
-        sized = kernels.grouped_gemm.get(shape.expert_precision) if kernels and shape.is_moe else None
+        sized = r.grouped_gemm
         # Weight elements of one expert on one chip (the curves' size axis).
         self.expert_elements = shape.expert_bytes_each / BYTES_PER_ELEMENT[shape.expert_precision] / self.tp
         self.expert_curve = sized.at(self.expert_elements) if sized is not None else None
-        self.expert_peak_seconds_per_token = (
-            shape.flops_expert / chips / (tflops[compute_precision(shape.expert_precision, supported)] * 1e12)
-        )
+        self.expert_peak_seconds_per_token = shape.flops_expert / chips / r.f_expert_peak
         self._set_communication()
         self.comm_fixed = self.communication(0.0)
         self.comm_per_token = self.communication(1.0) - self.comm_fixed
@@ -317,7 +350,10 @@ class Replica:
 
     def batch_ceiling(self, work: Workload) -> tuple[int, BatchLimit]:
         """The largest batch memory and the engine allow, and which of them binds."""
-        kv = self.memory(work).max_sequences
+        return self._ceiling(self.memory(work))
+
+    def _ceiling(self, memory: Memory) -> tuple[int, BatchLimit]:
+        kv = memory.max_sequences
         # Engine caps apply per attention data-parallel group (each runs its own scheduler).
         engine = self.eff.max_batch * self.attention_groups
         # The decode batch must fit one step's token budget; prefill beyond it runs as extra steps.
@@ -334,15 +370,14 @@ class Replica:
     def _per_workload(self, work: Workload) -> tuple[float, float, float, float]:
         """Per-sequence constants of a workload: (tokens per decode token incl. prefill share,
         KV bytes read, KV bytes written, attention FLOPs), per chip and step."""
-        s = self.shape
         n = self.chips
-        i, o = work.input_tokens, work.output_tokens
-        ctx = work.mean_decode_context
-        kv_read = s.kv_bytes(ctx) * self.kv_replication / n
-        kv_write = (i / o) * s.kv_bytes_per_token_layer * s.layers * self.kv_replication / n
-        attn = s.attended_keys(ctx) * s.attn_flops_per_key / n
-        attn += s.prefill_attended_keys(i) * s.prefill_attn_flops_per_key / (o * n)
-        return 1 + i / o, kv_read, kv_write, attn
+        o = work.output_tokens
+        kv, kv_write, attn, prefill_attn, per_seq_tokens = _shape_workload_terms(self.shape, work)
+        kv_read = kv * self.kv_replication / n
+        kv_write = kv_write * self.kv_replication / n
+        attn = attn / n
+        attn += prefill_attn / (o * n)
+        return per_seq_tokens, kv_read, kv_write, attn
 
     def step(self, batch: int, work: Workload) -> Step:
         """One mixed step: `batch` decode tokens plus their share of chunked prefill."""
@@ -527,8 +562,9 @@ class Replica:
         return result
 
     def _search_batch(self, work: Workload, min_stream_tokens_per_second: float | None) -> Performance | None:
-        ceiling, limit = self.batch_ceiling(work)
-        if ceiling < 1 or not self.memory(work).fits:
+        memory = self.memory(work)
+        ceiling, limit = self._ceiling(memory)
+        if ceiling < 1 or not memory.fits:
             return None
         batch = ceiling
         k = self._workload_constants.get(work)
