@@ -38,7 +38,8 @@ from infercap.core.shape import BYTES_PER_ELEMENT, GIB, ModelShape, compute_prec
 _ROW_TILE_HALF = 16.0
 _ROW_TILE = 128.0
 _TILE_AREA = _ROW_TILE * _ROW_TILE
-# Workloads x speed floors whose best batch one replica keeps (the autoscaler replays few distinct ones).
+# Workloads (and speed floors) one replica keeps results for: the autoscaler replays few distinct ones,
+# and a long-running operator sees new observed lengths with every re-plan.
 _PERFORMANCE_CACHE = 256
 
 
@@ -337,6 +338,10 @@ class Replica:
         cached = self._memory.get(work)
         if cached is not None:
             return cached
+        if len(self._memory) >= _PERFORMANCE_CACHE:
+            # Bounded like the best batches: observed request lengths vary with every re-plan.
+            self._memory.clear()
+            self._workload_constants.clear()
         result = self._memory[work] = self._compute_memory(work)
         return result
 
@@ -570,7 +575,8 @@ class Replica:
         k = self._workload_constants.get(work)
         if k is None:
             k = self._workload_constants[work] = self._per_workload(work)
-        t_ceiling = self._time(batch, k)
+        # Without a speed floor the ceiling is the answer: no step time to compare.
+        t_ceiling = self._time(batch, k) if min_stream_tokens_per_second is not None else 0.0
         if min_stream_tokens_per_second is not None and t_ceiling * min_stream_tokens_per_second > 1:
             max_step = 1 / min_stream_tokens_per_second
             t1 = self._time(1, k)
@@ -608,5 +614,7 @@ class Replica:
     def cached_prefill_time(self, input_tokens: int) -> float:
         prefill = self._prefill.get(input_tokens)
         if prefill is None:
+            if len(self._prefill) >= _PERFORMANCE_CACHE:
+                self._prefill.clear()
             prefill = self._prefill[input_tokens] = self.prefill_time(input_tokens)
         return prefill

@@ -221,9 +221,13 @@ def _best_for(
     last_problem: Rejection | None = None
     best: tuple[tuple[int, int], Estimate, Placement] | None = None
     capacity_per_chip = acc.memory_gib * GIB
+    # Node placements buy at least replicas x chips; no size has fewer replicas than this.
+    fewest = min(min_replicas, max_replicas) if max_replicas is not None else min_replicas
     for chips, slice_ in sizes:
         if considered == _SIZE_STEPS:
             break  # the sizes after these cannot win (see _SIZE_STEPS): no need to model them
+        if best is not None and slice_ is None and best[0][0] <= chips * fewest:
+            break  # this size and the larger ones buy at least as many chips as the best: none wins
         if shape.weight_bytes >= chips * capacity_per_chip:
             continue  # cannot hold the weights alone: no need to model it
         est = evaluate(catalog, model, shape, acc, chips, work, min_stream, time_factor)
