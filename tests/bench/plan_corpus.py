@@ -13,6 +13,7 @@ must agree: a cache keyed by less than it depends on shows up as a difference.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import random
@@ -107,10 +108,8 @@ def corpus(n_random: int, seed: int = 11) -> list[tuple[str, ModelDeploymentSpec
     for path in sorted(EXAMPLES.glob("*.yaml")):
         for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")):
             if doc and doc.get("kind") == "ModelDeployment":
-                try:
+                with contextlib.suppress(ValueError):  # the invalid example
                     out.append((path.name, ModelDeploymentSpec.model_validate(doc["spec"]), {}))
-                except ValueError:
-                    pass  # the invalid example
     for i, (rps, stream) in enumerate([(3, None), (40, 20), (400, 50), (10, 120)]):
         doc = {"model": "llama-3.1-8b", "traffic": {"requestsPerSecond": rps, "inputTokens": 1000, "outputTokens": 200}}
         if stream:

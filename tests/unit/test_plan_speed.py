@@ -84,5 +84,6 @@ def test_warm_caches_plan_like_a_fresh_catalog() -> None:
         warm = plan(shared, spec)
         assert warm.explanation == cold.explanation
         assert [(o.accelerator.id, o.placement, o.estimate.performance.step) for o in warm.alternatives] == [  # type: ignore[union-attr]
-            (o.accelerator.id, o.placement, o.estimate.performance.step) for o in cold.alternatives  # type: ignore[union-attr]
+            (o.accelerator.id, o.placement, o.estimate.performance.step)
+            for o in cold.alternatives  # type: ignore[union-attr]
         ]

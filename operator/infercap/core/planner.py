@@ -266,14 +266,7 @@ def _best_for(
         if best is None or key < best[0]:
             best = (key, est, placement)
     if best is not None:
-        _, est, placement = best
-        perf = est.performance
-        assert perf is not None
-        served = min(demand, perf.requests_per_second * placement.replicas)
-        cost = plan_cost(
-            placement.chips, acc.price, served * work.output_tokens, served * work.input_tokens, model.api_price
-        )
-        return Option(acc, est, placement, cost, demand, headroom), None
+        return _priced(acc, best[1], best[2], demand, headroom), None
     if considered == 0:
         need = shape.weight_bytes / GIB
         largest = sizes[-1][0]
@@ -337,22 +330,23 @@ def _budget(spec: ModelDeploymentSpec, chosen: Option, catalog: Catalog) -> Budg
     return BudgetCheck(limit, spec.budget.currency, False, capped.placement.replicas, capped)
 
 
+def _priced(acc: AcceleratorProfileSpec, est: Estimate, placement: Placement, demand: float, headroom: float) -> Option:
+    """The option of this estimate and placement, priced at what it serves of the demand."""
+    perf = est.performance
+    assert perf is not None
+    served = min(demand, perf.requests_per_second * placement.replicas)
+    work = est.workload
+    cost = plan_cost(
+        placement.chips, acc.price, served * work.output_tokens, served * work.input_tokens, est.model.api_price
+    )
+    return Option(acc, est, placement, cost, demand, headroom)
+
+
 def _at_replicas(option: Option, replicas: int) -> Option:
     """The same option with fewer replicas, repacked and repriced (what it serves of the demand)."""
     acc = option.accelerator
     placement = place(acc, option.placement.chips_per_replica, option.placement.slice, replicas)
-    perf = option.estimate.performance
-    assert perf is not None
-    served = min(option.demand_rps, perf.requests_per_second * placement.replicas)
-    work = option.estimate.workload
-    cost = plan_cost(
-        placement.chips,
-        acc.price,
-        served * work.output_tokens,
-        served * work.input_tokens,
-        option.estimate.model.api_price,
-    )
-    return Option(acc, option.estimate, placement, cost, option.demand_rps, option.headroom)
+    return _priced(acc, option.estimate, placement, option.demand_rps, option.headroom)
 
 
 # --------------------------------------------------------------------------- explanation

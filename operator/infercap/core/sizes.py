@@ -47,7 +47,7 @@ def replica_sizes(acc: AcceleratorProfileSpec) -> list[tuple[int, SliceShape | N
         sizes.append((n, None))
         n *= 2
     multiples = range(2 * largest, MAX_REPLICA_CHIPS + 1, largest)
-    sizes.extend(zip(multiples, itertools.repeat(None, len(multiples))))
+    sizes.extend(zip(multiples, itertools.repeat(None, len(multiples)), strict=True))
     if domain > max(largest, MAX_REPLICA_CHIPS) and domain % largest == 0:
         sizes.append((domain, None))
     return sizes
