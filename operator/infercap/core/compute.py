@@ -331,6 +331,11 @@ class Replica:
         self.comm_per_token = self.communication(1.0) - self.comm_fixed
         # Tokens one engine step may carry (each attention data-parallel group schedules its own).
         self.token_budget = eff.max_tokens_per_step * self.attention_groups
+        # Operands of _time that do not change with the batch (the same operations, done once).
+        self._linear_memory_time = self.linear_bytes_per_chip / self.bw
+        self._half_tiles = eff.gemm_half_tiles
+        self._comm_exposed = 1 - eff.comm_overlap
+        self._expert_miss = 1.0 - shape.experts_per_token / shape.experts if shape.is_moe else 1.0
 
     # ------------------------------------------------------------------ memory
 
@@ -390,20 +395,19 @@ class Replica:
 
     def _time(self, batch: int, k: tuple[float, float, float, float]) -> float:
         """`_step(batch, k).total` without the breakdown: the planner's inner loop."""
-        s = self.shape
         per_seq_tokens, kv_read, kv_write, attn_flops_seq = k
         all_tokens = batch * per_seq_tokens
         steps = max(1.0, all_tokens / self.token_budget)
         tokens = all_tokens / steps  # per engine step
         bw = self.bw
-        half = self.eff.gemm_half_tiles
+        half = self._half_tiles
         tiles = max(tokens, _ROW_TILE) * self.linear_cols / _TILE_AREA
         eff = tokens / (tokens + _ROW_TILE_HALF) * tiles / (tiles + half)
         t_cmp = (self.linear_seconds_per_token * tokens + self.lm_head_seconds_per_token * batch / steps) / eff
-        total = max(self.linear_bytes_per_chip / bw, t_cmp)
+        total = max(self._linear_memory_time, t_cmp)
         if self.expert_seconds_per_token:
-            e, k_ = s.experts, s.experts_per_token
-            covered = e * (1.0 - (1.0 - k_ / e) ** tokens)
+            e, k_ = self.shape.experts, self.shape.experts_per_token
+            covered = e * (1.0 - self._expert_miss**tokens)
             # Only covered experts run, each on its share of the routed tokens.
             per_expert = tokens * k_ / covered
             curve = self.expert_curve
@@ -416,7 +420,7 @@ class Replica:
                 tiles = max(1.0, covered / self.tp) * max(per_expert, _ROW_TILE) * self.expert_cols / _TILE_AREA
                 eff = per_expert / (per_expert + _ROW_TILE_HALF) * tiles / (tiles + half)
                 total += max(covered * self.expert_bytes_per_covered / bw, self.expert_seconds_per_token * tokens / eff)
-        total += (self.comm_fixed + self.comm_per_token * tokens) * (1 - self.eff.comm_overlap) + self.overhead
+        total += (self.comm_fixed + self.comm_per_token * tokens) * self._comm_exposed + self.overhead
         total *= steps
         total += max(batch * (kv_read + kv_write) / bw, batch * attn_flops_seq / self.f_attn)
         return total + batch * self.seconds_per_sequence
