@@ -87,3 +87,45 @@ def test_warm_caches_plan_like_a_fresh_catalog() -> None:
             (o.accelerator.id, o.placement, o.estimate.performance.step)
             for o in cold.alternatives  # type: ignore[union-attr]
         ]
+
+
+def test_step_time_factors_and_measured_points_reuse_nothing_stale() -> None:
+    """A re-plan with online-calibration factors, or on a catalog with measured points, on caches warmed
+    by plain plans, says what a fresh catalog says."""
+    base = builtin_catalog()
+    spec = ModelDeploymentSpec.model_validate(
+        {
+            "model": "llama-3.1-8b",
+            "traffic": {"requestsPerSecond": 40, "inputTokens": 1000, "outputTokens": 200},
+            "slo": {"outputTokensPerSecondPerStream": 20},
+        }
+    )
+    factors = dict.fromkeys(base.accelerators, 1.4)
+    shared = Catalog(base.models, base.accelerators, base.families, base.overridden, base.kernels)
+    plain = plan(shared, spec)
+    corrected = plan(shared, spec, step_time_factors=factors)
+    fresh = Catalog(base.models, base.accelerators, base.families, base.overridden, base.kernels)
+    assert corrected.explanation == plan(fresh, spec, step_time_factors=factors).explanation
+    assert corrected.chosen.placement.replicas > plain.chosen.placement.replicas
+    assert plan(shared, spec).explanation == plain.explanation
+
+    points = [
+        {
+            "accelerator": "h100",
+            "chips": 1,
+            "inputTokens": 1000,
+            "outputTokens": 200,
+            "concurrency": c,
+            "outputTokensPerSecond": c * 20.0,
+        }
+        for c in (1, 8, 64, 256)
+    ]
+    doc = base.model("llama-3.1-8b").model_dump(by_alias=True, exclude_none=True)
+    measured = base.model("llama-3.1-8b").model_validate({**doc, "measured": points})
+    with_points = shared.with_overrides(models=[measured])
+    h100 = spec.model_copy(update={"accelerators": ["h100"]})
+    first = plan(with_points, h100)
+    again = plan(with_points.with_overrides(), h100)
+    assert first.explanation == again.explanation
+    assert first.chosen.estimate.measured is not None
+    assert first.explanation != plan(shared, h100).explanation
