@@ -215,6 +215,8 @@ class ChipRates:
 def chip_rates(
     shape: ModelShape, acc: AcceleratorProfileSpec, eff: Efficiency, kernels: KernelCurves | None = None
 ) -> ChipRates:
+    """One chip's rates for this shape. A chip without the weights' format runs them in BF16 (see
+    shape.compute_precision); collectives achieve the link's utilization in one direction."""
     supported = set(acc.dense_tflops)
     tflops = acc.dense_tflops
     mfu = eff.flops_utilization
