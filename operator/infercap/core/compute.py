@@ -596,7 +596,8 @@ class Replica:
                 if hi - lo <= 1:
                     break
                 mid = lo + int(-t_lo * (hi - lo) / (t_hi - t_lo))
-                mid = min(max(mid, lo + 1), hi - 1)
+                # Clamped into (lo, hi): integers, and hi - lo >= 2 here.
+                mid = lo + 1 if mid <= lo else hi - 1 if mid >= hi else mid
                 t_mid = self._time(mid, k) - max_step
                 if t_mid <= 0:
                     lo, t_lo = mid, t_mid
