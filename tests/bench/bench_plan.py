@@ -1,22 +1,32 @@
 #!/usr/bin/env python3
 """Benchmark of the planner (prints figures, asserts nothing about time).
 
-- one full plan: every catalog accelerator and replica size, with an SLO, median of 200 runs;
-  "cold" rebuilds the catalog's caches before each run (a first plan), "warm" reuses them (the
-  operator re-planning the same model);
+- one full plan: every catalog accelerator and replica size, with an SLO; "cold" rebuilds the catalog's
+  caches before each run (a first plan), "warm" reuses them (the operator re-planning the same model).
+  Median and p95 of CPU time (time.process_time: what the plan costs, less sensitive to a busy VM) and
+  of wall time;
 - 10,000 plans with random traffic (rate, lengths, SLO) over six models, one core.
 
-Run: python tests/bench/bench_plan.py
+`--against DIR` measures the one-plan figures of this code and of the code importable from DIR (e.g.
+`git archive main operator | tar -x -C /tmp/main`, then `--against /tmp/main/operator`) in alternating
+subprocesses, so both see the same noise.
+
+Run: python tests/bench/bench_plan.py [--plan-only] [--runs N] [--against DIR]
 """
 
 from __future__ import annotations
 
+import argparse
+import json
+import os
 import random
 import statistics
+import subprocess
+import sys
 import time
 
 from infercap.api.deployment import ModelDeploymentSpec
-from infercap.core.catalog import builtin_catalog, parse_catalog
+from infercap.core.catalog import Catalog, builtin_catalog
 from infercap.core.planner import plan
 
 SPEC = ModelDeploymentSpec.model_validate(
@@ -27,35 +37,61 @@ SPEC = ModelDeploymentSpec.model_validate(
     }
 )
 MODELS = ["llama-3.1-8b", "llama-3.1-70b", "mixtral-8x7b", "qwen3-235b-a22b", "gpt-oss-120b", "deepseek-r1"]
+TIMERS = {"cpu": time.process_time, "wall": time.perf_counter}
 
 
-def fresh_catalog():  # type: ignore[no-untyped-def]
+def fresh_catalog() -> Catalog:
+    """The built-in catalog's data (parsed once per process) with empty caches."""
     base = builtin_catalog()
-    # Same data, empty caches.
-    from infercap.core.catalog import Catalog
-
     return Catalog(base.models, base.accelerators, base.families, base.overridden, base.kernels)
 
 
-def main() -> None:
-    _ = parse_catalog  # imported for readers: the catalog is parsed once per process
-    cold, warm = [], []
+def samples(runs: int) -> dict[str, list[float]]:
+    """Seconds of `runs` cold and warm plans, by 'cold cpu', 'cold wall', 'warm cpu', 'warm wall'."""
+    out: dict[str, list[float]] = {f"{k} {t}": [] for k in ("cold", "warm") for t in TIMERS}
     warm_cat = builtin_catalog()
     plan(warm_cat, SPEC)
-    for _ in range(200):
-        cat = fresh_catalog()
-        t = time.perf_counter()
-        plan(cat, SPEC)
-        cold.append(time.perf_counter() - t)
-        t = time.perf_counter()
-        plan(warm_cat, SPEC)
-        warm.append(time.perf_counter() - t)
-    n_acc = len(warm_cat.accelerators)
-    print(
-        f"one full plan ({n_acc} accelerators, all replica sizes, SLO): median {statistics.median(cold) * 1e3:.2f} ms "
-        f"cold, {statistics.median(warm) * 1e3:.2f} ms warm"
+    for _ in range(runs):
+        for kind in ("cold", "warm"):
+            cat = fresh_catalog() if kind == "cold" else warm_cat
+            c, w = time.process_time(), time.perf_counter()
+            plan(cat, SPEC)
+            out[f"{kind} wall"].append(time.perf_counter() - w)
+            out[f"{kind} cpu"].append(time.process_time() - c)
+    return out
+
+
+def p95(xs: list[float]) -> float:
+    return statistics.quantiles(xs, n=20)[-1]
+
+
+def summary(s: dict[str, list[float]]) -> str:
+    return "; ".join(
+        f"{kind}: median {statistics.median(s[f'{kind} cpu']) * 1e3:.2f} ms CPU "
+        f"({statistics.median(s[f'{kind} wall']) * 1e3:.2f} wall), p95 {p95(s[f'{kind} cpu']) * 1e3:.2f} CPU "
+        f"({p95(s[f'{kind} wall']) * 1e3:.2f} wall)"
+        for kind in ("cold", "warm")
     )
 
+
+def against(ref: str, runs: int, rounds: int) -> None:
+    """Alternate this code and the reference in subprocesses of `runs` plans each, `rounds` times."""
+    merged: dict[str, dict[str, list[float]]] = {"this": {}, "reference": {}}
+    for _ in range(rounds):
+        for who in ("this", "reference"):
+            env = dict(os.environ)
+            if who == "reference":
+                env["PYTHONPATH"] = ref + os.pathsep + env.get("PYTHONPATH", "")
+            res = subprocess.run(
+                [sys.executable, __file__, "--worker", str(runs)], env=env, capture_output=True, text=True, check=True
+            )
+            for k, v in json.loads(res.stdout).items():
+                merged[who].setdefault(k, []).extend(v)
+    for who in ("this", "reference"):
+        print(f"{who:>9} ({rounds} x {runs} plans): {summary(merged[who])}")
+
+
+def random_plans() -> None:
     rng = random.Random(7)
     specs = []
     for _ in range(10_000):
@@ -86,6 +122,30 @@ def main() -> None:
         f"10,000 plans (random traffic, 6 models): {total:.2f} s total, {total / 10:.3f} ms per plan "
         f"({failures} without a feasible plan)"
     )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=int, default=300, help="one-plan runs (per round with --against)")
+    ap.add_argument("--plan-only", action="store_true", help="skip the 10,000 random plans")
+    ap.add_argument("--against", metavar="DIR", help="PYTHONPATH of reference code to alternate with")
+    ap.add_argument("--rounds", type=int, default=6, help="alternations with --against")
+    ap.add_argument("--worker", type=int, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        print(json.dumps(samples(args.worker)))
+        return
+    if args.against:
+        against(args.against, args.runs, args.rounds)
+        return
+    n_acc = len(builtin_catalog().accelerators)
+    load = os.getloadavg()[0]
+    print(
+        f"one full plan ({n_acc} accelerators, all replica sizes, SLO; {args.runs} runs, load {load:.1f}): "
+        + summary(samples(args.runs))
+    )
+    if not args.plan_only:
+        random_plans()
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import yaml
 
 from infercap.api.catalog import AcceleratorProfileSpec, Efficiency, ModelProfileSpec, Price, SliceShape
 from infercap.api.types import Precision
-from infercap.core.compute import Replica
+from infercap.core.compute import ChipRates, Replica, chip_rates
 from infercap.core.errors import PlanError, unknown_id
 from infercap.core.kernels import KernelCurves, parse_kernels
 from infercap.core.shape import ModelShape, model_shape
@@ -44,6 +44,9 @@ class Catalog:
     # Replica models are pure functions of (shape, accelerator, chips) within one catalog: cache them
     # for the operator's periodic re-plans and the autoscaler's replays.
     _replicas: dict[tuple[ModelShape, str, int], Replica] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
+    _rates: dict[tuple[ModelShape, str], tuple[AcceleratorProfileSpec, ChipRates]] = field(
         default_factory=dict, init=False, repr=False, compare=False, hash=False
     )
     _sizes: dict[str, tuple[AcceleratorProfileSpec, list[tuple[int, SliceShape | None]]]] = field(
@@ -109,9 +112,14 @@ class Catalog:
         if cached is None or cached.acc is not acc:
             if len(self._replicas) > _REPLICA_CACHE:
                 self._replicas.clear()
-            cached = self._replicas[key] = Replica(
-                shape, acc, self.efficiency(acc).efficiency, chips, self.kernel_curves(acc)
-            )
+            eff, kernels = self.efficiency(acc).efficiency, self.kernel_curves(acc)
+            # The replica sizes of one accelerator share what a chip achieves for the shape.
+            rates = self._rates.get((shape, acc.id))
+            if rates is None or rates[0] is not acc:
+                if len(self._rates) > _REPLICA_CACHE:
+                    self._rates.clear()
+                rates = self._rates[(shape, acc.id)] = (acc, chip_rates(shape, acc, eff, kernels))
+            cached = self._replicas[key] = Replica(shape, acc, eff, chips, kernels, rates[1])
         return cached
 
     def with_overrides(

@@ -24,19 +24,23 @@ B that fits the KV cache, the engine's caps and the speed SLO wins (throughput r
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from infercap.api.catalog import AcceleratorProfileSpec, Efficiency
 from infercap.api.types import Precision
-from infercap.core.kernels import KernelCurves
+from infercap.core.kernels import KernelCurves, SizedCurves
 from infercap.core.shape import BYTES_PER_ELEMENT, GIB, ModelShape, compute_precision
 
 # Rows at which a matmul's row tiles are half filled (tiles are 64-128 rows on current tensor cores).
 _ROW_TILE_HALF = 16.0
 _ROW_TILE = 128.0
 _TILE_AREA = _ROW_TILE * _ROW_TILE
+# Workloads (and speed floors) one replica keeps results for: the autoscaler replays few distinct ones,
+# and a long-running operator sees new observed lengths with every re-plan.
+_PERFORMANCE_CACHE = 256
 
 
 class Bound(StrEnum):
@@ -188,6 +192,66 @@ class Performance:
         return self.step.total
 
 
+@dataclass(frozen=True, slots=True)
+class ChipRates:
+    """What one chip of an accelerator achieves for a model shape, whatever the replica's size: the part
+    of a Replica that its sizes share (the catalog keeps one per shape and accelerator)."""
+
+    f_linear: float  # achievable FLOP/s of the linear layers' precision
+    f_expert: float
+    f_attn: float  # attention runs in BF16 unless the KV cache is FP8 and the chip has FP8 tensor cores
+    f_lm_head: float
+    f_expert_peak: float  # peak FLOP/s of the experts' precision (measured kernel curves scale it)
+    bw: float  # achievable memory bandwidth, bytes/s
+    peak_bw: float
+    bw_up: float  # scale-up link, one direction, as collectives achieve it
+    bw_out: float
+    latency: float  # seconds per collective
+    overhead: float  # fixed seconds per step
+    expert_cols: float  # output width of one routed expert matmul
+    grouped_gemm: SizedCurves | None  # measured grouped-GEMM curves at the experts' precision
+
+
+def chip_rates(
+    shape: ModelShape, acc: AcceleratorProfileSpec, eff: Efficiency, kernels: KernelCurves | None = None
+) -> ChipRates:
+    """One chip's rates for this shape. A chip without the weights' format runs them in BF16 (see
+    shape.compute_precision); collectives achieve the link's utilization in one direction."""
+    supported = set(acc.dense_tflops)
+    tflops = acc.dense_tflops
+    mfu = eff.flops_utilization
+    link = eff.comm_bandwidth_utilization * 1e9 / 2
+    return ChipRates(
+        f_linear=tflops[compute_precision(shape.precision, supported)] * 1e12 * mfu,
+        f_expert=tflops[compute_precision(shape.expert_precision, supported)] * 1e12 * mfu,
+        f_attn=tflops[compute_precision(shape.kv_precision, supported)] * 1e12 * mfu,
+        f_lm_head=tflops[Precision.BF16] * 1e12 * mfu,
+        f_expert_peak=tflops[compute_precision(shape.expert_precision, supported)] * 1e12,
+        bw=acc.memory_bandwidth_tbps * 1e12 * eff.memory_bandwidth_utilization,
+        peak_bw=acc.memory_bandwidth_tbps * 1e12,
+        bw_up=acc.scale_up_bandwidth_gbps * link,
+        bw_out=acc.scale_out_bandwidth_gbps * link,
+        latency=eff.comm_latency_us * 1e-6,
+        overhead=shape.layers * eff.step_overhead_us_per_layer * 1e-6,
+        expert_cols=(
+            shape.expert_total / (shape.experts * shape.moe_layers * shape.hidden * 3) if shape.is_moe else 0.0
+        ),
+        grouped_gemm=kernels.grouped_gemm.get(shape.expert_precision) if kernels and shape.is_moe else None,
+    )
+
+
+@functools.lru_cache(maxsize=1024)
+def _shape_workload_terms(s: ModelShape, work: Workload) -> tuple[float, float, float, float, float]:
+    """The size-independent parts of Replica._per_workload, in its order of operations (so a replica
+    of any size divides them exactly as it would compute them). Shapes hash by identity."""
+    i, o = work.input_tokens, work.output_tokens
+    ctx = work.mean_decode_context
+    kv_write = (i / o) * s.kv_bytes_per_token_layer * s.layers
+    attn = s.attended_keys(ctx) * s.attn_flops_per_key
+    prefill = s.prefill_attended_keys(i) * s.prefill_attn_flops_per_key
+    return s.kv_bytes(ctx), kv_write, attn, prefill, 1 + i / o
+
+
 class Replica:
     """A model on `chips` chips of one accelerator: tensor/expert parallel inside the scale-up domain,
     pipeline parallel across domains. Precomputes per-chip constants so evaluating a batch is cheap."""
@@ -199,7 +263,9 @@ class Replica:
         eff: Efficiency,
         chips: int,
         kernels: KernelCurves | None = None,
+        rates: ChipRates | None = None,
     ) -> None:
+        """`rates`: chip_rates(shape, acc, eff, kernels), when the caller keeps them for several sizes."""
         self.shape = shape
         self.acc = acc
         self.eff = eff
@@ -207,25 +273,15 @@ class Replica:
         self._memory: dict[Workload, Memory] = {}
         self._workload_constants: dict[Workload, tuple[float, float, float, float]] = {}
         self._prefill: dict[int, float] = {}
+        self._performance: dict[tuple[Workload, float | None], Performance | None] = {}
         domain = acc.scale_up_domain
         self.stages = 1 if chips <= domain else math.ceil(chips / domain)
         self.tp = chips // self.stages if chips % self.stages == 0 else min(chips, domain)
-        self._set_peaks(shape, acc, eff)
+        r = rates if rates is not None else chip_rates(shape, acc, eff, kernels)
+        self.f_linear, self.f_expert, self.f_attn, self.f_lm_head = r.f_linear, r.f_expert, r.f_attn, r.f_lm_head
+        self.bw, self.peak_bw = r.bw, r.peak_bw
         self._set_attention_layout(shape, chips)
-        self._set_per_token(shape, acc, eff, chips, kernels)
-
-    def _set_peaks(self, shape: ModelShape, acc: AcceleratorProfileSpec, eff: Efficiency) -> None:
-        """Achievable FLOP/s per precision and memory bandwidth of one chip."""
-        supported = set(acc.dense_tflops)
-        tflops = acc.dense_tflops
-        mfu = eff.flops_utilization
-        self.f_linear = tflops[compute_precision(shape.precision, supported)] * 1e12 * mfu
-        self.f_expert = tflops[compute_precision(shape.expert_precision, supported)] * 1e12 * mfu
-        # Attention runs in BF16 unless the KV cache is FP8 and the chip has FP8 tensor cores.
-        self.f_attn = tflops[compute_precision(shape.kv_precision, supported)] * 1e12 * mfu
-        self.f_lm_head = tflops[Precision.BF16] * 1e12 * mfu
-        self.bw = acc.memory_bandwidth_tbps * 1e12 * eff.memory_bandwidth_utilization
-        self.peak_bw = acc.memory_bandwidth_tbps * 1e12
+        self._set_per_token(shape, eff, chips, r)
 
     def _set_attention_layout(self, shape: ModelShape, chips: int) -> None:
         """How attention is split over the replica's chips, and what that copies."""
@@ -248,28 +304,13 @@ class Replica:
         sharded = shape.other_bytes - shape.attention_bytes
         self.linear_bytes_per_chip = (sharded + shape.lm_head_bytes) / chips + per_chip_attention
 
-    def _set_per_token(
-        self,
-        shape: ModelShape,
-        acc: AcceleratorProfileSpec,
-        eff: Efficiency,
-        chips: int,
-        kernels: KernelCurves | None,
-    ) -> None:
+    def _set_per_token(self, shape: ModelShape, eff: Efficiency, chips: int, r: ChipRates) -> None:
         """Matmul widths, communication and the per-token seconds a step is built from."""
-        tflops, supported = acc.dense_tflops, set(acc.dense_tflops)
         # Average output width of one linear-layer matmul on one chip (4 matmuls a layer: QKV, O,
         # gate/up, down), and of one routed expert (gate/up/down of width ffn).
         self.linear_cols = shape.other_linear / (shape.layers * shape.hidden * 4) / self.tp
-        self.expert_cols = (
-            shape.expert_total / (shape.experts * shape.moe_layers * shape.hidden * 3) if shape.is_moe else 0.0
-        )
-
-        link = eff.comm_bandwidth_utilization * 1e9 / 2  # one direction, as collectives achieve it
-        self.bw_up = acc.scale_up_bandwidth_gbps * link
-        self.bw_out = acc.scale_out_bandwidth_gbps * link
-        self.latency = eff.comm_latency_us * 1e-6
-        self.overhead = shape.layers * eff.step_overhead_us_per_layer * 1e-6
+        self.expert_cols = r.expert_cols
+        self.bw_up, self.bw_out, self.latency, self.overhead = r.bw_up, r.bw_out, r.latency, r.overhead
         # Each chip walks the caches of its own attention group's sequences only.
         self.seconds_per_sequence = (
             shape.layers / self.stages * eff.attention_us_per_sequence_layer * 1e-6 / self.attention_groups
@@ -282,17 +323,21 @@ class Replica:
         # Measured grouped-GEMM curve (kernel-measured): the experts' roofline at the chip's peaks divided
         # by the fraction of it the engine's MoE kernels reach at this many tokens per expert, instead of
         # the fitted family utilizations and the tile model.
-        sized = kernels.grouped_gemm.get(shape.expert_precision) if kernels and shape.is_moe else None
+        sized = r.grouped_gemm
         # Weight elements of one expert on one chip (the curves' size axis).
         self.expert_elements = shape.expert_bytes_each / BYTES_PER_ELEMENT[shape.expert_precision] / self.tp
         self.expert_curve = sized.at(self.expert_elements) if sized is not None else None
-        self.expert_peak_seconds_per_token = (
-            shape.flops_expert / chips / (tflops[compute_precision(shape.expert_precision, supported)] * 1e12)
-        )
+        self.expert_peak_seconds_per_token = shape.flops_expert / chips / r.f_expert_peak
+        self._set_communication()
         self.comm_fixed = self.communication(0.0)
         self.comm_per_token = self.communication(1.0) - self.comm_fixed
         # Tokens one engine step may carry (each attention data-parallel group schedules its own).
         self.token_budget = eff.max_tokens_per_step * self.attention_groups
+        # Operands of _time that do not change with the batch (the same operations, done once).
+        self._linear_memory_time = self.linear_bytes_per_chip / self.bw
+        self._half_tiles = eff.gemm_half_tiles
+        self._comm_exposed = 1 - eff.comm_overlap
+        self._expert_miss = 1.0 - shape.experts_per_token / shape.experts if shape.is_moe else 1.0
 
     # ------------------------------------------------------------------ memory
 
@@ -300,6 +345,10 @@ class Replica:
         cached = self._memory.get(work)
         if cached is not None:
             return cached
+        if len(self._memory) >= _PERFORMANCE_CACHE:
+            # Bounded like the best batches: observed request lengths vary with every re-plan.
+            self._memory.clear()
+            self._workload_constants.clear()
         result = self._memory[work] = self._compute_memory(work)
         return result
 
@@ -313,30 +362,34 @@ class Replica:
 
     def batch_ceiling(self, work: Workload) -> tuple[int, BatchLimit]:
         """The largest batch memory and the engine allow, and which of them binds."""
-        limits = {
-            BatchLimit.KV_CACHE: self.memory(work).max_sequences,
-            # Engine caps apply per attention data-parallel group (each runs its own scheduler).
-            BatchLimit.ENGINE_MAX_BATCH: self.eff.max_batch * self.attention_groups,
-            # The decode batch must fit one step's token budget; prefill beyond it runs as extra steps.
-            BatchLimit.TOKENS_PER_STEP: self.token_budget,
-        }
-        which = min(limits, key=lambda k: limits[k])
-        return limits[which], which
+        return self._ceiling(self.memory(work))
+
+    def _ceiling(self, memory: Memory) -> tuple[int, BatchLimit]:
+        kv = memory.max_sequences
+        # Engine caps apply per attention data-parallel group (each runs its own scheduler).
+        engine = self.eff.max_batch * self.attention_groups
+        # The decode batch must fit one step's token budget; prefill beyond it runs as extra steps.
+        budget = self.token_budget
+        # Ties go to the first: memory, then the engine cap, then the token budget.
+        if kv <= engine and kv <= budget:
+            return kv, BatchLimit.KV_CACHE
+        if engine <= budget:
+            return engine, BatchLimit.ENGINE_MAX_BATCH
+        return budget, BatchLimit.TOKENS_PER_STEP
 
     # ------------------------------------------------------------------ time
 
     def _per_workload(self, work: Workload) -> tuple[float, float, float, float]:
         """Per-sequence constants of a workload: (tokens per decode token incl. prefill share,
         KV bytes read, KV bytes written, attention FLOPs), per chip and step."""
-        s = self.shape
         n = self.chips
-        i, o = work.input_tokens, work.output_tokens
-        ctx = work.mean_decode_context
-        kv_read = s.kv_bytes(ctx) * self.kv_replication / n
-        kv_write = (i / o) * s.kv_bytes_per_token_layer * s.layers * self.kv_replication / n
-        attn = s.attended_keys(ctx) * s.attn_flops_per_key / n
-        attn += s.prefill_attended_keys(i) * s.prefill_attn_flops_per_key / (o * n)
-        return 1 + i / o, kv_read, kv_write, attn
+        o = work.output_tokens
+        kv, kv_write, attn, prefill_attn, per_seq_tokens = _shape_workload_terms(self.shape, work)
+        kv_read = kv * self.kv_replication / n
+        kv_write = kv_write * self.kv_replication / n
+        attn = attn / n
+        attn += prefill_attn / (o * n)
+        return per_seq_tokens, kv_read, kv_write, attn
 
     def step(self, batch: int, work: Workload) -> Step:
         """One mixed step: `batch` decode tokens plus their share of chunked prefill."""
@@ -344,20 +397,19 @@ class Replica:
 
     def _time(self, batch: int, k: tuple[float, float, float, float]) -> float:
         """`_step(batch, k).total` without the breakdown: the planner's inner loop."""
-        s = self.shape
         per_seq_tokens, kv_read, kv_write, attn_flops_seq = k
         all_tokens = batch * per_seq_tokens
         steps = max(1.0, all_tokens / self.token_budget)
         tokens = all_tokens / steps  # per engine step
         bw = self.bw
-        half = self.eff.gemm_half_tiles
+        half = self._half_tiles
         tiles = max(tokens, _ROW_TILE) * self.linear_cols / _TILE_AREA
         eff = tokens / (tokens + _ROW_TILE_HALF) * tiles / (tiles + half)
         t_cmp = (self.linear_seconds_per_token * tokens + self.lm_head_seconds_per_token * batch / steps) / eff
-        total = max(self.linear_bytes_per_chip / bw, t_cmp)
+        total = max(self._linear_memory_time, t_cmp)
         if self.expert_seconds_per_token:
-            e, k_ = s.experts, s.experts_per_token
-            covered = e * (1.0 - (1.0 - k_ / e) ** tokens)
+            e, k_ = self.shape.experts, self.shape.experts_per_token
+            covered = e * (1.0 - self._expert_miss**tokens)
             # Only covered experts run, each on its share of the routed tokens.
             per_expert = tokens * k_ / covered
             curve = self.expert_curve
@@ -370,7 +422,7 @@ class Replica:
                 tiles = max(1.0, covered / self.tp) * max(per_expert, _ROW_TILE) * self.expert_cols / _TILE_AREA
                 eff = per_expert / (per_expert + _ROW_TILE_HALF) * tiles / (tiles + half)
                 total += max(covered * self.expert_bytes_per_covered / bw, self.expert_seconds_per_token * tokens / eff)
-        total += (self.comm_fixed + self.comm_per_token * tokens) * (1 - self.eff.comm_overlap) + self.overhead
+        total += (self.comm_fixed + self.comm_per_token * tokens) * self._comm_exposed + self.overhead
         total *= steps
         total += max(batch * (kv_read + kv_write) / bw, batch * attn_flops_seq / self.f_attn)
         return total + batch * self.seconds_per_sequence
@@ -425,18 +477,8 @@ class Replica:
         comm = (self.comm_fixed * steps + self.comm_per_token * all_tokens) * (1 - self.eff.comm_overlap)
         # Per-sequence attention cost: each chip walks every sequence's cache for its heads.
         overhead = self.overhead * steps + batch * self.seconds_per_sequence
-        return Step(
-            batch=batch,
-            linear=linear,
-            experts=experts,
-            attention=attention,
-            communication=comm,
-            overhead=overhead,
-            memory_time=mem,
-            compute_time=comp,
-            weight_bytes_read=lin_bytes + exp_bytes,
-            kv_bytes_read=kv_bytes,
-        )
+        # Positional: this runs once per candidate, and keywords cost a third of the construction.
+        return Step(batch, linear, experts, attention, comm, overhead, mem, comp, lin_bytes + exp_bytes, kv_bytes)
 
     def gemm_efficiency(self, rows: float, cols: float, matrices: float) -> float:
         """Share of peak matmul throughput a launch of `matrices` matmuls of rows x cols reaches.
@@ -449,36 +491,42 @@ class Replica:
         tiles = matrices * max(rows, _ROW_TILE) * cols / (_ROW_TILE * _ROW_TILE)
         return fill * tiles / (tiles + self.eff.gemm_half_tiles)
 
+    def _set_communication(self) -> None:
+        """Per-replica constants of `communication`, computed as it would compute them per call."""
+        s = self.shape
+        tp = self.tp
+        layers_here = s.layers / self.stages
+        moe_share = s.moe_layers / s.layers if s.is_moe else 0.0
+        self._dense_layers = layers_here * (1 - moe_share)
+        self._moe_layers = layers_here * moe_share
+        self._ring_tp = 2 * (tp - 1) / tp
+        group = self.attention_tp if self.attention_dp else tp
+        self._ring_attn = 2 * (group - 1) / group
+
     def communication(self, tokens: float) -> float:
         """Per-chip communication time of one step over `tokens` tokens, before overlap."""
         s = self.shape
         tp = self.tp
         act = BYTES_PER_ELEMENT[Precision.BF16]
         total = 0.0
-        layers_here = s.layers / self.stages
         if tp > 1:
-
-            def allreduce(group: int, tokens_in_group: float) -> float:
-                if group <= 1:
-                    return 0.0
-                ring = 2 * (group - 1) / group
-                return self.latency + ring * tokens_in_group * s.hidden * act / self.bw_up
-
-            moe_share = s.moe_layers / s.layers if s.is_moe else 0.0
-            dense_layers = layers_here * (1 - moe_share)
-            moe_layers = layers_here * moe_share
+            # Ring all-reduces over the tensor-parallel group; an attention data-parallel group reduces
+            # over its own chips and its share of the tokens.
+            full = self.latency + self._ring_tp * tokens * s.hidden * act / self.bw_up
             if self.attention_dp:
-                # Each attention group reduces over its own chips and its share of the tokens.
-                attn = allreduce(self.attention_tp, tokens * self.attention_tp / tp)
+                group = self.attention_tp
+                attn = self.latency + self._ring_attn * (tokens * group / tp) * s.hidden * act / self.bw_up
+                attn = attn if group > 1 else 0.0
             else:
-                attn = allreduce(tp, tokens)
-            total += dense_layers * (attn + allreduce(tp, tokens)) + moe_layers * attn
+                attn = full
+            moe_layers = self._moe_layers
+            total += self._dense_layers * (attn + full) + moe_layers * attn
             if moe_layers:
                 # Dispatch in FP8, combine in BF16; each chip sends its share of tokens x top-k.
                 a2a_bytes = (tokens / tp) * s.experts_per_token * s.hidden * (1 + act) * (tp - 1) / tp
                 total += moe_layers * (2 * self.latency + a2a_bytes / self.bw_up)
         if self.stages > 1:
-            hop = 4 * self.latency + tokens * s.hidden * act / tp / self.bw_out
+            hop = 4 * self.latency + tokens * s.hidden * act / self.tp / self.bw_out
             total += (self.stages - 1) * hop / self.stages
         return total
 
@@ -512,15 +560,29 @@ class Replica:
 
     def performance(self, work: Workload, min_stream_tokens_per_second: float | None = None) -> Performance | None:
         """The best batch for this workload under the optional per-stream speed floor; None when the
-        model does not fit or the floor cannot be met even at batch 1."""
-        ceiling, limit = self.batch_ceiling(work)
-        if ceiling < 1 or not self.memory(work).fits:
+        model does not fit or the floor cannot be met even at batch 1. A pure function of the replica and
+        its arguments, so kept per replica: the operator's re-plans and the autoscaler's replays ask again."""
+        key = (work, min_stream_tokens_per_second)
+        try:
+            return self._performance[key]
+        except KeyError:
+            pass
+        if len(self._performance) >= _PERFORMANCE_CACHE:
+            self._performance.clear()
+        result = self._performance[key] = self._search_batch(work, min_stream_tokens_per_second)
+        return result
+
+    def _search_batch(self, work: Workload, min_stream_tokens_per_second: float | None) -> Performance | None:
+        memory = self.memory(work)
+        ceiling, limit = self._ceiling(memory)
+        if ceiling < 1 or not memory.fits:
             return None
         batch = ceiling
         k = self._workload_constants.get(work)
         if k is None:
             k = self._workload_constants[work] = self._per_workload(work)
-        t_ceiling = self._time(batch, k)
+        # Without a speed floor the ceiling is the answer: no step time to compare.
+        t_ceiling = self._time(batch, k) if min_stream_tokens_per_second is not None else 0.0
         if min_stream_tokens_per_second is not None and t_ceiling * min_stream_tokens_per_second > 1:
             max_step = 1 / min_stream_tokens_per_second
             t1 = self._time(1, k)
@@ -534,7 +596,8 @@ class Replica:
                 if hi - lo <= 1:
                     break
                 mid = lo + int(-t_lo * (hi - lo) / (t_hi - t_lo))
-                mid = min(max(mid, lo + 1), hi - 1)
+                # Clamped into (lo, hi): integers, and hi - lo >= 2 here.
+                mid = lo + 1 if mid <= lo else hi - 1 if mid >= hi else mid
                 t_mid = self._time(mid, k) - max_step
                 if t_mid <= 0:
                     lo, t_lo = mid, t_mid
@@ -558,5 +621,7 @@ class Replica:
     def cached_prefill_time(self, input_tokens: int) -> float:
         prefill = self._prefill.get(input_tokens)
         if prefill is None:
+            if len(self._prefill) >= _PERFORMANCE_CACHE:
+                self._prefill.clear()
             prefill = self._prefill[input_tokens] = self.prefill_time(input_tokens)
         return prefill

@@ -221,15 +221,19 @@ def _best_for(
     last_problem: Rejection | None = None
     best: tuple[tuple[int, int], Estimate, Placement] | None = None
     capacity_per_chip = acc.memory_gib * GIB
+    # Node placements buy at least replicas x chips; no size has fewer replicas than this.
+    fewest = min(min_replicas, max_replicas) if max_replicas is not None else min_replicas
     for chips, slice_ in sizes:
+        if considered == _SIZE_STEPS:
+            break  # the sizes after these cannot win (see _SIZE_STEPS): no need to model them
+        if best is not None and slice_ is None and best[0][0] <= chips * fewest:
+            break  # this size and the larger ones buy at least as many chips as the best: none wins
         if shape.weight_bytes >= chips * capacity_per_chip:
             continue  # cannot hold the weights alone: no need to model it
         est = evaluate(catalog, model, shape, acc, chips, work, min_stream, time_factor)
         if not est.fits:
             continue
         considered += 1
-        if considered > _SIZE_STEPS:
-            break
         perf = est.performance
         if perf is None:
             last_problem = Rejection(
@@ -262,14 +266,7 @@ def _best_for(
         if best is None or key < best[0]:
             best = (key, est, placement)
     if best is not None:
-        _, est, placement = best
-        perf = est.performance
-        assert perf is not None
-        served = min(demand, perf.requests_per_second * placement.replicas)
-        cost = plan_cost(
-            placement.chips, acc.price, served * work.output_tokens, served * work.input_tokens, model.api_price
-        )
-        return Option(acc, est, placement, cost, demand, headroom), None
+        return _priced(acc, best[1], best[2], demand, headroom), None
     if considered == 0:
         need = shape.weight_bytes / GIB
         largest = sizes[-1][0]
@@ -333,22 +330,23 @@ def _budget(spec: ModelDeploymentSpec, chosen: Option, catalog: Catalog) -> Budg
     return BudgetCheck(limit, spec.budget.currency, False, capped.placement.replicas, capped)
 
 
+def _priced(acc: AcceleratorProfileSpec, est: Estimate, placement: Placement, demand: float, headroom: float) -> Option:
+    """The option of this estimate and placement, priced at what it serves of the demand."""
+    perf = est.performance
+    assert perf is not None
+    served = min(demand, perf.requests_per_second * placement.replicas)
+    work = est.workload
+    cost = plan_cost(
+        placement.chips, acc.price, served * work.output_tokens, served * work.input_tokens, est.model.api_price
+    )
+    return Option(acc, est, placement, cost, demand, headroom)
+
+
 def _at_replicas(option: Option, replicas: int) -> Option:
     """The same option with fewer replicas, repacked and repriced (what it serves of the demand)."""
     acc = option.accelerator
     placement = place(acc, option.placement.chips_per_replica, option.placement.slice, replicas)
-    perf = option.estimate.performance
-    assert perf is not None
-    served = min(option.demand_rps, perf.requests_per_second * placement.replicas)
-    work = option.estimate.workload
-    cost = plan_cost(
-        placement.chips,
-        acc.price,
-        served * work.output_tokens,
-        served * work.input_tokens,
-        option.estimate.model.api_price,
-    )
-    return Option(acc, option.estimate, placement, cost, option.demand_rps, option.headroom)
+    return _priced(acc, option.estimate, placement, option.demand_rps, option.headroom)
 
 
 # --------------------------------------------------------------------------- explanation

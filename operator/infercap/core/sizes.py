@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,19 +38,19 @@ def replica_sizes(acc: AcceleratorProfileSpec) -> list[tuple[int, SliceShape | N
     if acc.slice_shapes:
         return [(s.chips, s) for s in sorted(acc.slice_shapes, key=lambda s: s.chips)]
     largest = max(s.chips for s in acc.node_shapes)
-    sizes = set()
+    domain = acc.scale_up_domain
+    # Built in ascending order without a set (a first plan asks for every accelerator's): the powers of
+    # two above a node that divide by it, and a domain up to MAX_REPLICA_CHIPS, are node multiples too.
+    sizes: list[tuple[int, SliceShape | None]] = []
     n = 1
-    while n <= max(largest, min(acc.scale_up_domain, 64)):
-        if n <= largest or n % largest == 0:
-            sizes.add(n)
+    while n <= largest:
+        sizes.append((n, None))
         n *= 2
-    if acc.scale_up_domain > largest and acc.scale_up_domain % largest == 0:
-        sizes.add(acc.scale_up_domain)
-    k = 2
-    while k * largest <= MAX_REPLICA_CHIPS:
-        sizes.add(k * largest)
-        k += 1
-    return [(n, None) for n in sorted(sizes)]
+    multiples = range(2 * largest, MAX_REPLICA_CHIPS + 1, largest)
+    sizes.extend(zip(multiples, itertools.repeat(None, len(multiples)), strict=True))
+    if domain > max(largest, MAX_REPLICA_CHIPS) and domain % largest == 0:
+        sizes.append((domain, None))
+    return sizes
 
 
 def place(acc: AcceleratorProfileSpec, chips: int, slice_: SliceShape | None, replicas: int) -> Placement:
