@@ -14,10 +14,10 @@ The capacity it plans for is earned, not a flat headroom:
 - Growth over the provisioning delay: capacity asked for now serves only after the delay, so the plan
   covers the demand the history says can arrive within it (`forecast`): for each lookback W, the
   `growth_quantile` (default: the target attainment) of the rise above the peak of the preceding W
-  within one delay, over the history's spans; of these predictors, which cover the same share of
-  spans, the one that would have planned least on average is used (a trend breakout is extrapolated
-  when it goes further). With autoscaling and a stream-speed SLO these margins replace spec.headroom
-  (`planning_headroom`).
+  within one delay (and the rate window the samples lag by), over the history's spans; of these
+  predictors, which cover the same share of spans, the one that would have planned least on average
+  is used (a trend breakout is extrapolated when it goes further). With autoscaling and a stream-speed
+  SLO these margins replace spec.headroom (`planning_headroom`).
 - Seasonal forecast: when the history holds a cycle (core.seasonal), the same phase of past cycles may
   predict the next delay instead of the lookback's peak, if the same backtest says it covers as much
   for less.
