@@ -18,7 +18,7 @@ from infercap.api import GROUP, VERSION
 from infercap.api.conditions import Cond, EventType, Reason
 from infercap.api.config import OperatorConfig
 from infercap.api.deployment import Autoscaling, ModelDeploymentSpec
-from infercap.api.status import AutoscalingStatus, ErrorBudgetStatus, dump
+from infercap.api.status import AutoscalingStatus, ErrorBudgetStatus, ModelDeploymentStatus, dump
 from infercap.api.status import read as read_status
 from infercap.core.autoscale import PolicyConfig, Sample, State, decide
 from infercap.core.catalog import builtin_catalog
@@ -155,7 +155,8 @@ class Operator:
             return
         uid = body["metadata"]["uid"]
         t = time.time()
-        prev = read_status(body.get("status")).autoscaling
+        status = read_status(body.get("status"))
+        prev = status.autoscaling
         previous = dump(prev) if prev is not None else {}
         try:
             target = await egress.endpoint(a.metric.prometheus, self.cfg.prometheus, self.secrets, self.secrets_ns)
@@ -179,7 +180,7 @@ class Operator:
         horizon = t - policy_config(a).history_seconds - 60
         self.samples[uid] = [x for x in self.samples[uid] if x.t >= horizon]
         state = self.policy.get(uid) or restore_state(previous)
-        decision = decide(self.samples[uid], t, state, policy_config(a, spec))
+        decision = decide(self.samples[uid], t, state, policy_config(a, spec, unloaded_ttft(status)))
         decision_planned = spec.traffic.rps if decision.planned <= 0 and state.planned is None else decision.planned
         self.policy[uid] = decision.state
         if decision.reason in ("StaleSignal", "NoSignal") and verdict.status == "True":
@@ -469,8 +470,23 @@ def parse_iso(value: str) -> float:
     return datetime.datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC).timestamp()
 
 
-def policy_config(a: Autoscaling, spec: ModelDeploymentSpec | None = None) -> PolicyConfig:
+def unloaded_ttft(status: ModelDeploymentStatus) -> float | None:
+    """The applied plan's time to first token without queueing (status.plan.perReplica), in seconds."""
+    per = status.plan.per_replica.model_extra if status.plan is not None else None
+    ms = (per or {}).get("timeToFirstTokenMs")
+    return float(ms) / 1000 if isinstance(ms, int | float) else None
+
+
+def policy_config(
+    a: Autoscaling, spec: ModelDeploymentSpec | None = None, unloaded_ttft_seconds: float | None = None
+) -> PolicyConfig:
+    """The policy's configuration for a ModelDeployment. A request may queue for what its TTFT target
+    leaves after the planned replica's unloaded TTFT; before a plan reports one, for nothing."""
     stream = spec.slo.output_tokens_per_second_per_stream if spec is not None else None
+    ttft_ms = spec.slo.time_to_first_token_ms if spec is not None else None
+    wait = 0.0
+    if ttft_ms is not None and unloaded_ttft_seconds is not None:
+        wait = max(0.0, ttft_ms / 1000 - unloaded_ttft_seconds)
     return PolicyConfig(
         provisioning_seconds=a.provisioning_seconds,
         scale_down_stabilization_seconds=a.scale_down_stabilization_seconds,
@@ -478,4 +494,5 @@ def policy_config(a: Autoscaling, spec: ModelDeploymentSpec | None = None) -> Po
         target_attainment=float(a.target_attainment),
         # Little's law for the queueing margin: a request holds a batch slot for its decode at the SLO.
         seconds_per_request=spec.traffic.output_tokens / float(stream) if spec is not None and stream else None,
+        wait_seconds=wait,
     )

@@ -21,7 +21,9 @@ from infercap.core.autoscale import Decision, PolicyConfig, Sample, UpTerms, sta
 
 def run(scale: float) -> None:
     setup, arrivals = public_trace_setup(scale)
-    cfg = PolicyConfig(provisioning_seconds=300.0, seconds_per_request=setup.seconds_per_request)
+    cfg = PolicyConfig(
+        provisioning_seconds=300.0, seconds_per_request=setup.seconds_per_request, wait_seconds=setup.wait_seconds
+    )
     series = sim.demand_series(arrivals)
     seconds = len(series)
     preroll = min(seconds, int(setup.provisioning_seconds + cfg.down_window_seconds + 2 * cfg.trend_window_seconds))

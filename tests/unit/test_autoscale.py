@@ -159,6 +159,10 @@ def test_queueing_margin_shrinks_as_the_fleet_grows() -> None:
     assert staffed(500.0, PolicyConfig(seconds_per_request=2.0, target_attainment=0.9)) < staffed(500.0, cfg)
     assert staffed(500.0, PolicyConfig(seconds_per_request=2.0, peakedness=10)) > staffed(500.0, cfg)
     assert staffed(500.0, PolicyConfig()) == 500.0, "no slot time, no queueing term"
+    # A TTFT budget to wait in (here one slot time) lets the same demand meet the target on fewer slots.
+    waiting = PolicyConfig(seconds_per_request=2.0, wait_seconds=2.0)
+    assert 500.0 < staffed(500.0, waiting) < staffed(500.0, cfg)
+    assert staffed(500.0, waiting) - 500 < 0.5 * (staffed(500.0, cfg) - 500)
 
 
 def test_peakedness_of_poisson_and_of_clumped_arrivals() -> None:

@@ -3,8 +3,12 @@ from the spec, and retry timing of API errors."""
 
 from __future__ import annotations
 
+import pytest
+
 from infercap.api.deployment import Autoscaling, ModelDeploymentSpec
 from infercap.api.status import AutoscalingStatus, ErrorBudgetStatus, dump
+from infercap.api.status import read as read_status
+from infercap.controller import unloaded_ttft
 from infercap.handlers import policy_config, restore_state, retry_delay
 from infercap.kube.client import KubeError
 
@@ -61,6 +65,27 @@ def test_policy_follows_the_spec() -> None:
     cfg = policy_config(spec.autoscaling, spec)
     assert cfg.seconds_per_request == 20.0, "400 tokens at 20 tokens/s hold a batch slot 20 s"
     assert cfg.target_attainment == 0.99
+    assert cfg.wait_seconds == 0.0, "no TTFT target: the margin sizes for no waiting"
+    timed = spec.model_copy(update={"slo": spec.slo.model_copy(update={"time_to_first_token_ms": 1500})})
+    assert policy_config(spec.autoscaling, timed).wait_seconds == 0.0, "no planned TTFT yet: no waiting"
+    # The applied plan's unloaded TTFT (status.plan.perReplica) leaves the rest of the target to queue in.
+    status = read_status({"plan": _plan_status({"timeToFirstTokenMs": 300.0})})
+    assert unloaded_ttft(status) == pytest.approx(0.3)
+    assert policy_config(spec.autoscaling, timed, unloaded_ttft(status)).wait_seconds == pytest.approx(1.2)
+    assert unloaded_ttft(read_status({})) is None
+
+
+def _plan_status(per_replica: dict[str, float]) -> dict[str, object]:
+    return {
+        "accelerator": "h100",
+        "chipsPerReplica": 1,
+        "replicas": 1,
+        "nodes": 1,
+        "chips": 1,
+        "resourceName": "nvidia.com/gpu",
+        "source": "analytic",
+        "perReplica": per_replica,
+    }
 
 
 def test_transient_api_errors_retry_fast() -> None:

@@ -14,12 +14,13 @@ from infercap.core.missbudget import Budget, allowance, miss_share, update
 
 
 def test_miss_share_falls_with_capacity() -> None:
-    shares = [miss_share(c, 100.0, 2.0, 4.0) for c in (80, 100, 120, 150, 200)]
+    shares = [miss_share(c, 100.0, 2.0, 4.0) for c in (80, 100, 110, 120, 150, 200)]
     assert shares == sorted(shares, reverse=True)
-    assert shares[1] == pytest.approx(0.5)  # capacity at the mean: the concurrency overflows half the time
+    assert shares[0] == shares[1] == 1.0  # capacity at or below the mean: the queue grows without bound
     assert shares[-1] < 1e-6
-    # More peaked arrivals miss more at the same capacity.
+    # More peaked arrivals miss more at the same capacity; a longer TTFT budget to wait in, fewer.
     assert miss_share(150, 100.0, 2.0, 8.0) > miss_share(150, 100.0, 2.0, 1.0)
+    assert miss_share(110, 100.0, 2.0, 4.0, wait_seconds=1.0) < miss_share(110, 100.0, 2.0, 4.0)
     # Without a slot time: the fluid shortfall.
     assert miss_share(80, 100.0, None, 1.0) == pytest.approx(0.2)
     assert miss_share(120, 100.0, None, 1.0) == 0.0

@@ -76,9 +76,10 @@ def test_rate_scaling_keeps_count_and_span() -> None:
 
 def setup(delay: float = 0, ttft: float = 1.0, tokens: int = 10) -> Setup:
     """Replicas of 10 slots; a stream decodes at 1 / (0.01 + 0.001 b) tokens/s at batch b, and the SLO (50
-    tokens/s) holds up to b = 10; prefill 0.1 s. A request of `tokens` output tokens holds a slot
-    tokens x 0.02 s at b = 10: 10 tokens make 50 req/s a replica."""
-    service = ServiceModel(tuple(0.01 + 0.001 * max(1, b) for b in range(13)), 12, 40)
+    tokens/s) holds up to b = 10, the engine's admission cap (as infercap renders it); prefill 0.1 s. A
+    request of `tokens` output tokens holds a slot tokens x 0.02 s at b = 10: 10 tokens make 50 req/s a
+    replica. It may wait ttft - 0.12 s for a slot (prefill and one step at b = 10)."""
+    service = ServiceModel(tuple(0.01 + 0.001 * max(1, b) for b in range(11)), 10, 40)
     hold = tokens * 0.02
     return Setup(
         capacity_per_replica=10 / hold,
@@ -89,6 +90,7 @@ def setup(delay: float = 0, ttft: float = 1.0, tokens: int = 10) -> Setup:
         price_per_chip_hour=Decimal(3600),
         headroom=0.2,
         seconds_per_request=hold,
+        wait_seconds=ttft - 0.12,
         provisioning_seconds=delay,
         sync_seconds=15,
     )
@@ -97,7 +99,10 @@ def setup(delay: float = 0, ttft: float = 1.0, tokens: int = 10) -> Setup:
 def test_accounting_on_a_constant_load() -> None:
     arrivals = poisson(lambda _: 100.0, 1200)
     assert sum(demand_series(arrivals)) == len(arrivals)
-    outcomes = {o.name: o for o in simulate(arrivals, setup(), PolicyConfig(provisioning_seconds=0))}
+    outcomes = {o.name: o for o in simulate(arrivals, setup(), PolicyConfig(provisioning_seconds=0), True)}
+    # The infercap row runs what the operator runs (the error budget on the queueing model's estimate);
+    # the measured-SLI variant is its own row.
+    assert not PolicyConfig().measured_sli and "infercap" in outcomes and "infercap+sli" in outcomes
     static = outcomes["static-peak"]
     # 100 req/s at 80 % of 50 req/s per replica: 3 replicas (a little more for the peak minute), 2 chips each.
     n = static.peak_replicas
@@ -125,8 +130,9 @@ def test_static_feasible_is_the_fewest_constant_replicas_that_reach_the_target()
 def test_provisioning_delay_costs_attainment_and_money() -> None:
     # Demand steps from 40 to 200 req/s at 10 minutes; capacity requested then serves 120 s later.
     arrivals = poisson(lambda t: 40.0 if t < 600 else 200.0, 1800, seed=2)
-    cfg = PolicyConfig(provisioning_seconds=120, seconds_per_request=0.2)
-    o = {x.name: x for x in simulate(arrivals, setup(delay=120), cfg)}
+    s = setup(delay=120)
+    cfg = PolicyConfig(provisioning_seconds=120, seconds_per_request=0.2, wait_seconds=s.wait_seconds)
+    o = {x.name: x for x in simulate(arrivals, s, cfg)}
     assert o["infercap"].attainment < 0.99, "the step is felt until new capacity is ready"
     assert o["oracle"].attainment >= 0.995, "foresight requests it in time"
     assert o["static-peak"].attainment >= 0.995
@@ -219,12 +225,41 @@ def test_simulate_bad_input(capsys: pytest.CaptureFixture[str], tmp_path: Path) 
         (["--trace", str(AZURE), "--headroom", "2"], "--headroom"),
         (["--trace", str(AZURE), "--ttft-ms", "0"], "--ttft-ms must be positive"),
         (["--trace", str(AZURE), "--target-attainment", "1"], "--target-attainment"),
+        (["--trace", str(AZURE), "--max-num-seqs", "0"], "--max-num-seqs must be positive"),
     ):
         with pytest.raises(SystemExit) as e:
             main(["simulate", "--model", "llama-3.1-8b", *args])
         assert e.value.code == 2
         err = capsys.readouterr().err
         assert needle in err and err.count("\n") == 1
+
+
+def test_the_replay_admits_what_the_rendered_engine_admits() -> None:
+    """The engine infercap renders runs --max-num-seqs = the planned batch (workloads.plan): the replay's
+    admission cap is that batch, not the KV cache's ceiling; --max-num-seqs overrides it up to the
+    ceiling. A request may queue for the TTFT target less the planned replica's unloaded TTFT."""
+    from infercap.api.deployment import ModelDeploymentSpec
+    from infercap.cli.commands import builtin_catalog
+    from infercap.core.simulate import plan_setup
+    from infercap.workloads.plan import serving_plan
+
+    spec = ModelDeploymentSpec.model_validate(
+        {
+            "model": "llama-3.1-70b",
+            "accelerators": ["h100"],
+            "traffic": {"requestsPerSecond": "50", "inputTokens": 2048, "outputTokens": 28},
+            "slo": {"outputTokensPerSecondPerStream": "20"},
+        }
+    )
+    s, p = plan_setup(builtin_catalog(), spec, 300.0, 0.995, 2.0)
+    perf = p.chosen.estimate.performance
+    assert perf is not None
+    assert s.service.max_batch == perf.batch == serving_plan(p).max_sequences
+    assert s.wait_seconds == pytest.approx(2.0 - perf.time_to_first_token_s)
+    ceiling, _ = p.chosen.estimate.replica.batch_ceiling(p.chosen.estimate.workload)
+    assert ceiling > perf.batch
+    assert plan_setup(builtin_catalog(), spec, 300.0, 0.995, 2.0, perf.batch + 7)[0].service.max_batch == perf.batch + 7
+    assert plan_setup(builtin_catalog(), spec, 300.0, 0.995, 2.0, 10 * ceiling)[0].service.max_batch == ceiling
 
 
 SHAPES: dict[str, Callable[[float], float]] = {
@@ -239,8 +274,14 @@ SHAPES: dict[str, Callable[[float], float]] = {
 @pytest.mark.parametrize("shape", sorted(SHAPES))
 def test_policy_on_synthetic_traces(shape: str) -> None:
     arrivals = poisson(SHAPES[shape], 1200, seed=5, output_tokens=100)
-    cfg = PolicyConfig(provisioning_seconds=60, scale_down_stabilization_seconds=120, seconds_per_request=2.0)
-    o = {x.name: x for x in simulate(arrivals, setup(delay=60, ttft=2.0, tokens=100), cfg)}
+    s = setup(delay=60, ttft=2.0, tokens=100)
+    cfg = PolicyConfig(
+        provisioning_seconds=60,
+        scale_down_stabilization_seconds=120,
+        seconds_per_request=2.0,
+        wait_seconds=s.wait_seconds,
+    )
+    o = {x.name: x for x in simulate(arrivals, s, cfg)}
     oracle = o["oracle"]
     assert oracle.lower_bound is not None
     print(
@@ -252,8 +293,10 @@ def test_policy_on_synthetic_traces(shape: str) -> None:
     for x in o.values():
         if x.attainment >= 0.995:
             assert oracle.lower_bound <= x.cost, x.name
+    # No demand-following scaler attains more (on the ramp the HPA's 80 % utilization target reaches
+    # 100 % as well, at 1 % less cost: a burst now waits in the queue instead of slowing every stream).
     for name in ("reactive-hpa", "keda-prometheus", "saturation"):
-        assert o["infercap"].attainment > o[name].attainment, name
+        assert o["infercap"].attainment >= o[name].attainment, name
     # On every shape the policy reaches the target. Square bursts every 7.5 minutes are met by holding
     # the burst level through the gaps (the forecast's longer lookback, chosen from the history): about
     # static peak's cost, as any causal policy must pay there. On smooth shapes it costs less than static.

@@ -565,16 +565,22 @@ def cmd_simulate(args: argparse.Namespace) -> str:
     mean_out = max(1, round(sum(r.output_tokens for r in requests) / len(requests)))
     spec = _simulate_spec(args, len(requests) / duration, mean_in, mean_out)
     setup, p = plan_setup(
-        builtin_catalog(), spec, args.provisioning_seconds, args.target_attainment, args.ttft_ms / 1000
+        builtin_catalog(),
+        spec,
+        args.provisioning_seconds,
+        args.target_attainment,
+        args.ttft_ms / 1000,
+        args.max_num_seqs,
     )
     cfg = PolicyConfig(
         provisioning_seconds=args.provisioning_seconds,
         scale_down_stabilization_seconds=args.stabilization_seconds,
         target_attainment=args.target_attainment,
         seconds_per_request=setup.seconds_per_request,
+        wait_seconds=setup.wait_seconds,
     )
     arrivals = [(r.t, r.input_tokens, r.output_tokens) for r in requests]
-    outcomes = simulate(arrivals, setup, cfg)
+    outcomes = simulate(arrivals, setup, cfg, args.measured_sli)
     summary = _simulate_summary(args, len(requests), duration, (mean_in, mean_out), setup, p.chosen, outcomes)
     summary["cpuSeconds"] = round(time.process_time() - started, 2)
     if args.plot:
@@ -597,6 +603,8 @@ def _check_simulate_args(args: argparse.Namespace) -> None:
     ):
         if value < 0:
             raise ManifestError(f"{flag} must not be negative, got {value}")
+    if args.max_num_seqs is not None and args.max_num_seqs < 1:
+        raise ManifestError(f"--max-num-seqs must be positive, got {args.max_num_seqs}")
     for flag, value in (("--ttft-ms", args.ttft_ms), ("--stream-tokens-per-second", args.stream_tokens_per_second)):
         if value <= 0:
             raise ManifestError(f"{flag} must be positive, got {value}")
@@ -650,7 +658,8 @@ def _simulate_summary(
             "chips": chosen.placement.chips_per_replica,
             "requestsPerSecond": round(setup.capacity_per_replica, 3),
             "sloBatch": chosen.estimate.performance.batch if chosen.estimate.performance else None,
-            "maxBatch": setup.service.max_batch,
+            "maxNumSeqs": setup.service.max_batch,
+            "kvSequences": setup.service.kv_sequences,
             "source": str(chosen.estimate.source),
         },
         "slo": {
@@ -687,7 +696,8 @@ def _simulate_table(args: argparse.Namespace, summary: dict[str, Any], currency:
         f"({t['meanRequestsPerSecond']:g} req/s, {t['meanInputTokens']:,} in / {t['meanOutputTokens']:,} out "
         f"tokens, rate x{args.rate_scale:g})\n"
         f"replica: {rep['chips']} x {rep['accelerator']} = {rep['requestsPerSecond']:g} req/s of the mean request "
-        f"at batch {rep['sloBatch']} (engine ceiling {rep['maxBatch']}; {rep['source']}); provisioning delay "
+        f"at batch {rep['sloBatch']} ({rep['source']}); engine admits {rep['maxNumSeqs']} streams "
+        f"(--max-num-seqs; KV cache holds {rep['kvSequences']}); provisioning delay "
         f"{args.provisioning_seconds:g} s\n"
         f"SLO: TTFT <= {args.ttft_ms:g} ms and >= {args.stream_tokens_per_second:g} tokens/s per stream, for "
         f"{args.target_attainment:.1%} of requests; oracle lower bound "

@@ -213,6 +213,19 @@ def _add_simulate(sub: argparse._SubParsersAction[_Parser]) -> None:
         help="node start plus model load before new capacity serves (default 300)",
     )
     m.add_argument("--stabilization-seconds", type=float, default=300, help="scale-down stabilization (default 300)")
+    m.add_argument(
+        "--max-num-seqs",
+        type=int,
+        metavar="N",
+        help="streams a replica's engine admits at once (vLLM --max-num-seqs); default: the planned batch, "
+        "which infercap renders; more than the batch ceiling (KV cache) is cut to it",
+    )
+    m.add_argument(
+        "--measured-sli",
+        action="store_true",
+        help="add a row 'infercap+sli': the policy with its error budget on the SLI the replay measured "
+        "(needs a TTFT/TPOT histogram SLI the operator does not read yet)",
+    )
     m.add_argument("--plot", metavar="PNG", help="write a capacity-vs-demand plot (needs matplotlib)")
     _output(m)
 

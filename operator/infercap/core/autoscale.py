@@ -4,18 +4,20 @@ A pure function over samples, shared by the operator (live Prometheus demand) an
 (trace replay). It decides in units of demand (requests/s); the planner turns demand into replicas.
 
 The capacity it plans for is earned, not a flat headroom:
-- Queueing margin (square-root staffing for the batch slots of the replica set): the expected demand
-  holds a = rate x seconds_per_request slots busy on average; with arrivals of peakedness z (variance /
-  mean of arrivals over the time a request holds a slot plus its TTFT budget; 1 for Poisson), the slots
-  needed so that the concurrency tail stays within the target attainment are a + beta sqrt(z a), beta
-  the normal quantile of the target (Halfin-Whitt). As the fleet grows the margin shrinks as 1/sqrt(a).
+- Queueing margin (core.queueing): the replica set is c batch slots (the engine admits the planned
+  batch per replica, so a burst queues rather than slowing running streams); the expected demand holds
+  a = rate x seconds_per_request of them; with arrivals of peakedness z (variance / mean of arrivals
+  over a slot time; 1 for Poisson), c is the fewest slots whose waiting-time tail beyond the TTFT
+  budget left after prefill (`wait_seconds`) is within 1 - target (Erlang C with Hayward's
+  approximation). The margin shrinks as the fleet grows and as the TTFT budget holds more
+  drain times; with no budget it is square-root staffing on the delay probability.
 - Growth over the provisioning delay: capacity asked for now serves only after the delay, so the plan
   covers the demand the history says can arrive within it (`forecast`): for each lookback W, the
   `growth_quantile` (default: the target attainment) of the rise above the peak of the preceding W
-  within one delay, over the history's spans; of these predictors, which cover the same share of
-  spans, the one that would have planned least on average is used (a trend breakout is extrapolated
-  when it goes further). With autoscaling and a stream-speed SLO these margins replace spec.headroom
-  (`planning_headroom`).
+  within one delay (and the rate window the samples lag by), over the history's spans; of these
+  predictors, which cover the same share of spans, the one that would have planned least on average
+  is used (a trend breakout is extrapolated when it goes further). With autoscaling and a stream-speed
+  SLO these margins replace spec.headroom (`planning_headroom`).
 - Seasonal forecast: when the history holds a cycle (core.seasonal), the same phase of past cycles may
   predict the next delay instead of the lookback's peak, if the same backtest says it covers as much
   for less.
@@ -41,10 +43,10 @@ import math
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
-from statistics import NormalDist, median
+from statistics import median
 from typing import TYPE_CHECKING
 
-from infercap.core import missbudget, seasonal
+from infercap.core import missbudget, queueing, seasonal
 
 if TYPE_CHECKING:
     from infercap.api.deployment import ModelDeploymentSpec
@@ -76,7 +78,10 @@ class PolicyConfig:
     # SLO batch) there is no queueing term.
     target_attainment: float = 0.995
     seconds_per_request: float | None = None
-    peakedness: float = 1.0  # variance / mean of arrivals over a slot time (1: Poisson)
+    peakedness: float = 1.0  # variance / mean of arrivals over a slot time (1: Poisson; Hayward's z)
+    # What a request may wait for a slot and still meet the TTFT target: the target minus the planned
+    # replica's unloaded TTFT (prefill + one step). 0 (no TTFT target): size for no waiting.
+    wait_seconds: float = 0.0
     # Of the rise over a provisioning delay seen in the history. None: the target attainment, since a
     # rise the plan does not cover costs the requests that arrive until capacity catches up, so the
     # share of spans left uncovered is spent from the same miss budget as the queueing tail.
@@ -99,7 +104,10 @@ class PolicyConfig:
     # (tried: 0.25 raised the cost on the bursty synthetic shapes at the same attainment).
     budget_floor: float = 1.0
     budget_ceiling: float = 2.0
-    measured_sli: bool = True  # the simulator passes the SLI it measured (not the model's estimate)
+    # The error budget's account from a measured SLI (TTFT/TPOT histograms) instead of the queueing
+    # model's estimate. The operator reads no such SLI yet, so False, as it runs; the simulator can show
+    # the measured variant as a separate row (`infercap simulate --measured-sli`).
+    measured_sli: bool = False
 
     @property
     def history_seconds(self) -> float:
@@ -208,8 +216,13 @@ def forecast(history: Sequence[Sample], now: float, cfg: PolicyConfig) -> Foreca
     now (sorted samples). Each W gives a predictor "peak over W + that rise" that covered the same share
     of the history's spans; the one that would have planned the least demand on average over them is
     chosen (a short lookback needs a large rise on demand that swings, a long one holds a past peak).
-    None with too little history (fewer than ten spans)."""
-    horizon = cfg.provisioning_seconds
+    None with too little history (fewer than ten spans).
+
+    The span is one delay plus the scale-up window: the samples are rates over a trailing window (about
+    the scale-up window), so the demand that capacity asked for now meets one delay ahead shows in the
+    samples up to a window later (as in _seasonal). Measured over the delay alone, a steady rise is
+    underestimated by its slope times that lag, which the stationary queueing margin does not cover."""
+    horizon = cfg.provisioning_seconds + cfg.scale_up_window_seconds
     pts = [s for s in history if s.t >= now - cfg.growth_history_seconds]
     ts = [s.t for s in pts]
     ds = [s.demand for s in pts]
@@ -263,8 +276,8 @@ def _seasonal(
     gs = [k * step for k in range(count)]
     back = _trailing_max(gs, g, other.lookback)
     near = _trailing_max(gs, g, cfg.scale_up_window_seconds)
-    ahead = _leading_max(gs, g, horizon * step)
-    judged = [i for i in range(count - horizon) if peaks[i] is not None]
+    ahead = _leading_max(gs, g, (horizon + recent) * step)  # as in forecast(): the samples lag
+    judged = [i for i in range(count - horizon - recent) if peaks[i] is not None]
     if len(judged) < 10:
         return None
     pred = {i: max(near[i], peaks[i] or 0.0) for i in judged}
@@ -304,13 +317,14 @@ def peakedness(counts: Sequence[float], window: int, local: int = 30) -> float:
 
 
 def staffed(demand: float, cfg: PolicyConfig) -> float:
-    """Demand plus the queueing margin: slots a + beta sqrt(z a) for a = demand x seconds per request
-    (Hayward: z-peaked arrivals on c slots behave like Poisson ones of a / z on c / z), in requests/s."""
+    """Demand plus the queueing margin, in requests/s: the fewest slots c whose wait beyond the TTFT
+    budget (`cfg.wait_seconds`) stays within the miss share 1 - target, for a = demand x seconds per
+    request and the arrivals' peakedness (core.queueing: Erlang C with Hayward's approximation)."""
     if cfg.seconds_per_request is None or demand <= 0:
         return demand
-    a = demand * cfg.seconds_per_request
-    beta = NormalDist().inv_cdf(min(0.999999, max(0.5, cfg.target_attainment)))
-    return (a + beta * math.sqrt(max(1.0, cfg.peakedness) * a)) / cfg.seconds_per_request
+    spr = cfg.seconds_per_request
+    miss = 1 - min(0.999999, max(0.5, cfg.target_attainment))
+    return queueing.slots_for(demand * spr, cfg.peakedness, miss, cfg.wait_seconds / spr) / spr
 
 
 def planning_headroom(spec: ModelDeploymentSpec) -> float:
@@ -408,7 +422,7 @@ def _spend(
     serving = _serving(state.plans, prev, cfg.provisioning_seconds)
     window = cfg.growth_history_seconds
     budget = missbudget.update(
-        account, now, latest.demand, serving, window, cfg.seconds_per_request, cfg.peakedness, sli
+        account, now, latest.demand, serving, window, cfg.seconds_per_request, cfg.peakedness, sli, cfg.wait_seconds
     )
     allowed = missbudget.allowance(budget, now, cfg.target_attainment, window, cfg.budget_floor, cfg.budget_ceiling)
     budget = dataclasses.replace(budget, allowance=allowed)

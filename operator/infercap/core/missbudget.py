@@ -5,9 +5,8 @@ The SLO target is a share of all requests (1 - target is the budget), but a marg
 target at every moment spends almost none of it. The policy therefore keeps its own account, from what
 it can observe: the demand samples and the capacity it planned, which serves only a provisioning delay
 after it was asked for. For each interval between decisions it estimates the share of requests that
-met a full replica set (every stream of it slows) with the queueing model its margins are sized with
-(core.autoscale.staffed: the concurrency of z-peaked arrivals, normal with mean a and variance z a,
-overflows c slots with probability 1 - Phi((c - a) / sqrt(z a))). The sums decay over the growth
+waited for a batch slot longer than the TTFT budget allows with the queueing model its margins are
+sized with (core.queueing.wait_tail, as core.autoscale.staffed). The sums decay over the growth
 history (about an hour).
 
 The allowance for the next decisions is the budget plus the unspent part of the budget of the
@@ -31,7 +30,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from statistics import NormalDist
+
+from infercap.core import queueing
 
 
 @dataclass(frozen=True)
@@ -50,18 +50,19 @@ class Budget:
         return self.misses / self.requests if self.requests > 0 else 0.0
 
 
-def miss_share(capacity: float, demand: float, seconds_per_request: float | None, peakedness: float) -> float:
-    """The share of requests estimated to miss when `capacity` (requests/s of full-speed service) meets
-    `demand` (requests/s): the probability that the concurrency overflows the slots (every stream of an
-    overflowing replica set slows, so an overflow costs the requests of that moment). Without a slot
-    time, the fluid shortfall (demand - capacity) / demand."""
+def miss_share(
+    capacity: float, demand: float, seconds_per_request: float | None, peakedness: float, wait_seconds: float = 0.0
+) -> float:
+    """The share of requests estimated to miss when `capacity` (requests/s at the SLO batch) meets
+    `demand` (requests/s): the probability that a request waits for a slot longer than `wait_seconds`
+    (core.queueing, the model the margins are sized with). Without a slot time, the fluid shortfall
+    (demand - capacity) / demand."""
     if demand <= 0:
         return 0.0
     if seconds_per_request is None or seconds_per_request <= 0:
         return max(0.0, demand - capacity) / demand
-    a = demand * seconds_per_request
-    spread = math.sqrt(max(1.0, peakedness) * a)
-    return 1.0 - NormalDist().cdf((capacity * seconds_per_request - a) / spread)
+    spr = seconds_per_request
+    return queueing.wait_tail(capacity * spr, demand * spr, peakedness, wait_seconds / spr)
 
 
 def update(
@@ -73,6 +74,7 @@ def update(
     seconds_per_request: float | None,
     peakedness: float,
     measured: tuple[float, float] | None = None,
+    wait_seconds: float = 0.0,
 ) -> Budget:
     """The account after the interval since the last update: `measured` (requests completed, of them
     missing the SLO, over the interval, as the serving engines' latency histograms show), or else the
@@ -85,7 +87,8 @@ def update(
         served, missed = max(0.0, measured[0]), max(0.0, measured[1])
     else:
         served = demand * dt
-        missed = 0.0 if capacity is None else served * miss_share(capacity, demand, seconds_per_request, peakedness)
+        share = 0.0 if capacity is None else miss_share(capacity, demand, seconds_per_request, peakedness, wait_seconds)
+        missed = served * share
     return Budget(budget.since, now, budget.requests * keep + served, budget.misses * keep + missed)
 
 

@@ -50,6 +50,9 @@ class Setup:
     price_per_chip_hour: Decimal
     headroom: float  # the baselines' utilization target is 1 - headroom
     seconds_per_request: float  # mean time a request holds a batch slot at the SLO batch
+    # What the mean request may wait for a slot and meet the TTFT target: the target minus its unloaded
+    # TTFT (prefill + one step); 0 without a TTFT target. The policy's queueing margin sizes for it.
+    wait_seconds: float = 0.0
     provisioning_seconds: float = 300.0
     sync_seconds: float = 15.0
     rate_window_seconds: float = 60.0
@@ -135,13 +138,13 @@ Controller = Callable[[int, Observation], int]
 def _finish(name: str, requested: list[int], ready: list[int], pool: Pool, setup: Setup, log: list[str]) -> Outcome:
     ok = [setup.slo.met(a, b) for a, b in zip(pool.ttft, pool.speed, strict=True)]
     # Until a first provisioning delay has passed, what serves is what the past left, which no policy can
-    # change: requests and cost count from then on.
+    # change: requests and cost count from then on, and the queue left then is dropped (replay, _fixed).
     since = min(int(setup.provisioning_seconds), max(0, len(requested) - 1))
     counted = [x for x, t in zip(ok, pool.r.arrival, strict=True) if t >= since]
     met, total = sum(counted), len(counted)
     chips = [setup.chips_for(n) for n in requested]
     hours = sum(chips[since:]) / 3600.0
-    ttfts = sorted(pool.ttft)
+    ttfts = sorted(x for x, t in zip(pool.ttft, pool.r.arrival, strict=True) if t >= since)
     out = Outcome(
         name,
         requested,
@@ -170,6 +173,8 @@ def replay(name: str, requests: Requests, seconds: int, setup: Setup, controller
     log: list[str] = []
     current = initial
     for s in range(seconds):
+        if s == delay:
+            pool.flush()
         if s % sync == 0 and s > 0:
             want = _bounded(controller(s, pool.observe()), setup)
             if want != current:
@@ -195,6 +200,8 @@ def _fixed(name: str, requests: Requests, requested: list[int], setup: Setup, lo
     pool = Pool(requests, setup.service)
     ready = []
     for s, n in enumerate(requested):
+        if s == delay:
+            pool.flush()
         r = min(n, requested[s - delay] if s >= delay else requested[0])
         ready.append(r)
         pool.advance(s + 1.0, r)
@@ -234,8 +241,9 @@ def infercap_policy(
             sli, seen = (obs.completed - seen[0], obs.missed - seen[1]), (obs.completed, obs.missed)
         samples.append(Sample(float(s), rates[s]))
         samples = [x for x in samples if x.t >= s - cfg.history_seconds]
-        # The burstiness seen so far (as a short-window rate would show it), at the time scale a burst
-        # must be absorbed on: the time a request holds a slot.
+        # The burstiness seen so far (as a short-window rate would show it), at the time scale of
+        # Hayward's peakedness: the time a request holds a slot (the variance of the busy slots of an
+        # infinite-server system over the mean). The wait budget enters the tail, not the peakedness.
         lo = max(preroll if s >= preroll else 0, s - int(cfg.growth_history_seconds))
         z = peakedness(series[lo:s], max(1, round(cfg.seconds_per_request or 1))) if s - lo >= 60 else 1.0
         cfg_now = dataclasses.replace(cfg, peakedness=z)
@@ -263,7 +271,8 @@ def static_peak(requests: Requests, series: Sequence[float], setup: Setup) -> Ou
 
 def static_feasible(requests: Requests, series: Sequence[float], setup: Setup) -> Outcome:
     """The cheapest constant replica count that reaches the target, found in hindsight (bisection over
-    replays: misses do not grow with replicas, checked in tests/unit/test_latency.py), so that "beats
+    replays: at a constant count, misses do not grow with replicas when the engine's cap is within the
+    SLO batch, checked in tests/unit/test_latency.py), so that "beats
     static" is judged at equal attainment. With no count up to 4x the static peak's reaching it, that
     count."""
     peak = _bounded(replicas_for(max(rate_series(series, 60)), setup.capacity_per_replica, setup.headroom), setup)
@@ -388,8 +397,10 @@ def oracle(requests: Requests, seconds: int, setup: Setup) -> Outcome:
     sol = oracle_dp.solve(problem)
     lower = sol.lower_bound
     # The relaxation ignores what earlier steps leave running, so its schedule may miss more in the full
-    # simulator. Refine: where a step missed more than the relaxation said, no count up to the one chosen
-    # can do better there (monotonicity, given the same past); raise those entries and solve again.
+    # simulator. Refine: where a step missed more than the relaxation said, raise the entries of the counts
+    # up to the one chosen to what it missed (fewer replicas are taken to do no better there, given the
+    # same past: checked without scale-downs, not a theorem) and solve again. This only steers the search
+    # for a feasible schedule; the lower bound is the first solve's, on the unrefined relaxation.
     best: Outcome | None = None
     for _ in range(REFINE_ROUNDS):
         out = _fixed("oracle", requests, _requested(sol.ready, dt, seconds, setup), setup, [])
@@ -418,8 +429,13 @@ def _requested(ready_steps: Sequence[int], dt: int, seconds: int, setup: Setup) 
     return [max(ready[s : s + delay + 1]) for s in range(seconds)]
 
 
-def simulate(arrivals: Sequence[tuple[float, int, int]], setup: Setup, cfg: PolicyConfig) -> list[Outcome]:
-    """Every policy over the trace, the oracle last."""
+def simulate(
+    arrivals: Sequence[tuple[float, int, int]], setup: Setup, cfg: PolicyConfig, measured_sli_row: bool = False
+) -> list[Outcome]:
+    """Every policy over the trace, the oracle last. The infercap row runs `cfg` as given (the operator
+    runs it with the queueing model's estimate as its error budget's account, cfg.measured_sli False);
+    `measured_sli_row` adds "infercap+sli": the same policy on the SLI the replay measured, which needs
+    TTFT/TPOT histograms the operator does not read yet."""
     if not arrivals:
         return []
     requests = requests_of(arrivals, setup)
@@ -432,6 +448,9 @@ def simulate(arrivals: Sequence[tuple[float, int, int]], setup: Setup, cfg: Poli
     out = []
     ctl, n0 = infercap_policy(extended, setup, cfg, preroll)
     out.append(replay("infercap", requests, seconds, setup, ctl, n0))
+    if measured_sli_row:
+        ctl, n0 = infercap_policy(extended, setup, dataclasses.replace(cfg, measured_sli=True), preroll)
+        out.append(replay("infercap+sli", requests, seconds, setup, ctl, n0))
     out.append(static_peak(requests, series, setup))
     out.append(static_feasible(requests, series, setup))
     ctl, n0 = hpa(extended, setup, setup.capacity_per_replica * (1 - setup.headroom), preroll)
@@ -450,10 +469,16 @@ def plan_setup(
     provisioning_seconds: float,
     target_attainment: float = 0.995,
     ttft_seconds: float | None = None,
+    max_num_seqs: int | None = None,
 ) -> tuple[Setup, Plan]:
     """The service model of a replay, from the planner's choice for the trace's mean request and rate: the
-    compute model's step time at every batch up to the engine's ceiling, its prefill time per input length,
-    and the SLO (the spec's stream speed; `ttft_seconds` or the spec's TTFT target)."""
+    compute model's step time at every batch up to the admission cap, its prefill time per input length,
+    and the SLO (the spec's stream speed; `ttft_seconds` or the spec's TTFT target).
+
+    The admission cap is what the engine infercap renders runs: `--max-num-seqs` (vLLM; SGLang's
+    `--max-running-requests`, TRT-LLM's max batch size) = the planned batch (workloads.plan), so a burst
+    waits in the queue instead of slowing every running stream. `max_num_seqs` overrides it for an
+    engine run with another setting, at most the batch ceiling (KV cache, engine, token budget)."""
     p = plan(catalog, spec)
     o = p.chosen
     perf = o.estimate.performance
@@ -461,8 +486,9 @@ def plan_setup(
     replica = o.estimate.replica
     work = o.estimate.workload
     ceiling, _ = replica.batch_ceiling(work)
-    steps = [replica.step(max(1, b), work).total for b in range(ceiling + 1)]
-    service = ServiceModel(tuple(steps), ceiling, max(1, replica.memory(work).max_sequences))
+    cap = max(1, min(ceiling, perf.batch if max_num_seqs is None else max_num_seqs))
+    steps = [replica.step(max(1, b), work).total for b in range(cap + 1)]
+    service = ServiceModel(tuple(steps), cap, max(1, replica.memory(work).max_sequences))
     stream = spec.slo.output_tokens_per_second_per_stream
     ttft = ttft_seconds
     if ttft is None and spec.slo.time_to_first_token_ms is not None:
@@ -483,6 +509,7 @@ def plan_setup(
         price_per_chip_hour=o.accelerator.price.per_chip_hour,
         headroom=float(spec.headroom),
         seconds_per_request=perf.batch / perf.requests_per_second,
+        wait_seconds=max(0.0, ttft - perf.time_to_first_token_s) if ttft is not None else 0.0,
         provisioning_seconds=provisioning_seconds,
         target_attainment=target_attainment,
     )
