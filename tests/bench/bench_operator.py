@@ -27,6 +27,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 NS = "infercap-bench"
+CREATES_IN_FLIGHT = 16  # the benchmark client's concurrent creates (also the floor's writes in flight)
 
 
 def sh(*args: str, env: dict[str, str] | None = None) -> str:
@@ -74,13 +75,20 @@ async def measure(count: int, concurrent: bool) -> tuple[list[float], list[float
     watcher = asyncio.create_task(watch())
     await asyncio.sleep(0.5)
     names = [f"bench-{'many' if concurrent else 'one'}-{i}" for i in range(count)]
+    first = time.monotonic()
     if concurrent:
+        # At most CREATES_IN_FLIGHT creates at a time (kubectl apply -f of a large file sends one at a time;
+        # 2,000 unbounded ones waited past httpx's pool timeout). Each latency counts from its own create
+        # call, the figure "all Ready" from the first.
+        sem = asyncio.Semaphore(CREATES_IN_FLIGHT)
 
         async def create(i: int, name: str) -> None:
-            started[name] = time.monotonic()
-            await client.create(codecs.from_dict(manifest(name, 1 + i % 50)))
+            async with sem:
+                started[name] = time.monotonic()
+                await client.create(codecs.from_dict(manifest(name, 1 + i % 50)))
 
         await asyncio.gather(*(create(i, n) for i, n in enumerate(names)))
+        print(f"  {count} creates sent in {time.monotonic() - first:.1f} s ({CREATES_IN_FLIGHT} in flight)")
         while len(done) < count:
             await asyncio.sleep(0.1)
     else:
@@ -147,7 +155,7 @@ async def write_floor(writes: int) -> float:
     from lightkube.resources.core_v1 import ConfigMap
 
     client = AsyncClient(field_manager="bench")
-    sem = asyncio.Semaphore(16)
+    sem = asyncio.Semaphore(CREATES_IN_FLIGHT)
 
     async def one(i: int) -> None:
         async with sem:
@@ -207,6 +215,13 @@ def start(
     kubectl = [str(Path(env["PATH"].split(":")[0]) / "kubectl")]
     sh(*kubectl, "apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"), env=env)
     sh(*kubectl, "wait", "--for=condition=Established", "crd", "-l", "app.kubernetes.io/name=infercap", env=env)
+    # A previous run's namespace may still be terminating (its teardown does not wait): creates would fail.
+    subprocess.run(
+        [*kubectl, "wait", "--for=delete", f"namespace/{namespace}", "--timeout=300s"],
+        check=False,
+        env=env,
+        capture_output=True,
+    )
     subprocess.run([*kubectl, "create", "namespace", namespace], check=False, env=env, capture_output=True)
     cfg = Path(tempfile.mkdtemp()) / "config.yaml"
     cfg.write_text(config)
