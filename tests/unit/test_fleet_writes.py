@@ -170,3 +170,52 @@ def test_a_create_that_is_ready_at_once_writes_the_cost_annotations_before_its_r
     assert ready["status"] == "True", ready
     assert order == ["annotations", "status"] and annotations == {}
     assert kube.objects[KEY]["metadata"]["annotations"]["infercap.dev/cost-monthly"]
+
+
+def test_a_quota_turn_whose_share_the_last_write_holds_builds_no_manifest(monkeypatch: Any) -> None:
+    """2,000 ModelDeployments in one namespace: each turn rebuilt the whole quota manifest (2,000 owner
+    references) to find it unchanged, a quarter of the operator's CPU. A turn whose share the last written
+    quota already holds now returns at once; a changed share, a deletion and a foreign edit still rebuild."""
+    from decimal import Decimal
+
+    from infercap.providers.quota import Share
+    from infercap.reconcile import World, apply_quota
+    from infercap.reconcile import quota as quota_module
+
+    built: list[int] = []
+    real = quota_module.resource_quota
+
+    def counting(*args: Any) -> Any:
+        built.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(quota_module, "resource_quota", counting)
+    kube = FakeKube()
+    world = World(kube)  # type: ignore[arg-type]
+    a, b = (Share(n, f"u{n}", "nvidia.com/gpu", 2, Decimal("1.5"), "USD", 1) for n in "ab")
+
+    def turn(share: Share | None, exclude: str | None = None) -> str:
+        verdict, _ = asyncio.run(apply_quota(kube, world, CFG, "team", share, exclude_uid=exclude))  # type: ignore[arg-type]
+        return verdict.message
+
+    def hard() -> dict[str, str]:
+        return dict(kube.of_kind("ResourceQuota")[0]["spec"]["hard"])
+
+    world.quota_book.note("team", b.uid, b)  # b's reconcile noted its share and waits for a's turn
+    turn(a)
+    assert hard() == {"requests.nvidia.com/gpu": "4"} and len(built) == 1
+    kube.calls.clear()
+    assert "requests.nvidia.com/gpu=4" in turn(b), "b's turn finds its share written"
+    assert len(built) == 1 and kube.calls["get"] == kube.calls["apply"] == kube.calls["list"] == 0, kube.calls
+    turn(Share("b", "ub", "nvidia.com/gpu", 6, Decimal("4.5"), "USD", 3))  # b's plan grew
+    assert hard() == {"requests.nvidia.com/gpu": "8"} and len(built) == 2
+    turn(None, exclude="ua")  # a deleted
+    assert hard() == {"requests.nvidia.com/gpu": "6"} and len(built) == 3
+    turn(None, exclude="ua")  # its finalizer again (a retry): already out
+    assert len(built) == 3
+    kube.objects[next(k for k in kube.objects if k[1] == "ResourceQuota")]["spec"]["hard"] = {"x": "1"}
+    world.quota_book.forget("team")  # the watch saw the foreign edit
+    turn(Share("b", "ub", "nvidia.com/gpu", 6, Decimal("4.5"), "USD", 3))
+    assert hard() == {"requests.nvidia.com/gpu": "6"} and len(built) == 4
+    asyncio.run(apply_quota(kube, world, CFG, "team", None))  # type: ignore[arg-type]
+    assert len(built) == 5, "the refresh after a burst (no share of its own) sums in full"
