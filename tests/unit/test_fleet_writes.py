@@ -219,3 +219,32 @@ def test_a_quota_turn_whose_share_the_last_write_holds_builds_no_manifest(monkey
     assert hard() == {"requests.nvidia.com/gpu": "6"} and len(built) == 4
     asyncio.run(apply_quota(kube, world, CFG, "team", None))  # type: ignore[arg-type]
     assert len(built) == 5, "the refresh after a burst (no share of its own) sums in full"
+
+
+def test_admission_sums_the_namespace_only_under_a_per_namespace_ceiling() -> None:
+    """Every reconcile summed the chips, nodes and cost of all the namespace's other plans, which only a
+    per-namespace ceiling needs (O(namespace) per reconcile: O(N²) for N created at once)."""
+    from decimal import Decimal
+
+    from infercap.providers.policy import allowance
+    from infercap.providers.quota import Share
+
+    class Shares:
+        """The namespace's shares, counting how often they are read."""
+
+        def __init__(self) -> None:
+            self.reads = 0
+            self.items = [Share(f"m{i}", f"u{i}", "nvidia.com/gpu", 2, Decimal("1"), "USD", 1) for i in range(3)]
+
+        def __iter__(self) -> Any:
+            self.reads += 1
+            return iter(self.items)
+
+    shares = Shares()
+    free = allowance(CFG, "team", "u0", [], shares)
+    assert shares.reads == 0 and free.ceilings == []
+    capped_cfg = OperatorConfig.model_validate(
+        {**CFG.model_dump(by_alias=True), "limits": {"perNamespace": {"maxChips": 10}}}
+    )
+    (ceiling,) = allowance(capped_cfg, "team", "u0", [], shares).ceilings
+    assert shares.reads == 1 and ceiling.chips == 6, ceiling  # 10 less the other two plans' 2 + 2
