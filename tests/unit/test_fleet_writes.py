@@ -5,6 +5,7 @@ removed label or a deleted pool are; the planned and observed cost annotations g
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -284,3 +285,46 @@ def test_reconciles_share_one_catalog_while_profiles_and_prices_stay_the_same() 
     assert broken is not first and problems and "ModelProfile/broken" in problems[0], problems
     problems.clear()  # a caller's edit of its list does not reach the next reconcile's
     assert asyncio.run(load_catalog(world, CFG))[1]  # type: ignore[arg-type]
+
+
+def test_the_api_client_keeps_its_connections_and_queues_for_one() -> None:
+    """httpx's defaults kept 20 of 100 connections alive (a TLS handshake per request beyond 20 in flight)
+    and failed a request after 30 s waiting for a free one (PoolTimeout: a retried reconcile). Against a
+    local API stub that answers slowly: two waves of 150 GETs open 100 connections in all, none fails."""
+    from lightkube import KubeConfig
+
+    from infercap.kube.client import TIMEOUT, Kube, api_client
+
+    connections: list[int] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(1)
+        body = b'{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "team"}}'
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):  # the client hung up
+            while await reader.readuntil(b"\r\n\r\n"):
+                await asyncio.sleep(0.05)
+                head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+                writer.write(head.encode() + body)
+                await writer.drain()
+
+    async def main() -> None:
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        config = KubeConfig.from_dict(
+            {
+                "clusters": [{"name": "stub", "cluster": {"server": f"http://127.0.0.1:{port}"}}],
+                "users": [{"name": "u", "user": {}}],
+                "contexts": [{"name": "stub", "context": {"cluster": "stub", "user": "u"}}],
+                "current-context": "stub",
+            }
+        ).get()
+        kube = Kube(api_client(config))
+        for _ in range(2):
+            got = await asyncio.gather(*(kube.get("v1", "ConfigMap", "c", "team") for _ in range(150)))
+            assert all(g is not None for g in got)
+        await kube.close()
+        server.close()
+
+    asyncio.run(main())
+    assert len(connections) == 100, len(connections)  # httpx's defaults: 100, then 80 more for the second wave
+    assert TIMEOUT.pool is None and TIMEOUT.read == 30.0  # queued for a connection, not failed after 30 s
