@@ -197,12 +197,20 @@ def delete_all(kubectl: list[str], env: dict[str, str], namespace: str, timeout:
 
 def fresh_namespace(kubectl: list[str], env: dict[str, str], namespace: str) -> None:
     """`namespace`, created anew once a previous run's is gone (its teardown does not wait for it)."""
-    subprocess.run(
-        [*kubectl, "wait", "--for=delete", f"namespace/{namespace}", "--timeout=300s"],
+    phase = subprocess.run(
+        [*kubectl, "get", "namespace", namespace, "-o", "jsonpath={.status.phase}"],
         check=False,
         env=env,
         capture_output=True,
-    )
+        text=True,
+    ).stdout
+    if phase == "Terminating":
+        subprocess.run(
+            [*kubectl, "wait", "--for=delete", f"namespace/{namespace}", "--timeout=300s"],
+            check=False,
+            env=env,
+            capture_output=True,
+        )
     subprocess.run([*kubectl, "create", "namespace", namespace], check=False, env=env, capture_output=True)
 
 
