@@ -27,6 +27,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 NS = "infercap-bench"
+FLOOR_NS = "infercap-bench-floor"  # its own namespace: deleting it is one collection delete, not 27,000 DELETEs
+CREATES_IN_FLIGHT = 16  # the benchmark client's concurrent creates (also the floor's writes in flight)
 
 
 def sh(*args: str, env: dict[str, str] | None = None) -> str:
@@ -74,13 +76,20 @@ async def measure(count: int, concurrent: bool) -> tuple[list[float], list[float
     watcher = asyncio.create_task(watch())
     await asyncio.sleep(0.5)
     names = [f"bench-{'many' if concurrent else 'one'}-{i}" for i in range(count)]
+    first = time.monotonic()
     if concurrent:
+        # At most CREATES_IN_FLIGHT creates at a time (kubectl apply -f of a large file sends one at a time;
+        # 2,000 unbounded ones waited past httpx's pool timeout). Each latency counts from its own create
+        # call, the figure "all Ready" from the first.
+        sem = asyncio.Semaphore(CREATES_IN_FLIGHT)
 
         async def create(i: int, name: str) -> None:
-            started[name] = time.monotonic()
-            await client.create(codecs.from_dict(manifest(name, 1 + i % 50)))
+            async with sem:
+                started[name] = time.monotonic()
+                await client.create(codecs.from_dict(manifest(name, 1 + i % 50)))
 
         await asyncio.gather(*(create(i, n) for i, n in enumerate(names)))
+        print(f"  {count} creates sent in {time.monotonic() - first:.1f} s ({CREATES_IN_FLIGHT} in flight)")
         while len(done) < count:
             await asyncio.sleep(0.1)
     else:
@@ -147,11 +156,11 @@ async def write_floor(writes: int) -> float:
     from lightkube.resources.core_v1 import ConfigMap
 
     client = AsyncClient(field_manager="bench")
-    sem = asyncio.Semaphore(16)
+    sem = asyncio.Semaphore(CREATES_IN_FLIGHT)
 
     async def one(i: int) -> None:
         async with sem:
-            meta = ObjectMeta(name=f"floor-{i}", namespace=NS, labels={"infercap.dev/bench": "floor"})
+            meta = ObjectMeta(name=f"floor-{i}", namespace=FLOOR_NS, labels={"infercap.dev/bench": "floor"})
             await client.create(ConfigMap(metadata=meta, data={"i": str(i)}))
 
     t = time.monotonic()
@@ -169,22 +178,52 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def delete_all(kubectl: list[str], env: dict[str, str], namespace: str, timeout: float) -> None:
+    """Delete every ModelDeployment of `namespace` and wait until they are gone (the operator's finalizer
+    first; `kubectl delete --wait` sometimes kept waiting after the last one went)."""
+    subprocess.run(
+        [*kubectl, "delete", "modeldeployments", "--all", "-n", namespace, "--wait=false"],
+        check=False,
+        env=env,
+        capture_output=True,
+    )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        left = sh(*kubectl, "get", "modeldeployments", "-n", namespace, "-o", "name", env=env).split()
+        if not left:
+            return
+        time.sleep(2)
+
+
+def fresh_namespace(kubectl: list[str], env: dict[str, str], namespace: str) -> None:
+    """`namespace`, created anew once a previous run's is gone (its teardown does not wait for it)."""
+    phase = subprocess.run(
+        [*kubectl, "get", "namespace", namespace, "-o", "jsonpath={.status.phase}"],
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+    ).stdout
+    if phase == "Terminating":
+        subprocess.run(
+            [*kubectl, "wait", "--for=delete", f"namespace/{namespace}", "--timeout=300s"],
+            check=False,
+            env=env,
+            capture_output=True,
+        )
+    subprocess.run([*kubectl, "create", "namespace", namespace], check=False, env=env, capture_output=True)
+
+
 def teardown(
     kubectl: list[str], env: dict[str, str], namespace: str, op: subprocess.Popen[bytes], was_running: bool
 ) -> None:
     """Delete the benchmark's ModelDeployments while the operator still runs (its finalizer), stop it, drop
     the namespace, and stop the cluster if the benchmark started it."""
-    subprocess.run(
-        [*kubectl, "delete", "modeldeployments", "--all", "-n", namespace, "--wait=true", "--timeout=300s"],
-        check=False,
-        env=env,
-        capture_output=True,
-    )
+    delete_all(kubectl, env, namespace, 300)
     op.terminate()
     op.wait(timeout=30)
-    subprocess.run(
-        [*kubectl, "delete", "namespace", namespace, "--wait=false"], check=False, env=env, capture_output=True
-    )
+    for ns in (namespace, FLOOR_NS):
+        subprocess.run([*kubectl, "delete", "namespace", ns, "--wait=false"], check=False, env=env, capture_output=True)
     if not was_running:
         subprocess.run([str(ROOT / "hack/cluster"), "down"], check=False, capture_output=True)
 
@@ -207,7 +246,7 @@ def start(
     kubectl = [str(Path(env["PATH"].split(":")[0]) / "kubectl")]
     sh(*kubectl, "apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"), env=env)
     sh(*kubectl, "wait", "--for=condition=Established", "crd", "-l", "app.kubernetes.io/name=infercap", env=env)
-    subprocess.run([*kubectl, "create", "namespace", namespace], check=False, env=env, capture_output=True)
+    fresh_namespace(kubectl, env, namespace)
     cfg = Path(tempfile.mkdtemp()) / "config.yaml"
     cfg.write_text(config)
     log = open(cfg.parent / "operator.log", "w")  # noqa: SIM115
@@ -251,15 +290,12 @@ def main() -> None:
             after_all, rec1 = apiserver_requests(kubectl, env), reconciles(metrics_port)
             cpu = cpu_seconds(op.pid) - cpu0
             before, after = by_verb(before_all), by_verb(after_all)
-            rss = next(
-                int(line.split()[1])
-                for line in Path(f"/proc/{op.pid}/status").read_text().splitlines()
-                if line.startswith("VmRSS")
-            )
+            proc = Path(f"/proc/{op.pid}/status").read_text().splitlines()
+            rss, peak = (next(int(line.split()[1]) for line in proc if line.startswith(f)) for f in ("VmRSS", "VmHWM"))
             print(
                 f"{count} ModelDeployments created at once, apply to Ready: median {statistics.median(many):.2f} s, "
                 f"p95 {pct(many, 0.95):.2f} s, all Ready after {total:.1f} s; operator RSS {rss / 1024:.0f} MiB "
-                f"({load()})"
+                f"(peak {peak / 1024:.0f} MiB; {load()})"
             )
             print(
                 f"  planned and applied (status has the plan and its node pool, before Karpenter's Ready): "
@@ -276,23 +312,16 @@ def main() -> None:
             # The bench's own creates are writes too; the rest are the operator's (with Kopf's) and Karpenter's
             # (its NodePool status patches and events), which the cluster would carry anyway.
             writes = int(sum(delta.get(v, 0) for v in WRITE_VERBS)) - count
+            fresh_namespace(kubectl, env, FLOOR_NS)
             floor = asyncio.run(write_floor(max(writes, 1)))
             print(
                 f"  this run's {writes} writes (operator, Kopf and Karpenter) sent straight to the API server take "
                 f"{floor:.1f} s (the floor; "
                 f"{load()})"
             )
+            delete_all(kubectl, env, NS, 600)
             subprocess.run(
-                [*kubectl, "delete", "modeldeployments", "--all", "-n", NS, "--wait=true", "--timeout=600s"],
-                check=False,
-                env=env,
-                capture_output=True,
-            )
-            subprocess.run(
-                [*kubectl, "delete", "configmaps", "-l", "infercap.dev/bench=floor", "-n", NS, "--wait=false"],
-                check=False,
-                env=env,
-                capture_output=True,
+                [*kubectl, "delete", "namespace", FLOOR_NS, "--wait=false"], check=False, env=env, capture_output=True
             )
     finally:
         teardown(kubectl, env, NS, op, was_running)

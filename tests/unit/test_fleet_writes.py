@@ -5,6 +5,7 @@ removed label or a deleted pool are; the planned and observed cost annotations g
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -170,3 +171,160 @@ def test_a_create_that_is_ready_at_once_writes_the_cost_annotations_before_its_r
     assert ready["status"] == "True", ready
     assert order == ["annotations", "status"] and annotations == {}
     assert kube.objects[KEY]["metadata"]["annotations"]["infercap.dev/cost-monthly"]
+
+
+def test_a_quota_turn_whose_share_the_last_write_holds_builds_no_manifest(monkeypatch: Any) -> None:
+    """2,000 ModelDeployments in one namespace: each turn rebuilt the whole quota manifest (2,000 owner
+    references) to find it unchanged, a quarter of the operator's CPU. A turn whose share the last written
+    quota already holds now returns at once; a changed share, a deletion and a foreign edit still rebuild."""
+    from decimal import Decimal
+
+    from infercap.providers.quota import Share
+    from infercap.reconcile import World, apply_quota
+    from infercap.reconcile import quota as quota_module
+
+    built: list[int] = []
+    real = quota_module.resource_quota
+
+    def counting(*args: Any) -> Any:
+        built.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(quota_module, "resource_quota", counting)
+    kube = FakeKube()
+    world = World(kube)  # type: ignore[arg-type]
+    a, b = (Share(n, f"u{n}", "nvidia.com/gpu", 2, Decimal("1.5"), "USD", 1) for n in "ab")
+
+    def turn(share: Share | None, exclude: str | None = None) -> str:
+        verdict, _ = asyncio.run(apply_quota(kube, world, CFG, "team", share, exclude_uid=exclude))  # type: ignore[arg-type]
+        return verdict.message
+
+    def hard() -> dict[str, str]:
+        return dict(kube.of_kind("ResourceQuota")[0]["spec"]["hard"])
+
+    world.quota_book.note("team", b.uid, b)  # b's reconcile noted its share and waits for a's turn
+    turn(a)
+    assert hard() == {"requests.nvidia.com/gpu": "4"} and len(built) == 1
+    kube.calls.clear()
+    assert "requests.nvidia.com/gpu=4" in turn(b), "b's turn finds its share written"
+    assert len(built) == 1 and kube.calls["get"] == kube.calls["apply"] == kube.calls["list"] == 0, kube.calls
+    turn(Share("b", "ub", "nvidia.com/gpu", 6, Decimal("4.5"), "USD", 3))  # b's plan grew
+    assert hard() == {"requests.nvidia.com/gpu": "8"} and len(built) == 2
+    turn(None, exclude="ua")  # a deleted
+    assert hard() == {"requests.nvidia.com/gpu": "6"} and len(built) == 3
+    turn(None, exclude="ua")  # its finalizer again (a retry): already out
+    assert len(built) == 3
+    kube.objects[next(k for k in kube.objects if k[1] == "ResourceQuota")]["spec"]["hard"] = {"x": "1"}
+    world.quota_book.forget("team")  # the watch saw the foreign edit
+    turn(Share("b", "ub", "nvidia.com/gpu", 6, Decimal("4.5"), "USD", 3))
+    assert hard() == {"requests.nvidia.com/gpu": "6"} and len(built) == 4
+    asyncio.run(apply_quota(kube, world, CFG, "team", None))  # type: ignore[arg-type]
+    assert len(built) == 5, "the refresh after a burst (no share of its own) sums in full"
+
+
+def test_admission_sums_the_namespace_only_under_a_per_namespace_ceiling() -> None:
+    """Every reconcile summed the chips, nodes and cost of all the namespace's other plans, which only a
+    per-namespace ceiling needs (O(namespace) per reconcile: O(N²) for N created at once)."""
+    from decimal import Decimal
+
+    from infercap.providers.policy import allowance
+    from infercap.providers.quota import Share
+
+    class Shares:
+        """The namespace's shares, counting how often they are read."""
+
+        def __init__(self) -> None:
+            self.reads = 0
+            self.items = [Share(f"m{i}", f"u{i}", "nvidia.com/gpu", 2, Decimal("1"), "USD", 1) for i in range(3)]
+
+        def __iter__(self) -> Any:
+            self.reads += 1
+            return iter(self.items)
+
+    shares = Shares()
+    free = allowance(CFG, "team", "u0", [], shares)
+    assert shares.reads == 0 and free.ceilings == []
+    capped_cfg = OperatorConfig.model_validate(
+        {**CFG.model_dump(by_alias=True), "limits": {"perNamespace": {"maxChips": 10}}}
+    )
+    (ceiling,) = allowance(capped_cfg, "team", "u0", [], shares).ceilings
+    assert shares.reads == 1 and ceiling.chips == 6, ceiling  # 10 less the other two plans' 2 + 2
+
+
+def test_reconciles_share_one_catalog_while_profiles_and_prices_stay_the_same() -> None:
+    """A catalog built anew per reconcile recomputed its caches (replica sizes, shapes, replicas) every
+    time: 7 % of the operator's CPU at 2,000. The same profiles and prices now give the same Catalog; a
+    changed profile or price gives a new one."""
+    from infercap.reconcile import load_catalog
+
+    class Profiles:
+        def __init__(self) -> None:
+            self.models: list[dict[str, Any]] = []
+
+        async def profiles(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+            return self.models, []
+
+    world = Profiles()
+    first, _ = asyncio.run(load_catalog(world, CFG))  # type: ignore[arg-type]
+    again, _ = asyncio.run(load_catalog(world, CFG))  # type: ignore[arg-type]
+    assert again is first
+    h100 = first.accelerator("h100", "test")
+    assert first.replica_sizes(h100) is again.replica_sizes(h100), "the cache carries over"
+    priced = OperatorConfig.model_validate({**CFG.model_dump(by_alias=True), "prices": {"h100": "1.23"}})
+    other, _ = asyncio.run(load_catalog(world, priced))  # type: ignore[arg-type]
+    assert other is not first and str(other.accelerator("h100", "test").price.per_chip_hour) == "1.23"
+    world.models = [
+        {
+            "apiVersion": "infercap.dev/v1alpha1",
+            "kind": "ModelProfile",
+            "metadata": {"name": "broken"},
+            "spec": {"parameters": "not a number"},
+        }
+    ]
+    broken, problems = asyncio.run(load_catalog(world, CFG))  # type: ignore[arg-type]
+    assert broken is not first and problems and "ModelProfile/broken" in problems[0], problems
+    problems.clear()  # a caller's edit of its list does not reach the next reconcile's
+    assert asyncio.run(load_catalog(world, CFG))[1]  # type: ignore[arg-type]
+
+
+def test_the_api_client_keeps_its_connections_and_queues_for_one() -> None:
+    """httpx's defaults kept 20 of 100 connections alive (a TLS handshake per request beyond 20 in flight)
+    and failed a request after 30 s waiting for a free one (PoolTimeout: a retried reconcile). Against a
+    local API stub that answers slowly: two waves of 150 GETs open 100 connections in all, none fails."""
+    from lightkube import KubeConfig
+
+    from infercap.kube.client import TIMEOUT, Kube, api_client
+
+    connections: list[int] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(1)
+        body = b'{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "team"}}'
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):  # the client hung up
+            while await reader.readuntil(b"\r\n\r\n"):
+                await asyncio.sleep(0.05)
+                head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+                writer.write(head.encode() + body)
+                await writer.drain()
+
+    async def main() -> None:
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        config = KubeConfig.from_dict(
+            {
+                "clusters": [{"name": "stub", "cluster": {"server": f"http://127.0.0.1:{port}"}}],
+                "users": [{"name": "u", "user": {}}],
+                "contexts": [{"name": "stub", "context": {"cluster": "stub", "user": "u"}}],
+                "current-context": "stub",
+            }
+        ).get()
+        kube = Kube(api_client(config))
+        for _ in range(2):
+            got = await asyncio.gather(*(kube.get("v1", "ConfigMap", "c", "team") for _ in range(150)))
+            assert all(g is not None for g in got)
+        await kube.close()
+        server.close()
+
+    asyncio.run(main())
+    assert len(connections) == 100, len(connections)  # httpx's defaults: 100, then 80 more for the second wave
+    assert TIMEOUT.pool is None and TIMEOUT.read == 30.0  # queued for a connection, not failed after 30 s

@@ -75,13 +75,21 @@ def allowance(
                 f"admin for one",
             ),
         )
-    others = [s for s in shares if s.uid != uid]
-    used = Usage(
+    # What the others use matters to per-namespace ceilings only: without one, no O(namespace) sum (at 2,000
+    # ModelDeployments in one namespace, every reconcile summed all of them).
+    capped = _set(cfg.limits.per_namespace) or any(
+        p.covers(namespace) and _set(p.limits.per_namespace) for _, p in policies
+    )
+    used = _usage([s for s in shares if s.uid != uid]) if capped else Usage()
+    return Allowance(ceilings_for(namespace, cfg.limits, policies, used), targets_for(namespace, policies))
+
+
+def _usage(others: list[Share]) -> Usage:
+    return Usage(
         chips=sum(s.chips for s in others),
         nodes=sum(s.nodes for s in others),
         monthly=sum((s.hourly * HOURS_PER_MONTH for s in others), Decimal(0)),
     )
-    return Allowance(ceilings_for(namespace, cfg.limits, policies, used), targets_for(namespace, policies))
 
 
 def _set(c: Ceilings) -> bool:

@@ -36,7 +36,13 @@ async def apply_quota(
         book.note(namespace, current.uid, current)
     if exclude_uid is not None:
         book.note(namespace, exclude_uid, None)
+    uid = current.uid if current is not None else exclude_uid
     async with world.quota_locks[namespace]:
+        if uid is not None and book.covers(namespace, uid):
+            # An earlier turn wrote this share with the others waiting: nothing to build or write. (The
+            # refresh after the burst, uid None, still sums the index's shares in full.)
+            manifest = book.applied[namespace]
+            return _removed() if manifest is None else (_quota_verdict(manifest), _ref(manifest))
         return await _apply_quota(kube, world, cfg, namespace)
 
 
@@ -53,6 +59,7 @@ async def _apply_quota(
     manifest = resource_quota(namespace, name, shares, API_VERSION)
     if namespace in book.applied and book.applied[namespace] == manifest:
         # What this process last applied, unchanged since (the watch clears it on a foreign edit).
+        book.settle(namespace, manifest, shares)
         return _removed() if manifest is None else (_quota_verdict(manifest), _ref(manifest))
     existing = await kube.get("v1", "ResourceQuota", name, namespace)
     if existing is not None and (existing.get("metadata", {}).get("labels") or {}).get(MANAGED_BY) != MANAGER:
@@ -63,19 +70,19 @@ async def _apply_quota(
             f"infercap leaves it alone (rename it or set quota.name in the operator configuration)",
         ), None
     if manifest is not None and existing is not None and _same(existing, manifest):
-        book.applied[namespace] = manifest
+        book.settle(namespace, manifest, shares)
         return _quota_verdict(manifest), _ref(manifest)
     try:
         if manifest is None:
             if existing is not None:
                 await kube.delete("v1", "ResourceQuota", name, namespace)
-            book.applied[namespace] = None
+            book.settle(namespace, None, shares)
             return _removed()
         await kube.apply(manifest)
     except KubeError as e:
         book.forget(namespace)
         return Verdict("False", Reason.APPLY_FAILED, f"applying ResourceQuota {name}: {e.message}"), None
-    book.applied[namespace] = manifest
+    book.settle(namespace, manifest, shares)
     return _quota_verdict(manifest), _ref(manifest)
 
 
