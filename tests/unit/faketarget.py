@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 
 from infercap.api.deployment import ModelDeploymentSpec
 from infercap.kube.client import KubeError
+from infercap.reconcile.request import ApplyRequest
 from infercap.reconcile.serving import ServingOutcome
 from infercap.reconcile.status import Verdict
-from infercap.reconcile.workload import WorkloadApply
 
 
 @dataclass
@@ -24,7 +24,7 @@ class FakeTarget:
     def claims(self, spec: ModelDeploymentSpec) -> bool:
         return True
 
-    async def apply(self, req: WorkloadApply) -> ServingOutcome:
+    async def apply(self, req: ApplyRequest) -> ServingOutcome:
         if self.raise_error is not None:
             raise self.raise_error
         self.applied.append(req.plan.applied.placement.replicas)

@@ -17,9 +17,10 @@ from infercap.providers import NodePoolProvider, get, provider_for
 from infercap.reconcile.observe import observe
 from infercap.reconcile.pools import apply_node_pools
 from infercap.reconcile.prefetch import Prefetched
+from infercap.reconcile.request import ApplyRequest
 from infercap.reconcile.serving import ServingOutcome, hold_accelerator, paused
 from infercap.reconcile.status import Verdict
-from infercap.reconcile.workload import WorkloadApply, target_for
+from infercap.reconcile.workload import target_for
 from infercap.reconcile.world import Pass
 
 COST_OBSERVED_HOURLY = "infercap.dev/cost-observed-hourly"
@@ -72,7 +73,8 @@ async def apply_step(ctx: Pass) -> ServingOutcome | None:
         freeze(ctx)
         return None
     previous = _previous_children(ctx)
-    outcome = await target_for(spec).apply(WorkloadApply(ctx.kube, ctx.cfg, spec, ctx.owner, p, previous))
+    req = ApplyRequest(ctx.kube, ctx.cfg, spec, ctx.owner, p, previous)
+    outcome = await target_for(spec).apply(req)
     ctx.verdicts.update(outcome.extra)
     # Quota: the plan, plus the rollout surge, plus while a switch runs the old workload's chips (old
     # and new pods count against the same accelerator resource until the old ones go).
@@ -83,9 +85,7 @@ async def apply_step(ctx: Pass) -> ServingOutcome | None:
     ctx.new["plan"]["quotaChips"] = chips + outcome.old_chips
     owned = await ctx.world.owned(ctx.owner.uid, ctx.cfg)
     ctx.seen = Prefetched(ctx.world.reader())
-    verdict, refs, retry = await apply_node_pools(
-        ctx.kube, ctx.cfg, spec, ctx.owner, p, previous, admission.targets, owned, not outcome.switch_done, ctx.seen
-    )
+    verdict, refs, retry = await apply_node_pools(req, admission.targets, owned, not outcome.switch_done, ctx.seen)
     ctx.verdicts[Cond.NODE_POOLS_READY] = verdict
     if outcome.verdict is not None:
         ctx.verdicts[Cond.SERVING] = outcome.verdict

@@ -25,6 +25,7 @@ from infercap.providers import (
 )
 from infercap.providers.targets import resolve as resolve_targets
 from infercap.reconcile.prefetch import Prefetched
+from infercap.reconcile.request import ApplyRequest
 from infercap.reconcile.status import Verdict
 from infercap.reconcile.status import child_ref as ref_of
 from infercap.reconcile.world import owned_pools
@@ -142,12 +143,7 @@ async def prune(
 
 
 async def apply_node_pools(
-    kube: Kube,
-    cfg: OperatorConfig,
-    spec: ModelDeploymentSpec,
-    owner: Owner,
-    p: Plan,
-    previous: list[dict[str, Any]],
+    req: ApplyRequest,
     targets: Targets,
     owned: list[dict[str, Any]] | None = None,
     keep_previous: bool = False,
@@ -155,6 +151,7 @@ async def apply_node_pools(
 ) -> tuple[Verdict, list[dict[str, Any]], str | None]:
     """Apply this plan's node pools and remove the ones it no longer needs (kept while `keep_previous`:
     the previous plan's workload still serves on them). Returns NodePoolsReady, the refs, retry."""
+    kube, cfg, spec, owner, p, previous = req.kube, req.cfg, req.spec, req.owner, req.plan, req.previous
     try:
         desired = render_pools(cfg, spec, owner, p, targets)
     except ProviderError as e:

@@ -16,11 +16,11 @@ from typing import Any
 from infercap.api import API_VERSION
 from infercap.api.conditions import Cond, Reason
 from infercap.api.config import OperatorConfig
-from infercap.api.deployment import ModelDeploymentSpec
 from infercap.core.planner import Plan
-from infercap.kube.client import Kube, KubeError
+from infercap.kube.client import KubeError
 from infercap.kube.client import scale_target as scale_target_kind
-from infercap.providers import MANAGED_BY, MANAGER, OWNER_UID, Owner, cost_annotations
+from infercap.providers import MANAGED_BY, MANAGER, OWNER_UID, cost_annotations
+from infercap.reconcile.request import ApplyRequest
 from infercap.reconcile.status import Verdict
 from infercap.reconcile.status import child_ref as _ref
 from infercap.workloads.plan import serving_plan
@@ -121,24 +121,18 @@ def hold_accelerator(p: Plan, old: dict[str, Any], now: str, cfg: OperatorConfig
     return replace(p, chosen=keep, alternatives=[p.chosen, *others]), f"kept {previous}: {why}"
 
 
-async def apply_serving(
-    kube: Kube,
-    cfg: OperatorConfig,
-    spec: ModelDeploymentSpec,
-    owner: Owner,
-    p: Plan,
-    previous: list[dict[str, Any]],
-) -> ServingOutcome:
+async def apply_serving(req: ApplyRequest) -> ServingOutcome:
     """Apply the serving workload of this plan; remove an earlier plan's workload once this one serves."""
+    kube, cfg, spec, owner, p, previous = req.kube, req.cfg, req.spec, req.owner, req.plan, req.previous
     if spec.serving is None:
         return ServingOutcome()
     sp = serving_plan(p)
     served = spec.serving.model.hugging_face or spec.model
     o = p.applied
     cost = cost_annotations(o.placement.chips, o.accelerator.price.per_chip_hour, o.cost.currency, owner)
-    req = WorkloadRequest(owner, spec.serving, sp, served, surge=cfg.serving.rollout_surge, annotations=cost)
+    wreq = WorkloadRequest(owner, spec.serving, sp, served, surge=cfg.serving.rollout_surge, annotations=cost)
     out = ServingOutcome(selector={SERVING: owner.name})
-    for manifest in render(req, API_VERSION):
+    for manifest in render(wreq, API_VERSION):
         meta = manifest["metadata"]
         try:
             existing = await kube.get(manifest["apiVersion"], manifest["kind"], meta["name"], meta["namespace"])
@@ -192,9 +186,10 @@ def _targets(obj: dict[str, Any], ref: dict[str, str], default_kind: str | None)
     return bool(target.get("name") == ref["name"] and kind == ref["kind"] and group == ref["apiVersion"].split("/")[0])
 
 
-async def scale_target(kube: Kube, spec: ModelDeploymentSpec, owner: Owner, p: Plan) -> ServingOutcome:
+async def scale_target(req: ApplyRequest) -> ServingOutcome:
     """Scale the user's workload to the planned replicas through its scale subresource, unless an HPA
     or a KEDA ScaledObject scales it (then say so and leave it to them)."""
+    kube, spec, owner, p = req.kube, req.spec, req.owner, req.plan
     out = ServingOutcome()
     t = spec.scale_target_ref
     if t is None:

@@ -6,28 +6,11 @@ named by spec.scaleTargetRef (scaled through its scale subresource), and none (p
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
-from infercap.api.config import OperatorConfig
 from infercap.api.deployment import ModelDeploymentSpec
-from infercap.core.planner import Plan
-from infercap.kube.client import Kube
-from infercap.providers import Owner
+from infercap.reconcile.request import ApplyRequest
 from infercap.reconcile.serving import ServingOutcome, apply_serving, scale_target
-
-
-@dataclass(frozen=True)
-class WorkloadApply:
-    """What a target's apply gets: the plan for the ModelDeployment `owner` with this `spec`, and
-    `previous`, the refs of what the last applied plan wrote (status.children)."""
-
-    kube: Kube
-    cfg: OperatorConfig
-    spec: ModelDeploymentSpec
-    owner: Owner
-    plan: Plan
-    previous: list[dict[str, Any]]
 
 
 @runtime_checkable
@@ -52,7 +35,7 @@ class WorkloadTarget(Protocol):
 
     def claims(self, spec: ModelDeploymentSpec) -> bool: ...
 
-    async def apply(self, req: WorkloadApply) -> ServingOutcome: ...
+    async def apply(self, req: ApplyRequest) -> ServingOutcome: ...
 
 
 class ScaleTargetRef:
@@ -63,8 +46,8 @@ class ScaleTargetRef:
     def claims(self, spec: ModelDeploymentSpec) -> bool:
         return spec.scale_target_ref is not None
 
-    async def apply(self, req: WorkloadApply) -> ServingOutcome:
-        return await scale_target(req.kube, req.spec, req.owner, req.plan)
+    async def apply(self, req: ApplyRequest) -> ServingOutcome:
+        return await scale_target(req)
 
 
 class ServingWorkload:
@@ -75,8 +58,8 @@ class ServingWorkload:
     def claims(self, spec: ModelDeploymentSpec) -> bool:
         return spec.serving is not None
 
-    async def apply(self, req: WorkloadApply) -> ServingOutcome:
-        return await apply_serving(req.kube, req.cfg, req.spec, req.owner, req.plan, req.previous)
+    async def apply(self, req: ApplyRequest) -> ServingOutcome:
+        return await apply_serving(req)
 
 
 class NoWorkload:
@@ -87,7 +70,7 @@ class NoWorkload:
     def claims(self, spec: ModelDeploymentSpec) -> bool:
         return True
 
-    async def apply(self, req: WorkloadApply) -> ServingOutcome:
+    async def apply(self, req: ApplyRequest) -> ServingOutcome:
         return ServingOutcome()
 
 
