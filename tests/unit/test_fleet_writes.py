@@ -285,6 +285,13 @@ def test_reconciles_share_one_catalog_while_profiles_and_prices_stay_the_same() 
     assert broken is not first and problems and "ModelProfile/broken" in problems[0], problems
     problems.clear()  # a caller's edit of its list does not reach the next reconcile's
     assert asyncio.run(load_catalog(world, CFG))[1]  # type: ignore[arg-type]
+    # Objects from the API server are known by uid and resourceVersion (no serialisation of every profile
+    # per reconcile): the same version, the same Catalog; a write (a new version), a new one.
+    world.models[0]["metadata"].update(uid="u1", resourceVersion="7")
+    versioned, _ = asyncio.run(load_catalog(world, CFG))  # type: ignore[arg-type]
+    assert asyncio.run(load_catalog(world, CFG))[0] is versioned  # type: ignore[arg-type]
+    world.models[0]["metadata"]["resourceVersion"] = "8"
+    assert asyncio.run(load_catalog(world, CFG))[0] is not versioned  # type: ignore[arg-type]
 
 
 def test_the_api_client_keeps_its_connections_and_queues_for_one() -> None:

@@ -61,12 +61,21 @@ async def load_catalog(world: World, cfg: OperatorConfig) -> tuple[Catalog, list
     """Built-ins plus the cluster's ModelProfile and AcceleratorProfile objects plus configured prices.
     Invalid profiles are left out and reported."""
     model_docs, acc_docs = await world.profiles()
-    key = json.dumps([model_docs, acc_docs, cfg.prices], sort_keys=True, default=str)
+    key = json.dumps([[_version(d) for d in model_docs], [_version(d) for d in acc_docs], cfg.prices], default=str)
     if key not in _LAST:
         _LAST.clear()
         _LAST[key] = _build_catalog(model_docs, acc_docs, cfg)
     catalog, problems = _LAST[key]
     return catalog, list(problems)
+
+
+def _version(doc: dict[str, Any]) -> Any:
+    """What identifies a profile's content: its uid and resourceVersion, which the API server changes on
+    every write (a hand-made object without them: the whole of it)."""
+    meta = doc.get("metadata") or {}
+    if meta.get("uid") and meta.get("resourceVersion"):
+        return [meta["uid"], meta["resourceVersion"]]
+    return json.dumps(doc, sort_keys=True, default=str)
 
 
 def _build_catalog(
