@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 import random
@@ -14,12 +15,14 @@ from infercap.core.autoscale import (
     PolicyConfig,
     Sample,
     State,
+    _ahead,
     decide,
     forecast,
     growth,
     peakedness,
     planning_headroom,
     staffed,
+    up_terms,
 )
 from infercap.core.sizes import replicas_for
 
@@ -57,10 +60,49 @@ def test_scales_up_at_once() -> None:
 
 
 def test_rising_trend_is_planned_ahead_but_capped() -> None:
+    # Five minutes of history (too few whole spans: the cold-start forecast): the plan covers the rise
+    # the history has shown within a span (38), and no more.
     ramp = [10.0 + 2 * i for i in range(20)]
     last = run(ramp)[-1]
     assert last.planned > ramp[-1], "plans for the demand expected when new capacity is ready"
-    assert last.planned <= max(ramp) * (1 + CFG.forecast_max_growth) + 1e-9
+    assert last.planned <= max(ramp) + (max(ramp) - min(ramp)) + 1e-9
+    # With a full hour of flat history (rises of nothing), the straight line of a breakout is capped by
+    # forecast_max_growth over the recent peak.
+    flat_then_ramp = [10.0] * 240 + [10.0 + 2 * i for i in range(20)]
+    last = run(flat_then_ramp)[-1]
+    assert flat_then_ramp[-1] < last.planned <= max(flat_then_ramp) * (1 + CFG.forecast_max_growth) + 1e-9
+
+
+def test_cold_start_covers_the_rise_seen_so_far_uncapped() -> None:
+    # A new deployment: two minutes at 10 req/s, then 100. The history's peak (100) would cap a rise
+    # learned from whole spans; minutes of history say little of how far demand goes, so the rise seen
+    # so far (90) is planned on top of the recent peak (was: the history's peak x 1.25, 125).
+    samples = [Sample(float(t), 10.0 if t < 120 else 100.0) for t in range(0, 300, 15)]
+    f = forecast(samples, 285.0, PolicyConfig())
+    assert f is not None and f.partial and f.base == 100.0 and f.rise == 90.0
+    terms = up_terms(samples, 285.0, PolicyConfig())
+    assert terms.rise == 90.0 and terms.target >= 190.0
+    # Nothing rose yet: the no-evidence default, forecast_max_growth of the recent peak.
+    flat = [Sample(float(t), 40.0) for t in range(0, 120, 15)]
+    g = forecast(flat, 105.0, PolicyConfig())
+    assert g is not None and g.partial and g.rise == 40.0 * PolicyConfig().forecast_max_growth
+    assert forecast(flat[:1], 0.0, PolicyConfig()) is None
+
+
+def test_the_rise_is_judged_where_the_plan_serves() -> None:
+    # Capacity asked for at t serves from t + delay: the demand it must meet is the demand then (as the
+    # one-minute rates show it, up to a minute later), not a rise within the delay that the plans made
+    # before it serve.
+    ts = [0.0, 15.0, 30.0, 45.0, 60.0, 75.0, 90.0]
+    ds = [1.0, 9.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+    assert _ahead(ts, ds, 30.0, 15.0) == [3.0, 4.0, 5.0, 6.0, 6.0, 6.0, 6.0]  # [t + 30, t + 45]; the 9 is not in any
+    # A 30 s spike every 15 minutes: it is one delay + one minute ahead of 10 % of the spans, but within
+    # the first delay + minute of 48 % of them. At an 80 % quantile the forecast adds no rise for it
+    # (before: 90, for a spike that the plans made a delay before it cover).
+    cfg = PolicyConfig(provisioning_seconds=300, growth_quantile=0.8, lookbacks=(60.0,), seasonal=False)
+    spiky = [Sample(float(t), 100.0 if (t % 900) in (60, 75) else 10.0) for t in range(0, 3600, 15)]
+    assert growth(spiky, 3600.0, cfg) == 0.0
+    assert growth(spiky, 3600.0, dataclasses.replace(cfg, growth_quantile=0.95)) == 90.0
 
 
 def test_scales_down_only_after_the_stabilization_window_and_stepwise() -> None:
@@ -184,7 +226,8 @@ def test_growth_is_learned_from_the_history() -> None:
     # tests/unit/test_seasonal.py tests that.)
     cfg = PolicyConfig(provisioning_seconds=120, growth_quantile=0.9, lookbacks=(60.0,), seasonal=False)
     series = [Sample(t, 40.0 if (t % 600) < 60 else 10.0) for t in range(0, 3600, 15)]
-    assert growth(series[:5], 60.0, cfg) is None, "too little history"
+    # Too little history for whole spans, and nothing rose yet: the no-evidence default.
+    assert growth(series[:5], 60.0, cfg) == 40.0 * cfg.forecast_max_growth
     rise = growth(series, 3600.0, cfg)
     assert rise is not None and 25 <= rise <= 30.0 + 1e-9
     flat = [Sample(float(t), 10.0) for t in range(0, 3600, 15)]

@@ -580,7 +580,7 @@ def cmd_simulate(args: argparse.Namespace) -> str:
         wait_seconds=setup.wait_seconds,
     )
     arrivals = [(r.t, r.input_tokens, r.output_tokens) for r in requests]
-    outcomes = simulate(arrivals, setup, cfg, args.measured_sli)
+    outcomes = simulate(arrivals, setup, cfg, args.measured_sli, args.measured_burstiness)
     summary = _simulate_summary(args, len(requests), duration, (mean_in, mean_out), setup, p.chosen, outcomes)
     summary["cpuSeconds"] = round(time.process_time() - started, 2)
     if args.plot:

@@ -224,7 +224,13 @@ def _add_simulate(sub: argparse._SubParsersAction[_Parser]) -> None:
         "--measured-sli",
         action="store_true",
         help="add a row 'infercap+sli': the policy with its error budget on the SLI the replay measured "
-        "(needs a TTFT/TPOT histogram SLI the operator does not read yet)",
+        "(what spec.autoscaling.sli gives the operator)",
+    )
+    m.add_argument(
+        "--measured-burstiness",
+        action="store_true",
+        help="add a row 'infercap+z': the policy with the arrivals' peakedness measured from the trace's "
+        "per-second counts (the operator sees one-minute rates: peakedness 1)",
     )
     m.add_argument("--plot", metavar="PNG", help="write a capacity-vs-demand plot (needs matplotlib)")
     _output(m)

@@ -12,11 +12,12 @@ The capacity it plans for is earned, not a flat headroom:
   approximation). The margin shrinks as the fleet grows and as the TTFT budget holds more
   drain times; with no budget it is square-root staffing on the delay probability.
 - Growth over the provisioning delay: capacity asked for now serves only after the delay, so the plan
-  covers the demand the history says can arrive within it (`forecast`): for each lookback W, the
-  `growth_quantile` (default: the target attainment) of the rise above the peak of the preceding W
-  within one delay (and the rate window the samples lag by), over the history's spans; of these
+  covers the demand the history says can arrive by then (`forecast`): for each lookback W, the
+  `growth_quantile` (default: the target attainment) of the rise, one delay later (and within the rate
+  window the samples lag by), above the peak of the preceding W, over the history's spans; of these
   predictors, which cover the same share of spans, the one that would have planned least on average
-  is used (a trend breakout is extrapolated when it goes further). With autoscaling and a stream-speed
+  is used (a trend breakout is extrapolated when it goes further). Before the history holds ten
+  spans, the largest rise seen so far, uncapped (`_partial`). With autoscaling and a stream-speed
   SLO these margins replace spec.headroom (`planning_headroom`).
 - Seasonal forecast: when the history holds a cycle (core.seasonal), the same phase of past cycles may
   predict the next delay instead of the lookback's peak, if the same backtest says it covers as much
@@ -37,6 +38,7 @@ The capacity it plans for is earned, not a flat headroom:
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import itertools
 import math
@@ -199,6 +201,17 @@ def _leading_max(ts: Sequence[float], ds: Sequence[float], horizon: float) -> li
     return out
 
 
+def _ahead(ts: Sequence[float], ds: Sequence[float], delay: float, window: float) -> list[float]:
+    """[i] = the most of ds over [ts[i] + delay, ts[i] + delay + window] (ts ascending), or the last
+    value when no sample falls there: the demand that capacity asked for at ts[i] meets."""
+    inside = _leading_max(ts, ds, window)  # the most over (t, t + window], or the value at t
+    out = []
+    for t in ts:
+        j = bisect.bisect_left(ts, t + delay)
+        out.append(max(ds[j], inside[j]) if j < len(ts) else ds[-1])
+    return out
+
+
 @dataclass(frozen=True)
 class Forecast:
     """How far demand can rise within a provisioning delay, by the cheapest lookback the history
@@ -208,28 +221,35 @@ class Forecast:
     base: float  # that peak now (seasonal: the most the same phase of past cycles saw over the next delay)
     rise: float  # the growth quantile of the rise above it within one delay, over the history
     period: float | None = None  # seconds: the cycle the seasonal predictor uses; None: not seasonal
+    # From fewer than ten whole spans (_partial): the rise is not capped by the history's peak.
+    partial: bool = False
 
 
 def forecast(history: Sequence[Sample], now: float, cfg: PolicyConfig) -> Forecast | None:
-    """For each lookback W in `cfg.lookbacks`: the `growth_quantile` of how far demand rose above its
-    peak over the preceding W within one provisioning delay, over the spans of the history that ended by
-    now (sorted samples). Each W gives a predictor "peak over W + that rise" that covered the same share
-    of the history's spans; the one that would have planned the least demand on average over them is
-    chosen (a short lookback needs a large rise on demand that swings, a long one holds a past peak).
-    None with too little history (fewer than ten spans).
+    """For each lookback W in `cfg.lookbacks`: the `growth_quantile` of how far demand, one provisioning
+    delay after each span's start, rose above its peak over the preceding W, over the spans of the
+    history that ended by now (sorted samples). Each W gives a predictor "peak over W + that rise" that
+    covered the same share of the history's spans; the one that would have planned the least demand on
+    average over them is chosen (a short lookback needs a large rise on demand that swings, a long one
+    holds a past peak). With fewer than ten spans, `_partial`; None with fewer than two samples.
 
-    The span is one delay plus the scale-up window: the samples are rates over a trailing window (about
-    the scale-up window), so the demand that capacity asked for now meets one delay ahead shows in the
-    samples up to a window later (as in _seasonal). Measured over the delay alone, a steady rise is
-    underestimated by its slope times that lag, which the stationary queueing margin does not cover."""
+    What a plan made at t must cover is the demand at t + delay, not all the demand before it: capacity
+    asked for at t serves from t + delay, and until then what serves was asked for earlier; scale-down
+    never goes below a recommendation of the last max(stabilization, delay) (decide), so the capacity
+    serving at u is at least the recommendation made at u - delay. (Measured over the whole delay, a
+    rise within it was counted against the plan made before it as well as against the plans that serve
+    it, and the forecast held the largest rise of any delay.) The span is one delay plus the scale-up
+    window: the samples are rates over a trailing window (about the scale-up window), so the demand at
+    t + delay shows in the samples up to a window later (as in _seasonal); without that lag a steady
+    rise is underestimated by its slope times the window."""
     horizon = cfg.provisioning_seconds + cfg.scale_up_window_seconds
     pts = [s for s in history if s.t >= now - cfg.growth_history_seconds]
     ts = [s.t for s in pts]
     ds = [s.demand for s in pts]
     spans = sum(1 for t in ts if t + horizon <= now)
     if spans < 10:
-        return None
-    ahead = _leading_max(ts, ds, horizon)
+        return _partial(ts, ds, cfg)
+    ahead = _ahead(ts, ds, cfg.provisioning_seconds, cfg.scale_up_window_seconds)
     # A quantile of few spans is an unreliable estimate: until the history holds `growth_min_spans`, the
     # quantile moves from the largest rise seen towards `growth_quantile`.
     quantile = cfg.target_attainment if cfg.growth_quantile is None else cfg.growth_quantile
@@ -248,6 +268,21 @@ def forecast(history: Sequence[Sample], now: float, cfg: PolicyConfig) -> Foreca
     if cfg.seasonal and best is not None:
         return _seasonal(ts, ds, now, cfg, best) or best
     return best
+
+
+def _partial(ts: Sequence[float], ds: Sequence[float], cfg: PolicyConfig) -> Forecast | None:
+    """The forecast from a history shorter than ten whole spans (a new deployment, a restart without
+    status): from the scale-up window's peak, the largest rise above it seen within any stretch of up
+    to one span so far (a whole span would show at least as much), and at least the no-evidence
+    default (cfg.forecast_max_growth of that peak). Not capped by the history's peak (up_terms): minutes
+    of history say little of the level demand can reach. None with fewer than two samples."""
+    if len(ts) < 2:
+        return None
+    w = cfg.scale_up_window_seconds
+    back = _trailing_max(ts, ds, w)
+    ahead = _leading_max(ts, ds, cfg.provisioning_seconds + w)
+    rise = max(max(0.0, a - b) for a, b in zip(ahead, back, strict=True))
+    return Forecast(w, back[-1], max(rise, back[-1] * cfg.forecast_max_growth), partial=True)
 
 
 SEASONAL_GRID_POINTS = 480
@@ -369,7 +404,7 @@ def up_terms(history: Sequence[Sample], now: float, cfg: PolicyConfig) -> UpTerm
     # A level the history reached is plausible again within a delay; beyond it only a trend (expected)
     # argues for more, so the rise is capped by the history's peak.
     seen = max(_peak(history, now - cfg.growth_history_seconds), recent_peak * (1 + cfg.forecast_max_growth))
-    rise = max(0.0, min(base + f.rise, seen) - base)
+    rise = f.rise if f.partial else max(0.0, min(base + f.rise, seen) - base)
     # Growth over the delay and bursts within a slot time are independent: their margins add in
     # quadrature, not one on top of the other.
     burst = staffed(base, cfg) - base

@@ -9,7 +9,9 @@ demand-driven ones) with the trace's last minutes in their windows, as a service
 began would have (not as long-term memory: that would let them learn the trace they are judged on).
 
 Policies:
-- infercap: core.autoscale.decide on the demand a Prometheus rate() over the last minute would show;
+- infercap: core.autoscale.decide on the demand a Prometheus rate() over the last minute would show,
+  polled every sync: what the operator sees, so with peakedness 1 (a one-minute rate shows no
+  sub-minute bursts); "infercap+z" (optional) measures the peakedness from the trace;
 - static-peak: the trace's peak minute plus headroom, all the time;
 - static-feasible: the fewest constant replicas that reach the target attainment, chosen in hindsight
   (the fair static yardstick: static-peak may miss the target on bursty traces);
@@ -216,11 +218,19 @@ Watch = Callable[[int, Sequence[Sample], PolicyConfig, Decision], None]
 
 
 def infercap_policy(
-    series: Sequence[float], setup: Setup, cfg: PolicyConfig, preroll: int, watch: Watch | None = None
+    series: Sequence[float],
+    setup: Setup,
+    cfg: PolicyConfig,
+    preroll: int,
+    watch: Watch | None = None,
+    burstiness: bool = False,
 ) -> tuple[Controller, int]:
     """core.autoscale.decide on rate(requests[1m]); series starts `preroll` seconds before the trace.
-    `watch` sees every decision (second of the extended series, samples, config with the measured
-    peakedness, decision): for benchmarks that explain what set it."""
+    The policy sees what the operator sees: the one-minute rate every sync, hence peakedness 1 (cfg's);
+    `burstiness` measures the peakedness from the trace's per-second counts instead, which no
+    Prometheus poll of a rate shows (the "infercap+z" row). `watch` sees every decision (second of the
+    extended series, samples, config with the peakedness used, decision): for benchmarks that explain
+    what set it."""
     sync = max(1, int(setup.sync_seconds))
     delay = int(setup.provisioning_seconds)
     rates = rate_series(series, setup.rate_window_seconds)
@@ -244,9 +254,11 @@ def infercap_policy(
         # The burstiness seen so far (as a short-window rate would show it), at the time scale of
         # Hayward's peakedness: the time a request holds a slot (the variance of the busy slots of an
         # infinite-server system over the mean). The wait budget enters the tail, not the peakedness.
-        lo = max(preroll if s >= preroll else 0, s - int(cfg.growth_history_seconds))
-        z = peakedness(series[lo:s], max(1, round(cfg.seconds_per_request or 1))) if s - lo >= 60 else 1.0
-        cfg_now = dataclasses.replace(cfg, peakedness=z)
+        cfg_now = cfg
+        if burstiness:
+            lo = max(preroll if s >= preroll else 0, s - int(cfg.growth_history_seconds))
+            z = peakedness(series[lo:s], max(1, round(cfg.seconds_per_request or 1))) if s - lo >= 60 else 1.0
+            cfg_now = dataclasses.replace(cfg, peakedness=z)
         d = decide(samples, float(s), state, cfg_now, sli)
         if watch is not None:
             watch(s, samples, cfg_now, d)
@@ -430,12 +442,18 @@ def _requested(ready_steps: Sequence[int], dt: int, seconds: int, setup: Setup) 
 
 
 def simulate(
-    arrivals: Sequence[tuple[float, int, int]], setup: Setup, cfg: PolicyConfig, measured_sli_row: bool = False
+    arrivals: Sequence[tuple[float, int, int]],
+    setup: Setup,
+    cfg: PolicyConfig,
+    measured_sli_row: bool = False,
+    burstiness_row: bool = False,
 ) -> list[Outcome]:
     """Every policy over the trace, the oracle last. The infercap row runs `cfg` as given (the operator
     runs it with the queueing model's estimate as its error budget's account, cfg.measured_sli False);
-    `measured_sli_row` adds "infercap+sli": the same policy on the SLI the replay measured, which needs
-    TTFT/TPOT histograms the operator does not read yet."""
+    `measured_sli_row` adds "infercap+sli": the same policy on the SLI the replay measured (what the
+    operator's measured SLI, spec.autoscaling.sli, gives it); `burstiness_row` adds "infercap+z": the
+    same policy with the peakedness measured from the trace's per-second counts, which the operator
+    cannot observe."""
     if not arrivals:
         return []
     requests = requests_of(arrivals, setup)
@@ -451,6 +469,9 @@ def simulate(
     if measured_sli_row:
         ctl, n0 = infercap_policy(extended, setup, dataclasses.replace(cfg, measured_sli=True), preroll)
         out.append(replay("infercap+sli", requests, seconds, setup, ctl, n0))
+    if burstiness_row:
+        ctl, n0 = infercap_policy(extended, setup, cfg, preroll, burstiness=True)
+        out.append(replay("infercap+z", requests, seconds, setup, ctl, n0))
     out.append(static_peak(requests, series, setup))
     out.append(static_feasible(requests, series, setup))
     ctl, n0 = hpa(extended, setup, setup.capacity_per_replica * (1 - setup.headroom), preroll)
