@@ -7,8 +7,8 @@
    the oracle and its SLO attainment, and infercap's without its seasonal forecast, without its error
    budget, and with its queueing margin sized for no waiting (no TTFT budget).
 2. On the public trace at 20x: a simple causal controller that holds the peak of the last W minutes of
-   the one-minute rate with the policy's queueing margin (no growth hedge, cold start), for W = 5, 10
-   and 15: what holding past peaks costs and attains there, next to the oracle.
+   the one-minute rate with the policy's queueing margin (peakedness 1; no growth hedge, cold start),
+   for W = 5, 10 and 15: what holding past peaks costs and attains there, next to the oracle.
 3. On the public trace at 10x and 40x (300 s delay) and at 20x with a 120 s delay: infercap with and
    without its error budget, as a ratio to static-feasible's cost.
 
@@ -27,7 +27,7 @@ from infercap import traces
 from infercap.api.deployment import ModelDeploymentSpec
 from infercap.cli.commands import builtin_catalog
 from infercap.core import simulate as sim
-from infercap.core.autoscale import PolicyConfig, peakedness, staffed
+from infercap.core.autoscale import PolicyConfig, staffed
 from infercap.core.latency import LatencySlo, Observation, ServiceModel
 from infercap.traces import poisson
 
@@ -128,9 +128,8 @@ def rolling_peak() -> None:
         w = 60 * minutes
 
         def controller(s: int, _: Observation, w: int = w) -> int:
-            z = peakedness(series[max(0, s - 3600) : s], 1) if s > 60 else 1.0
             peak = max(rates[max(0, s - w) : s + 1])
-            planned = staffed(peak, dataclasses.replace(cfg, peakedness=z))
+            planned = staffed(peak, cfg)  # peakedness 1, as the policy sees it
             return max(1, math.ceil(planned / setup.capacity_per_replica))
 
         out = sim.replay(
