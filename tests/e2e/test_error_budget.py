@@ -105,3 +105,30 @@ def test_the_error_budget_counts_the_engines_measured_misses_and_falls_back_to_t
     assert obj["status"]["autoscaling"]["errorBudget"]["requests"] > 0  # the account is kept, not reopened
     assert condition(obj, "DemandObserved")["status"] == "True"  # type: ignore[index]
     assert obj["status"]["autoscaling"]["plannedRequestsPerSecond"]
+
+
+def test_the_api_server_refuses_ratio_queries_without_the_window_or_with_a_selector(
+    cluster: Cluster, crds_installed: None, namespace: str
+) -> None:
+    ratio = {"good": "sum(increase(g[{{.window}}]))", "total": "sum(increase(t[5m]))"}
+    for i, (sli, says) in enumerate(
+        (
+            ({"source": "test", "prometheus": ratio}, "spec.autoscaling.sli.prometheus.total"),
+            (
+                {"source": "test", "selector": 'job="x"', "prometheus": {**ratio, "total": "t[{{.window}}]"}},
+                "with prometheus, write the matchers into its queries",
+            ),
+        )
+    ):
+        doc = {
+            "apiVersion": "infercap.dev/v1alpha1",
+            "kind": "ModelDeployment",
+            "metadata": {"name": f"bad-{i}", "namespace": namespace},
+            "spec": {
+                "model": "llama-3.1-8b",
+                "traffic": {"requestsPerSecond": 1, "inputTokens": 1000, "outputTokens": 200},
+                "autoscaling": {"metric": {"prometheus": {"source": "test", "query": "up"}}, "sli": sli},
+            },
+        }
+        out = cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(doc), check=False)
+        assert out.returncode != 0 and says in out.stderr, out.stderr
