@@ -11,7 +11,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from infercap import egress, metrics
 from infercap.api import GROUP, VERSION
@@ -28,7 +28,7 @@ from infercap.kube.client import Kube, KubeError
 from infercap.kube.events import Recorder
 from infercap.providers import OWNER, OWNER_UID, PoolKind, registered
 from infercap.providers.quota import Share
-from infercap.reconcile import Autoscale, Result, World, apply_quota, finalize, observe, reconcile
+from infercap.reconcile import Autoscale, Result, World, apply_quota, finalize, observe, reconcile, sli
 from infercap.reconcile.quotabook import QuotaBook
 from infercap.reconcile.status import Verdict
 
@@ -180,7 +180,9 @@ class Operator:
         horizon = t - policy_config(a).history_seconds - 60
         self.samples[uid] = [x for x in self.samples[uid] if x.t >= horizon]
         state = self.policy.get(uid) or restore_state(previous)
-        decision = decide(self.samples[uid], t, state, policy_config(a, spec, unloaded_ttft(status)))
+        cfg = policy_config(a, spec, unloaded_ttft(status))
+        measured = await self.measure_sli(spec, body["metadata"]["namespace"], state, t, cfg)
+        decision = decide(self.samples[uid], t, state, cfg, measured.sli if measured is not None else None)
         decision_planned = spec.traffic.rps if decision.planned <= 0 and state.planned is None else decision.planned
         self.policy[uid] = decision.state
         if decision.reason in ("StaleSignal", "NoSignal") and verdict.status == "True":
@@ -199,10 +201,31 @@ class Operator:
             fields["last_scale_down_time"] = iso(decision.state.last_down)
         if (b := decision.state.budget) is not None:
             fields["error_budget"] = ErrorBudgetStatus(
-                since=iso(b.since), updated=iso(b.t), requests=b.requests, misses=b.misses, allowance=b.allowance or 0.0
+                since=iso(b.since),
+                updated=iso(b.t),
+                requests=b.requests,
+                misses=b.misses,
+                allowance=b.allowance or 0.0,
+                source=account_source(state.budget, b, measured, prev),
             )
         block = dump(AutoscalingStatus(**fields))
-        await self.run_reconcile(body, logger, kwargs, Autoscale(decision_planned, block, verdict))
+        sli_verdict = measured.verdict if measured is not None else None
+        await self.run_reconcile(body, logger, kwargs, Autoscale(decision_planned, block, verdict, sli_verdict))
+
+    async def measure_sli(
+        self, spec: ModelDeploymentSpec, namespace: str, state: State, t: float, cfg: PolicyConfig
+    ) -> sli.Measurement | None:
+        """The SLI over the interval the policy's account is about to add (since its last update), or None
+        without spec.autoscaling.sli. No query while the account is closed or stale: the policy then opens it
+        afresh and counts nothing for the interval (core.autoscale._spend)."""
+        a = spec.autoscaling
+        if a is None or a.sli is None:
+            return None
+        b = state.budget
+        if b is None or not 0 < t - b.t <= cfg.stale_after_seconds:
+            waiting = "the error budget's account opens at this decision; its first interval is measured at the next"
+            return sli.Measurement(None, Verdict("Unknown", Reason.WAITING, waiting))
+        return await sli.measure(self.calibrator, spec, namespace, t - b.t)
 
     @staticmethod
     def health() -> dict[str, int]:
@@ -454,6 +477,17 @@ def iso(t: float) -> str:
     return datetime.datetime.fromtimestamp(t, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def account_source(
+    before: Budget | None, after: Budget, measured: sli.Measurement | None, prev: AutoscalingStatus | None
+) -> Literal["measured", "estimated"]:
+    """What the error budget's last update added: measured when this decision had an SLI and updated the
+    account; what the status said before when the account did not move (a stale or missing signal)."""
+    if before is not None and after.t == before.t:
+        old = prev.error_budget if prev is not None else None
+        return old.source if old is not None else "estimated"
+    return "measured" if measured is not None and measured.sli is not None else "estimated"
+
+
 def restore_state(previous: dict[str, Any]) -> State:
     """The policy's memory after a restart, from status.autoscaling (never start from zero)."""
     planned = previous.get("plannedRequestsPerSecond")
@@ -495,4 +529,5 @@ def policy_config(
         # Little's law for the queueing margin: a request holds a batch slot for its decode at the SLO.
         seconds_per_request=spec.traffic.output_tokens / float(stream) if spec is not None and stream else None,
         wait_seconds=wait,
+        measured_sli=a.sli is not None,
     )

@@ -9,7 +9,7 @@ resolves to loopback, link-local (cloud metadata), unspecified or multicast addr
 server. Tenant URLs are pinned to the address that was checked (no DNS rebinding between the check and
 the request): plain HTTP connects to that address with the Host header of the URL; HTTPS too, sending
 the URL's host name in the TLS handshake (SNI) and verifying the certificate for that name. Online
-calibration (EngineMetrics) reads the serving engine's metrics from named sources only.
+calibration and the autoscaler's measured SLI (EngineMetrics) read from named sources only.
 """
 
 from __future__ import annotations
@@ -245,13 +245,13 @@ class EngineMetrics:
         self.namespace = namespace
         self.send = send
 
-    async def endpoint(self, source: str) -> Endpoint:
+    async def endpoint(self, source: str, field: str = "spec.calibration.source") -> Endpoint:
         src = self.cfg.sources.get(source)
         if src is None:
             known = ", ".join(sorted(self.cfg.sources)) or "none configured"
             raise EgressDenied(
                 "UnknownSource",
-                f"spec.calibration.source {source!r} is not a Prometheus source of the operator configuration "
+                f"{field} {source!r} is not a Prometheus source of the operator configuration "
                 f"(known: {known}); ask the cluster admin to add one under prometheus.sources",
             )
         return await source_endpoint(source, src, self.secrets, self.namespace)
@@ -288,3 +288,33 @@ class EngineMetrics:
             raise DemandError("QueryFailed", f"Prometheus source {target.label} gave no usable answer") from None
         assert replicas is not None
         return Readings(replicas, running or 0.0, tokens or 0.0, tpot, kv)
+
+    async def read_counts(
+        self, source: str, promql: dict[str, str], required: tuple[str, ...]
+    ) -> dict[str, float | None]:
+        """The value of each query (spec.autoscaling.sli's counts), all together under one timeout: None for
+        an optional query that returned no series; DemandError when a required one cannot be had."""
+        target = await self.endpoint(source, "spec.autoscaling.sli.source")
+
+        async def one(name: str, q: str) -> float | None:
+            try:
+                return (await self.send(target, q, self.cfg.timeout_seconds, self.cfg.max_response_bytes)).value
+            except DemandError as e:
+                if e.reason != "MetricUnavailable" or name in required:
+                    raise DemandError(
+                        e.reason,
+                        f"the SLI query {name} returned no series in Prometheus source {target.label} (no traffic, "
+                        "or spec.autoscaling.sli matches no engine series)"
+                        if e.reason == "MetricUnavailable"
+                        else e.message,
+                    ) from None
+                return None
+
+        names = list(promql)
+        try:
+            values = await asyncio.wait_for(
+                asyncio.gather(*(one(n, promql[n]) for n in names)), timeout=self.cfg.timeout_seconds
+            )
+        except TimeoutError:
+            raise DemandError("QueryFailed", f"Prometheus source {target.label} gave no usable answer") from None
+        return dict(zip(names, values, strict=True))

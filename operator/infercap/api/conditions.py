@@ -25,6 +25,7 @@ class Cond:
     CAPACITY_MATCHES_PLAN: Final = "CapacityMatchesPlan"
     SCALED_BY_OTHERS: Final = "ScaledByOthers"
     CALIBRATED: Final = "Calibrated"
+    SLI_OBSERVED: Final = "SliObserved"
 
 
 CONDITION_TYPES: Final = (
@@ -39,6 +40,7 @@ CONDITION_TYPES: Final = (
     Cond.CAPACITY_MATCHES_PLAN,
     Cond.SCALED_BY_OTHERS,
     Cond.CALIBRATED,
+    Cond.SLI_OBSERVED,
 )
 
 
@@ -103,6 +105,11 @@ class Reason:
     NO_READER: Final = "NoReader"
     PLAN_CHANGED: Final = "PlanChanged"  # the engine's series still mix replicas of the previous plan
     SELECTOR_OUTSIDE_NAMESPACE: Final = "SelectorOutsideNamespace"  # another tenant's engines: nothing sent
+    # SliObserved (spec.autoscaling.sli; egress reasons pass through): False leaves the interval's account
+    # to the queueing model's estimate, the demand decision goes on
+    MEASURED: Final = "Measured"
+    SLI_UNAVAILABLE: Final = "SliUnavailable"  # the queries failed or returned no series
+    SLI_UNSUPPORTED: Final = "SliUnsupported"  # no SLI can be built for this spec (engine, target, buckets)
 
 
 # NodePoolsReady reasons for a plan infercap refused to apply (not a transient failure): such a plan gets

@@ -203,6 +203,14 @@ def model_deployment_crd() -> dict[str, Any]:
     prometheus["x-kubernetes-validations"] = [
         {"rule": "has(self.source) != has(self.url)", "message": "set exactly one of source or url"}
     ]
+    sli = spec["properties"]["autoscaling"]["properties"]["sli"]
+    sli["x-kubernetes-validations"] = [
+        {
+            "rule": "!has(self.prometheus) || !(has(self.engine) || has(self.selector))",
+            "message": "engine and selector apply to the engine's histograms; with prometheus, write the matchers "
+            "into its queries",
+        }
+    ]
     spec["properties"]["kvCachePrecision"]["enum"] = ["bf16", "fp8"]
     _serving_rules(spec)
     status = schema_of(ModelDeploymentStatus)

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field, PlainSerializer, WithJsonSchema, model_validator
 
-from infercap.api.calibration import Calibration
+from infercap.api.calibration import SELECTOR_PATTERN, Calibration, Engine
 from infercap.api.catalog import CatalogId
 from infercap.api.serving import Capacity, ScaleTargetRef, Serving
 from infercap.api.types import ApiModel, Bounded, Precision, decimal_json, decimal_schema, to_decimal
@@ -162,6 +162,74 @@ class MetricSource(ApiModel):
     prometheus: PrometheusMetric = Field(description="A Prometheus query.")
 
 
+# Sloth's placeholder for the query range; the operator puts the interval since its last decision there.
+_WINDOW = r"\{\{\.window\}\}"
+
+
+class SliQueries(ApiModel):
+    """The SLI as a ratio of good to total events (OpenSLO's ratioMetric, Sloth's queries): two PromQL
+    queries whose single values count requests over the range `{{.window}}`."""
+
+    good: str = Field(
+        min_length=1,
+        max_length=4096,
+        pattern=_WINDOW,
+        description="PromQL counting the requests that met the SLO over {{.window}}, e.g. "
+        'sum(increase(my_ttft_seconds_bucket{le="1.0"}[{{.window}}])).',
+    )
+    total: str = Field(
+        min_length=1,
+        max_length=4096,
+        pattern=_WINDOW,
+        description="PromQL counting every request over {{.window}}, e.g. "
+        "sum(increase(my_ttft_seconds_count[{{.window}}])).",
+    )
+
+
+class Sli(ApiModel):
+    """Where the error budget's account comes from: the requests that met the SLO, measured, instead of the
+    queueing model's estimate. Without `prometheus`, infercap counts them from the serving engine's own
+    TTFT (and, for vLLM, per-request TPOT) histograms, within this namespace; a failed read falls back to
+    the estimate for that interval (SliObserved=False)."""
+
+    source: str = Field(
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+        max_length=63,
+        description="Name of a Prometheus source in the operator configuration (prometheus.sources); no URL.",
+    )
+    engine: Engine | None = Field(
+        default=None,
+        description="Whose histograms to read: vllm or sglang. Default: spec.serving.engine (the engine "
+        "infercap renders); required with scaleTargetRef unless prometheus is set.",
+    )
+    selector: str | None = Field(
+        default=None,
+        max_length=1024,
+        pattern=SELECTOR_PATTERN,
+        description='PromQL label matchers of this deployment\'s engine series, e.g. model_name="llama". '
+        'Default and always: namespace="<this namespace>".',
+    )
+    prometheus: SliQueries | None = Field(
+        default=None, description="The good and total queries, instead of the engine's histograms."
+    )
+    min_window_seconds: int = Field(
+        default=60,
+        ge=5,
+        le=3600,
+        description="Shortest query range (at least two scrape intervals); a longer range than the interval "
+        "since the last decision is scaled down to it.",
+    )
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Sli:
+        if self.prometheus is not None and (self.engine is not None or self.selector is not None):
+            raise ValueError(
+                "engine and selector apply to the engine's histograms; with prometheus, write the matchers into "
+                "its queries"
+            )
+        return self
+
+
 class Autoscaling(ApiModel):
     """Plan for live demand instead of spec.traffic's rate (the request shape still comes from
     spec.traffic): up at once, down after the stabilization window in bounded steps, holding the last
@@ -185,6 +253,10 @@ class Autoscaling(ApiModel):
     target_attainment: Attainment = Field(
         default=Decimal("0.995"),
         description="Share of requests that should meet spec.slo: sizes the policy's queueing margin.",
+    )
+    sli: Sli | None = Field(
+        default=None,
+        description="Measure the error budget's misses (default: estimated by the queueing model).",
     )
 
     @model_validator(mode="after")

@@ -93,8 +93,12 @@ class ErrorBudgetStatus(ApiModel):
     since: str = Field(description="When the account opened (RFC 3339).")
     updated: str = Field(description="When it was last updated (RFC 3339).")
     requests: float = Field(description="Requests served, a sum decayed over the growth history.")
-    misses: float = Field(description="Of them, estimated to miss the SLO (same decay).")
+    misses: float = Field(description="Of them, measured or estimated to miss the SLO (same decay).")
     allowance: float = Field(description="The miss share the margins were sized for at the last decision.")
+    source: Literal["measured", "estimated"] = Field(
+        default="estimated",
+        description="What the last interval added: measured (spec.autoscaling.sli) or estimated (queueing model).",
+    )
 
 
 class AutoscalingStatus(ApiModel):

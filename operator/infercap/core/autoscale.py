@@ -107,8 +107,9 @@ class PolicyConfig:
     budget_floor: float = 1.0
     budget_ceiling: float = 2.0
     # The error budget's account from a measured SLI (TTFT/TPOT histograms) instead of the queueing
-    # model's estimate. The operator reads no such SLI yet, so False, as it runs; the simulator can show
-    # the measured variant as a separate row (`infercap simulate --measured-sli`).
+    # model's estimate: the caller passes decide() its `sli`. The operator sets it with
+    # spec.autoscaling.sli (controller.policy_config; an interval whose read failed is still estimated);
+    # the simulator shows the measured variant as a separate row (`infercap simulate --measured-sli`).
     measured_sli: bool = False
 
     @property

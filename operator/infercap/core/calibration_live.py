@@ -47,7 +47,7 @@ ENGINE_METRICS: dict[str, dict[str, tuple[str, ...]]] = {
 }
 
 
-def _series(names: tuple[str, ...], selector: str, suffix: str = "") -> str:
+def series(names: tuple[str, ...], selector: str, suffix: str = "") -> str:
     """A selector of the metric under any of its names, each as the engine writes it (vllm:x) or with the
     colon escaped (vllm_x): recent prometheus-client versions escape colons when the scraper negotiates
     OpenMetrics 1.0."""
@@ -61,8 +61,8 @@ def queries(engine: str, selector: str, window_seconds: int) -> dict[str, str]:
     distinct pods, not series: see REPLICA_LABELS)."""
     m = ENGINE_METRICS[engine]
     w = f"[{int(window_seconds)}s]"
-    running, kv, tokens = (_series(m[k], selector) for k in ("running", "kv", "tokens"))
-    tpot_sum, tpot_count = _series(m["tpot"], selector, "_sum"), _series(m["tpot"], selector, "_count")
+    running, kv, tokens = (series(m[k], selector) for k in ("running", "kv", "tokens"))
+    tpot_sum, tpot_count = series(m["tpot"], selector, "_sum"), series(m["tpot"], selector, "_count")
     return {
         "replicas": f"count(count by ({', '.join(REPLICA_LABELS)}) ({running}))",
         "running": f"sum(avg_over_time({running}{w}))",
@@ -79,7 +79,7 @@ class SelectorOutsideNamespace(ValueError):
 _MATCHER = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*"([^"\\{}]*)"')
 
 
-def scoped_selector(selector: str | None, namespace: str) -> str:
+def scoped_selector(selector: str | None, namespace: str, field: str = "spec.calibration.selector") -> str:
     """The selector the queries use: the user's matchers, always within the ModelDeployment's own namespace.
     Without a namespace matcher `namespace="<own>"` is added; a namespace matcher that is anything but that
     (another namespace, a regex, a negation) is refused: a tenant may read its own engines only.
@@ -94,7 +94,7 @@ def scoped_selector(selector: str | None, namespace: str) -> str:
         return selector
     op, value = next((op, v) for op, v in named if (op, v) != ("=", namespace))
     raise SelectorOutsideNamespace(
-        f'spec.calibration.selector matches namespace{op}"{value}": the operator reads the engine metrics of this '
+        f'{field} matches namespace{op}"{value}": the operator reads the engine metrics of this '
         f'ModelDeployment\'s namespace only; drop the namespace matcher (namespace="{namespace}" is added) or '
         f'write namespace="{namespace}"'
     )

@@ -7,7 +7,7 @@ tests use; it holds no logic.
 
 from __future__ import annotations
 
-from infercap.reconcile import observe
+from infercap.reconcile import observe, sli
 from infercap.reconcile.load import load_catalog
 from infercap.reconcile.pools import NOTHING_AFFORDABLE, capped_to_nothing
 from infercap.reconcile.quota import apply_quota
@@ -30,4 +30,5 @@ __all__ = [
     "observe",
     "reconcile",
     "share_from_status",
+    "sli",
 ]

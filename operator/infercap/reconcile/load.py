@@ -126,11 +126,17 @@ def load_demand(ctx: Pass) -> None:
     if ctx.autoscale is not None:
         ctx.new["autoscaling"] = ctx.autoscale.status
         ctx.verdicts[Cond.DEMAND_OBSERVED] = ctx.autoscale.verdict
+        if ctx.autoscale.sli_verdict is not None:
+            ctx.verdicts[Cond.SLI_OBSERVED] = ctx.autoscale.sli_verdict
         ctx.demand_rps = ctx.autoscale.planned_rps
         return
     ctx.verdicts[Cond.DEMAND_OBSERVED] = ctx.previous(Cond.DEMAND_OBSERVED) or Verdict(
         "Unknown", Reason.WAITING, "no demand sample yet; planning for spec.traffic"
     )
+    if ctx.spec.autoscaling.sli is not None:  # between polls: what the last poll measured
+        ctx.verdicts[Cond.SLI_OBSERVED] = ctx.previous(Cond.SLI_OBSERVED) or Verdict(
+            "Unknown", Reason.WAITING, "no interval measured yet; the error budget's account is estimated"
+        )
     planned = (ctx.old.get("autoscaling") or {}).get("plannedRequestsPerSecond")
     if planned is not None:
         ctx.demand_rps = float(planned)

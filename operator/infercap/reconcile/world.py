@@ -86,11 +86,12 @@ async def owned_pools(kube: Kube, uid: str, cfg: OperatorConfig | None = None) -
 
 @dataclass(frozen=True)
 class Autoscale:
-    """The autoscaler's input to a reconcile: demand to plan for, its status block, its condition."""
+    """The autoscaler's input to a reconcile: demand to plan for, its status block, its conditions."""
 
     planned_rps: float
     status: dict[str, Any]
     verdict: Verdict
+    sli_verdict: Verdict | None = None  # SliObserved, when spec.autoscaling.sli is set
 
 
 @dataclass
