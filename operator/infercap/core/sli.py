@@ -11,8 +11,9 @@ infercap builds them from the serving engine's own latency histograms:
   overstate the misses, so it never loosens the margins more than the truth would); a target below the
   lowest bound has no such bucket and is refused (SliUnsupported), not rounded up;
 - decode speed (spec.slo.outputTokensPerSecondPerStream): vLLM's per-request histogram of the mean time
-  per output token, vllm:request_time_per_output_token_seconds (vLLM >= 0.11), at the largest bound <=
-  1 / the stream speed. SGLang has no per-request TPOT histogram (sglang:inter_token_latency_seconds
+  per output token, vllm:request_time_per_output_token_seconds (the v1 engine's; a release without it
+  exports no such series, and the SLI then counts TTFT only and says so), at the largest bound <= 1 /
+  the stream speed. SGLang has no per-request TPOT histogram (sglang:inter_token_latency_seconds
   observes each token gap, not each request), so for SGLang the SLI is TTFT only, and says so. The two
   histograms are not joint: a request slow on both counts twice, so misses = min(total, TTFT misses +
   TPOT misses), an upper bound of the requests that missed either (conservative again).
@@ -34,7 +35,8 @@ WINDOW = "{{.window}}"  # Sloth's placeholder for the query range
 
 # Bucket upper bounds (seconds) of the engines' default histograms, and the metric names, as the engines'
 # sources spell them:
-# - vLLM, vllm/v1/metrics/loggers.py (PrometheusStatLogger, unchanged from 0.8 to 0.11 and later):
+# - vLLM, vllm/v1/metrics/loggers.py (PrometheusStatLogger; the same bounds in public /metrics
+#   captures of several releases):
 #   vllm:time_to_first_token_seconds [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75,
 #   1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0, 160.0, 640.0, 2560.0];
 #   vllm:request_time_per_output_token_seconds (per request) [0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2,
@@ -51,25 +53,8 @@ VLLM_TPOT_BUCKETS = (
     0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0,
 )  # fmt: skip
 SGLANG_TTFT_BUCKETS = (
-    0.1,
-    0.2,
-    0.4,
-    0.6,
-    0.8,
-    1.0,
-    2.0,
-    4.0,
-    6.0,
-    8.0,
-    10.0,
-    20.0,
-    40.0,
-    60.0,
-    80.0,
-    100.0,
-    200.0,
-    400.0,
-)
+    0.1, 0.2, 0.4, 0.6, 0.8, 1.0, 2.0, 4.0, 6.0, 8.0, 10.0, 20.0, 40.0, 60.0, 80.0, 100.0, 200.0, 400.0,
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
