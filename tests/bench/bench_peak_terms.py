@@ -2,7 +2,7 @@
 """Benchmark that explains the policy's peak on the public trace (prints figures, asserts nothing): at
 the decisions where infercap's recommendation reaches its highest replica count, which term set it
 (core.autoscale.up_terms): the lookback's peak, the history's rise within one delay, the queueing
-margin at the measured peakedness, or the straight-line breakout forecast; and how many replicas the
+margin (at peakedness 1, what the operator sees), or the straight-line breakout forecast; and how many replicas the
 recommendation would be without each of them; and at how many decisions the seasonal forecast planned.
 
 Run: python tests/bench/bench_peak_terms.py
