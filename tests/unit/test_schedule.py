@@ -185,3 +185,49 @@ def test_the_schedule_reads_no_clock() -> None:
     tree = ast.parse(inspect.getsource(schedule))
     calls = {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
     assert not calls & {"now", "today", "utcnow", "monotonic"}
+
+
+BAD_WINDOWS = [
+    # (window, field, words the message must hold)
+    ({"start": "09:00", "end": "17:00", "timeZone": "Europe/Berln"}, "timeZone", "unknown time zone"),
+    ({"start": "09:00", "end": "17:00", "timeZone": "Mars/Olympus"}, "timeZone", "IANA"),
+    ({"start": "09:00", "end": "17:00", "timeZone": "../etc/passwd"}, "timeZone", "pattern"),
+    ({"start": "9:00", "end": "17:00"}, "start", "pattern"),
+    ({"start": "09:00", "end": "24:00"}, "end", "pattern"),
+    ({"start": "09:00", "end": "17:00", "days": ["Mon", "Mon"]}, "", "days lists a day twice"),
+    ({"start": "09:00", "end": "17:00", "days": ["Monday"]}, "days[0]", "'Mon'"),
+    ({"start": "09:00", "end": "17:00", "days": []}, "days", "at least 1"),
+    ({"start": "09:00", "end": "17:00", "requestsPerSecond": "0"}, "requestsPerSecond", "greater than 0"),
+]
+
+
+@pytest.mark.parametrize(("window", "field", "words"), BAD_WINDOWS, ids=[f"{w}" for w, _, _ in BAD_WINDOWS])
+def test_a_bad_window_is_refused_naming_its_field(window: dict[str, object], field: str, words: str) -> None:
+    from pydantic import ValidationError
+
+    from infercap.api.deployment import Autoscaling
+    from infercap.api.validation import describe
+
+    doc = {"metric": {"prometheus": {"source": "main", "query": "q"}}}
+    with pytest.raises(ValidationError) as e:
+        Autoscaling.model_validate({**doc, "schedule": [{"requestsPerSecond": 10, **window}]})
+    message = describe(e.value, "spec.autoscaling")
+    assert message.startswith(f"spec.autoscaling.schedule[0]{'.' + field if field else ''}:"), message
+    assert words in message, message
+
+
+def test_window_names_are_unique_and_at_most_32_windows() -> None:
+    from pydantic import ValidationError
+
+    from infercap.api.deployment import Autoscaling
+
+    doc = {"metric": {"prometheus": {"source": "main", "query": "q"}}}
+    one = {"name": "peak", "start": "09:00", "end": "17:00", "requestsPerSecond": 10}
+    with pytest.raises(ValidationError, match="schedule names a window twice"):
+        Autoscaling.model_validate({**doc, "schedule": [one, one]})
+    with pytest.raises(ValidationError, match="at most 32"):
+        Autoscaling.model_validate({**doc, "schedule": [{**one, "name": f"w{i}"} for i in range(33)]})
+    assert (
+        len(Autoscaling.model_validate({**doc, "schedule": [{**one, "name": f"w{i}"} for i in range(32)]}).schedule)
+        == 32
+    )
