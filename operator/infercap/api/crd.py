@@ -206,7 +206,8 @@ def model_deployment_crd() -> dict[str, Any]:
     spec["properties"]["accelerators"]["x-kubernetes-list-type"] = "set"
     spec["properties"]["autoscaling"]["x-kubernetes-validations"] = [
         {
-            "rule": "!has(self.maxReplicas) || self.maxReplicas >= self.minReplicas",
+            # minReplicas may be absent (the CRD carries no defaults): then it is 1, as in the model.
+            "rule": "!has(self.maxReplicas) || self.maxReplicas >= (has(self.minReplicas) ? self.minReplicas : 1)",
             "message": "maxReplicas must be at least minReplicas",
         }
     ]
