@@ -4,6 +4,7 @@ drop capacity (the last plan is held and DemandObserved says why)."""
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 import pytest
@@ -78,6 +79,66 @@ def test_live_demand_moves_capacity_and_missing_data_holds_it(
     assert held["status"]["plan"]["replicas"] >= 1
     # `high` is the first plan above `low`; demand may still have risen after it, so "held" means no drop.
     assert held["status"]["plan"]["nodes"] >= high["status"]["plan"]["nodes"], "no drop on missing data"
+
+
+def test_a_scheduled_window_raises_the_plan_over_low_demand(
+    cluster: Cluster, operator: Operator, namespace: str, prometheus: Prometheus
+) -> None:
+    """A window open now (the test's clock, in UTC) at 30 req/s while the measured demand is about 1: the
+    planned demand reaches the window's rate and status.autoscaling names the window; the API server
+    refuses a time that is not HH:MM (the CRD's pattern)."""
+    prometheus.set_rate(1)
+    now = datetime.datetime.now(datetime.UTC)
+    start, end = now - datetime.timedelta(hours=1), now + datetime.timedelta(hours=2)
+    window = {
+        "name": "launch",
+        "start": start.strftime("%H:%M"),
+        "end": end.strftime("%H:%M"),  # past midnight when it comes before start: the next day's
+        "days": [start.strftime("%a")],  # the day it opened
+        "timeZone": "UTC",
+        "requestsPerSecond": "30",
+    }
+    doc = {
+        "apiVersion": "infercap.dev/v1alpha1",
+        "kind": "ModelDeployment",
+        "metadata": {"name": "scheduled", "namespace": namespace},
+        "spec": {
+            "model": "llama-3.1-70b",
+            "precision": "fp8",
+            "accelerators": ["h100"],
+            "traffic": {"requestsPerSecond": 1, "inputTokens": 2000, "outputTokens": 400},
+            "slo": {"outputTokensPerSecondPerStream": 30},
+            "autoscaling": {
+                "metric": {"prometheus": {"source": "test", "query": "sum(rate(loadgen_requests_total[10s]))"}},
+                "maxReplicas": 64,  # without minReplicas: the CRD's rule reads it as 1
+                "provisioningSeconds": 60,
+                "staleAfterSeconds": 600,
+                "schedule": [window],
+            },
+        },
+    }
+    bad = {**doc, "metadata": {"name": "bad-window", "namespace": namespace}}
+    bad["spec"] = {
+        **doc["spec"],
+        "autoscaling": {**doc["spec"]["autoscaling"], "schedule": [{**window, "start": "9:00"}]},
+    }
+    refused = cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(bad), check=False)
+    assert refused.returncode != 0 and "schedule[0].start" in refused.stderr, refused.stderr
+    cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(doc))
+
+    def planned_for_the_window() -> dict[str, Any] | None:
+        obj = mdep(cluster, "scheduled", namespace)
+        auto = (obj.get("status") or {}).get("autoscaling") or {}
+        observed = float(auto.get("observedRequestsPerSecond") or -1)
+        planned = float(auto.get("plannedRequestsPerSecond") or -1)
+        ok = 0 <= observed < 5 and planned >= 30 and (obj["status"].get("plan") or {}).get("nodes")
+        return obj if ok else None
+
+    obj = wait_until(planned_for_the_window, timeout=90, what="the plan to reach the window's 30 req/s")
+    auto = obj["status"]["autoscaling"]
+    assert auto["scheduledRequestsPerSecond"] == "30" and auto["scheduleWindow"] == "launch"
+    assert "launch" in auto["message"]
+    assert condition(obj, "DemandObserved")["status"] == "True"  # type: ignore[index]
 
 
 def test_operator_exports_metrics(cluster: Cluster, operator: Operator, namespace: str) -> None:

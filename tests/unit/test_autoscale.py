@@ -299,6 +299,8 @@ def test_a_scheduled_floor_is_one_more_scale_up_recommendation_with_the_queueing
         assert opened.reason == "ScaleUp" and opened.planned == staffed(40.0, cfg) >= 40.0
         assert "the scheduled floor of business-hours: 40 req/s" in opened.message
         assert all(d.planned >= staffed(40.0, cfg) for d in scheduled[20:])
+        held = scheduled[-1]
+        assert held.reason == "Hold" and "the scheduled floor of business-hours" in held.message
     assert staffed(40.0, FIXED_SLO_CFG) > 40.0, "the SLO configuration has a margin to show"
     # A floor under what demand calls for changes nothing, and the message does not claim it.
     busy = run_scheduled([100.0] * 30, [10.0] * 30)
