@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from tests.e2e.conftest import Cluster, Operator, Prometheus, wait_until
-from tests.e2e.test_operator import condition, manifest, mdep
+from tests.e2e.test_operator import condition, events_of, manifest, mdep
 
 pytestmark = pytest.mark.cluster
 
@@ -139,6 +139,36 @@ def test_a_scheduled_window_raises_the_plan_over_low_demand(
     assert auto["scheduledRequestsPerSecond"] == "30" and auto["scheduleWindow"] == "launch"
     assert "launch" in auto["message"]
     assert condition(obj, "DemandObserved")["status"] == "True"  # type: ignore[index]
+
+
+def test_a_schedule_the_api_server_cannot_judge_is_refused_by_the_operator(
+    cluster: Cluster, operator: Operator, namespace: str
+) -> None:
+    """Each window name once is the CRD's rule; a time zone the tz database does not know passes the CRD's
+    pattern and is Planned=False InvalidSpec naming the field, with a Warning event."""
+    metric = {"prometheus": {"source": "test", "query": "sum(rate(loadgen_requests_total[10s]))"}}
+    window = {"name": "peak", "start": "09:00", "end": "17:00", "requestsPerSecond": 10}
+    twice = yaml.safe_load(manifest("twice", namespace))
+    twice["spec"]["autoscaling"] = {"metric": metric, "schedule": [window, window]}
+    refused = cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(twice), check=False)
+    assert refused.returncode != 0 and "schedule names a window twice" in refused.stderr, refused.stderr
+    typo = yaml.safe_load(manifest("typo", namespace))
+    typo["spec"]["autoscaling"] = {"metric": metric, "schedule": [{**window, "timeZone": "Europe/Berln"}]}
+    cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(typo))
+
+    def invalid() -> dict[str, Any] | None:
+        c = condition(mdep(cluster, "typo", namespace), "Planned")
+        return c if c is not None and c["reason"] == "InvalidSpec" else None
+
+    cond = wait_until(invalid, timeout=60, what="Planned=False InvalidSpec")
+    assert cond["status"] == "False"
+    assert cond["message"].startswith("spec.autoscaling.schedule[0].timeZone: unknown time zone"), cond
+    warned = wait_until(
+        lambda: [e for e in events_of(cluster, "typo", namespace) if e["reason"] == "InvalidSpec"] or None,
+        timeout=30,
+        what="the InvalidSpec event",
+    )
+    assert warned[0]["type"] == "Warning" and "timeZone" in warned[0]["message"]
 
 
 def test_operator_exports_metrics(cluster: Cluster, operator: Operator, namespace: str) -> None:
