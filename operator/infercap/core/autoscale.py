@@ -556,7 +556,7 @@ def decide(
             "Hold",
             latest.demand,
             f"demand {latest.demand:.3g} req/s; the last {cfg.down_window_seconds:.0f} s called for up "
-            f"to {window_peak:.3g} of the planned {current:.3g}{note}",
+            f"to {window_peak:.3g} of the planned {current:.3g}{note if floor >= window_peak else ''}",
         )
     if state.last_down is not None and now - state.last_down < cfg.scale_down_period_seconds:
         return Decision(
