@@ -20,7 +20,8 @@ from infercap.api.config import OperatorConfig
 from infercap.api.deployment import Autoscaling, ModelDeploymentSpec
 from infercap.api.status import AutoscalingStatus, ErrorBudgetStatus, ModelDeploymentStatus, dump
 from infercap.api.status import read as read_status
-from infercap.core.autoscale import PolicyConfig, Sample, State, decide
+from infercap.core import schedule
+from infercap.core.autoscale import Decision, PolicyConfig, Sample, State, decide
 from infercap.core.catalog import builtin_catalog
 from infercap.core.missbudget import Budget
 from infercap.demand import DemandError, query
@@ -182,8 +183,18 @@ class Operator:
         state = self.policy.get(uid) or restore_state(previous)
         cfg = policy_config(a, spec, unloaded_ttft(status))
         measured = await self.measure_sli(spec, body["metadata"]["namespace"], state, t, cfg)
-        decision = decide(self.samples[uid], t, state, cfg, measured.sli if measured is not None else None)
-        decision_planned = spec.traffic.rps if decision.planned <= 0 and state.planned is None else decision.planned
+        # The schedule's floor over the next provisioning delay: what is asked for now serves then.
+        floor = schedule.floor(schedule.windows(a.schedule), t, a.provisioning_seconds)
+        decision = decide(
+            self.samples[uid],
+            t,
+            state,
+            cfg,
+            measured.sli if measured is not None else None,
+            scheduled=floor.rate if floor is not None else 0.0,
+            scheduled_window=floor.window if floor is not None else "",
+        )
+        decision_planned = first_plan(decision, state, spec.traffic.rps)
         self.policy[uid] = decision.state
         if decision.reason in ("StaleSignal", "NoSignal") and verdict.status == "True":
             verdict = Verdict("False", decision.reason, decision.message)
@@ -197,6 +208,8 @@ class Operator:
         }
         if observed[0] is not None:
             fields.update(observed_requests_per_second=observed[0], observed_time=observed[1])
+        if floor is not None:
+            fields.update(scheduled_requests_per_second=f"{floor.rate:.6g}", schedule_window=floor.window)
         if decision.state.last_down is not None:
             fields["last_scale_down_time"] = iso(decision.state.last_down)
         if (b := decision.state.budget) is not None:
@@ -486,6 +499,15 @@ def account_source(
         old = prev.error_budget if prev is not None else None
         return old.source if old is not None else "estimated"
     return "measured" if measured is not None and measured.sli is not None else "estimated"
+
+
+def first_plan(decision: Decision, before: State, fallback: float) -> float:
+    """The demand to plan for: the decision's, or spec.traffic's rate (`fallback`) for the first plan
+    without any demand to go on (no signal yet, or only zero); a scheduled floor then raises it, never
+    lowers it (spec.traffic is what the user planned for before any metric)."""
+    if before.planned is None and (decision.planned <= 0 or decision.reason == "NoSignal"):
+        return max(decision.planned, fallback)
+    return decision.planned
 
 
 def restore_state(previous: dict[str, Any]) -> State:

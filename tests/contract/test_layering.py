@@ -58,6 +58,7 @@ PLANTED = [
     ("providers/karpenter.py", "import lightkube", "cluster-client-only-in-kube"),
     ("core/compute.py", "import time", "core-pure"),
     ("core/sizes.py", "from os import environ", "core-pure"),
+    ("core/schedule.py", "import time", "core-pure"),
     ("api/status.py", "import logging", "core-pure"),
 ]
 

@@ -4,13 +4,14 @@ drop capacity (the last plan is held and DemandObserved says why)."""
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 import pytest
 import yaml
 
 from tests.e2e.conftest import Cluster, Operator, Prometheus, wait_until
-from tests.e2e.test_operator import condition, manifest, mdep
+from tests.e2e.test_operator import condition, events_of, manifest, mdep
 
 pytestmark = pytest.mark.cluster
 
@@ -78,6 +79,96 @@ def test_live_demand_moves_capacity_and_missing_data_holds_it(
     assert held["status"]["plan"]["replicas"] >= 1
     # `high` is the first plan above `low`; demand may still have risen after it, so "held" means no drop.
     assert held["status"]["plan"]["nodes"] >= high["status"]["plan"]["nodes"], "no drop on missing data"
+
+
+def test_a_scheduled_window_raises_the_plan_over_low_demand(
+    cluster: Cluster, operator: Operator, namespace: str, prometheus: Prometheus
+) -> None:
+    """A window open now (the test's clock, in UTC) at 30 req/s while the measured demand is about 1: the
+    planned demand reaches the window's rate and status.autoscaling names the window; the API server
+    refuses a time that is not HH:MM (the CRD's pattern)."""
+    prometheus.set_rate(1)
+    now = datetime.datetime.now(datetime.UTC)
+    start, end = now - datetime.timedelta(hours=1), now + datetime.timedelta(hours=2)
+    window = {
+        "name": "launch",
+        "start": start.strftime("%H:%M"),
+        "end": end.strftime("%H:%M"),  # past midnight when it comes before start: the next day's
+        "days": [start.strftime("%a")],  # the day it opened
+        "timeZone": "UTC",
+        "requestsPerSecond": "30",
+    }
+    doc = {
+        "apiVersion": "infercap.dev/v1alpha1",
+        "kind": "ModelDeployment",
+        "metadata": {"name": "scheduled", "namespace": namespace},
+        "spec": {
+            "model": "llama-3.1-70b",
+            "precision": "fp8",
+            "accelerators": ["h100"],
+            "traffic": {"requestsPerSecond": 1, "inputTokens": 2000, "outputTokens": 400},
+            "slo": {"outputTokensPerSecondPerStream": 30},
+            "autoscaling": {
+                "metric": {"prometheus": {"source": "test", "query": "sum(rate(loadgen_requests_total[10s]))"}},
+                "maxReplicas": 64,  # without minReplicas: the CRD's rule reads it as 1
+                "provisioningSeconds": 60,
+                "staleAfterSeconds": 600,
+                "schedule": [window],
+            },
+        },
+    }
+    bad = {**doc, "metadata": {"name": "bad-window", "namespace": namespace}}
+    bad["spec"] = {
+        **doc["spec"],
+        "autoscaling": {**doc["spec"]["autoscaling"], "schedule": [{**window, "start": "9:00"}]},
+    }
+    refused = cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(bad), check=False)
+    assert refused.returncode != 0 and "schedule[0].start" in refused.stderr, refused.stderr
+    cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(doc))
+
+    def planned_for_the_window() -> dict[str, Any] | None:
+        obj = mdep(cluster, "scheduled", namespace)
+        auto = (obj.get("status") or {}).get("autoscaling") or {}
+        observed = float(auto.get("observedRequestsPerSecond") or -1)
+        planned = float(auto.get("plannedRequestsPerSecond") or -1)
+        ok = 0 <= observed < 5 and planned >= 30 and (obj["status"].get("plan") or {}).get("nodes")
+        return obj if ok else None
+
+    obj = wait_until(planned_for_the_window, timeout=90, what="the plan to reach the window's 30 req/s")
+    auto = obj["status"]["autoscaling"]
+    assert auto["scheduledRequestsPerSecond"] == "30" and auto["scheduleWindow"] == "launch"
+    assert "launch" in auto["message"]
+    assert condition(obj, "DemandObserved")["status"] == "True"  # type: ignore[index]
+
+
+def test_a_schedule_the_api_server_cannot_judge_is_refused_by_the_operator(
+    cluster: Cluster, operator: Operator, namespace: str
+) -> None:
+    """Each window name once is the CRD's rule; a time zone the tz database does not know passes the CRD's
+    pattern and is Planned=False InvalidSpec naming the field, with a Warning event."""
+    metric = {"prometheus": {"source": "test", "query": "sum(rate(loadgen_requests_total[10s]))"}}
+    window = {"name": "peak", "start": "09:00", "end": "17:00", "requestsPerSecond": 10}
+    twice = yaml.safe_load(manifest("twice", namespace))
+    twice["spec"]["autoscaling"] = {"metric": metric, "schedule": [window, window]}
+    refused = cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(twice), check=False)
+    assert refused.returncode != 0 and "schedule names a window twice" in refused.stderr, refused.stderr
+    typo = yaml.safe_load(manifest("typo", namespace))
+    typo["spec"]["autoscaling"] = {"metric": metric, "schedule": [{**window, "timeZone": "Europe/Berln"}]}
+    cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(typo))
+
+    def invalid() -> dict[str, Any] | None:
+        c = condition(mdep(cluster, "typo", namespace), "Planned")
+        return c if c is not None and c["reason"] == "InvalidSpec" else None
+
+    cond = wait_until(invalid, timeout=60, what="Planned=False InvalidSpec")
+    assert cond["status"] == "False"
+    assert cond["message"].startswith("spec.autoscaling.schedule[0].timeZone: unknown time zone"), cond
+    warned = wait_until(
+        lambda: [e for e in events_of(cluster, "typo", namespace) if e["reason"] == "InvalidSpec"] or None,
+        timeout=30,
+        what="the InvalidSpec event",
+    )
+    assert warned[0]["type"] == "Warning" and "timeZone" in warned[0]["message"]
 
 
 def test_operator_exports_metrics(cluster: Cluster, operator: Operator, namespace: str) -> None:

@@ -131,12 +131,7 @@ class FakeKube:
         obj = self.objects.get(_key(api_version, kind, name, namespace))
         if obj is None:
             raise KubeError("NotFound", f"{kind} {name} not found", 404)
-        have = obj.setdefault("status", {})
-        for k, v in status.items():
-            if v is None:
-                have.pop(k, None)
-            else:
-                have[k] = copy.deepcopy(v)
+        merge(obj.setdefault("status", {}), status)
 
     async def set_replicas(self, api_version: str, kind: str, name: str, namespace: str, replicas: int) -> None:
         self._check("patch")
@@ -162,3 +157,15 @@ def mdep(name: str, namespace: str, spec: dict[str, Any]) -> dict[str, Any]:
         "metadata": {"name": name, "namespace": namespace},
         "spec": spec,
     }
+
+
+def merge(have: dict[str, Any], patch: dict[str, Any]) -> None:
+    """A JSON merge patch (RFC 7386), as the API server applies one: None removes a key, an object merges
+    into the object there, anything else replaces."""
+    for k, v in patch.items():
+        if v is None:
+            have.pop(k, None)
+        elif isinstance(v, dict) and isinstance(have.get(k), dict):
+            merge(have[k], v)
+        else:
+            have[k] = copy.deepcopy(v)

@@ -262,3 +262,109 @@ def test_planning_headroom_is_not_counted_twice() -> None:
     on_spec = plan(cat, with_slo, demand_rps=400.0)
     margin_once = plan(cat, with_slo, demand_rps=400.0, headroom=planning_headroom(with_slo))
     assert margin_once.chosen.placement.replicas < on_spec.chosen.placement.replicas
+
+
+# The error budget loosens the margins as it fills (core.missbudget); without it the floor's margin is exact.
+FIXED_SLO_CFG = dataclasses.replace(SLO_CFG, miss_budget=False)
+
+
+def run_scheduled(series: list[float], floors: list[float], cfg: PolicyConfig = CFG) -> list[Decision]:
+    """As run(), with the schedule's floor at each step (core.schedule.floor's rate, 0: none)."""
+    samples: list[Sample] = []
+    state = State()
+    out = []
+    for i, (d, f) in enumerate(zip(series, floors, strict=True)):
+        samples.append(Sample(i * 15.0, d))
+        dec = decide(samples, i * 15.0, state, cfg, scheduled=f, scheduled_window="business-hours")
+        state = dec.state
+        out.append(dec)
+    return out
+
+
+def test_a_scheduled_floor_is_one_more_scale_up_recommendation_with_the_queueing_margin() -> None:
+    low = [5.0] * 40
+    for cfg in (CFG, FIXED_SLO_CFG):
+        plain = run(low, cfg=cfg)
+        scheduled = run_scheduled(low, [0.0] * 20 + [40.0] * 20, cfg=cfg)
+        assert [d.planned for d in scheduled[:20]] == [d.planned for d in plain[:20]], "no floor: unchanged"
+        opened = scheduled[20]
+        # Demand the user expects is planned as any demand level: with its queueing margin.
+        assert opened.reason == "ScaleUp" and opened.planned == staffed(40.0, cfg) >= 40.0
+        assert "the scheduled floor of business-hours: 40 req/s" in opened.message
+        assert all(d.planned >= staffed(40.0, cfg) for d in scheduled[20:])
+        held = scheduled[-1]
+        assert held.reason == "Hold" and "the scheduled floor of business-hours" in held.message
+    assert staffed(40.0, FIXED_SLO_CFG) > 40.0, "the SLO configuration has a margin to show"
+    # A floor under what demand calls for changes nothing, and the message does not claim it.
+    busy = run_scheduled([100.0] * 30, [10.0] * 30)
+    assert [d.planned for d in busy] == [d.planned for d in run([100.0] * 30)]
+    assert not any("scheduled floor" in d.message for d in busy)
+
+
+def test_a_window_that_closes_steps_down_by_the_usual_rules() -> None:
+    cfg = FIXED_SLO_CFG
+    open_steps, after = 30, 80
+    floors = [60.0] * open_steps + [0.0] * after
+    decisions = run_scheduled([5.0] * (open_steps + after), floors, cfg=cfg)
+    planned = [d.planned for d in decisions]
+    held = int(cfg.down_window_seconds / 15)
+    # Held for the down window after the last recommendation the floor made, then bounded steps.
+    assert all(p == planned[open_steps - 1] for p in planned[open_steps : open_steps + held])
+    downs = [i for i in range(1, len(planned)) if planned[i] < planned[i - 1]]
+    assert downs and downs[0] >= open_steps + held
+    for i in downs:
+        assert planned[i] >= planned[i - 1] * (1 - cfg.scale_down_max_step) - 1e-9
+        assert decisions[i].reason == "ScaleDown"
+    assert all(b - a >= cfg.scale_down_period_seconds / 15 for a, b in itertools.pairwise(downs))
+    assert planned[-1] < planned[open_steps - 1], "it does come down"
+
+
+@settings(max_examples=int(os.environ.get("INFERCAP_HYPOTHESIS_EXAMPLES", "40")), deadline=None)
+@given(
+    base=st.floats(min_value=0.5, max_value=200),
+    rate=st.floats(min_value=1, max_value=500),
+    opens=st.integers(min_value=0, max_value=40),
+    length=st.integers(min_value=1, max_value=60),
+    cfg=st.sampled_from([CFG, SLO_CFG, FIXED_SLO_CFG]),
+)
+def test_property_a_scheduled_window_never_flaps(
+    base: float, rate: float, opens: int, length: int, cfg: PolicyConfig
+) -> None:
+    n = opens + length + 60
+    floors = [rate if opens <= i < opens + length else 0.0 for i in range(n)]
+    decisions = run_scheduled([base] * n, floors, cfg=cfg)
+    held = int(cfg.down_window_seconds / 15)
+    last_down: int | None = None
+    for i, d in enumerate(decisions):
+        # Never below a floor of the last down window (the hold the recommendations give), stepping down
+        # by bounded steps, one per period.
+        # (With the error budget on, its margin may be looser than the target's, never below the floor.)
+        least = (lambda f: f) if cfg.miss_budget else (lambda f: staffed(f, cfg))
+        assert all(d.planned >= least(f) - 1e-9 for f in floors[max(0, i - held) : i + 1])
+        if i and d.planned < decisions[i - 1].planned:
+            assert d.planned >= decisions[i - 1].planned * (1 - cfg.scale_down_max_step) - 1e-9
+            assert last_down is None or (i - last_down) * 15 >= cfg.scale_down_period_seconds
+            last_down = i
+
+
+def test_the_floor_raises_capacity_while_the_metric_is_missing() -> None:
+    cfg = FIXED_SLO_CFG
+    floor = staffed(40.0, cfg)
+    # No sample yet: plan for the floor, not for nothing.
+    first = decide([], 0.0, State(), cfg, scheduled=40.0, scheduled_window="launch")
+    assert first.reason == "NoSignal" and first.planned == floor == first.state.planned
+    assert "the scheduled floor of launch: 40 req/s" in first.message
+    assert decide([], 0.0, State(), cfg).planned == 0.0, "without a floor: as before"
+    # Stale: the held plan rises to the floor; a floor below it holds it.
+    samples = [Sample(float(t), 5.0) for t in range(0, 300, 15)]
+    state = decide(samples, 285.0, State(), cfg).state
+    later = 285.0 + cfg.stale_after_seconds + 60
+    stale = decide(samples, later, state, cfg, scheduled=40.0)
+    assert stale.reason == "StaleSignal" and stale.planned == floor and stale.observed is None
+    assert (later, floor) in stale.state.recommendations, "held after the window like any recommendation"
+    small = decide(samples, later, state, cfg, scheduled=0.1)
+    assert small.planned == state.planned and "holding capacity" in small.message
+    # The signal returns after the window closed: the hold of the usual down window, not a drop.
+    back = [*samples, Sample(later + 15, 5.0)]
+    resumed = decide(back, later + 15, stale.state, cfg)
+    assert resumed.planned == floor and resumed.reason == "Hold"

@@ -155,3 +155,70 @@ def test_the_autoscaler_writes_its_status_block_through_the_model(monkeypatch: p
     assert again.autoscaling.observed_time == first.observed_time
     cond = {c.type: c for c in again.conditions}["DemandObserved"]
     assert cond.status == "False" and cond.reason == "QueryFailed"
+
+
+def test_the_autoscaler_passes_the_schedules_floor_and_records_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The floor of the windows open within the next provisioning delay, at the controller's clock, raises
+    the planned demand and rides in status.autoscaling; once no window is near, the fields go."""
+    from infercap import controller
+    from infercap.demand import Reading
+
+    kube = FakeKube()
+    window = {"name": "launch", "start": "09:00", "end": "10:00", "timeZone": "Europe/Berlin", "requestsPerSecond": 40}
+    spec = {
+        **SPEC,
+        "autoscaling": {
+            "metric": {"prometheus": {"source": "main", "query": "sum(rate(x[1m]))"}},
+            "provisioningSeconds": 600,
+            "schedule": [window],
+        },
+    }
+    body = kube.put(mdep("chat", "team", spec))
+
+    async def endpoint(*_: Any) -> Any:
+        return type("T", (), {"label": "source main"})()
+
+    async def query(*_: Any) -> Reading:
+        return Reading(2.0, 0.0)
+
+    monkeypatch.setattr(controller.egress, "endpoint", endpoint)
+    monkeypatch.setattr(controller, "query", query)
+    clock = {"t": 1_764_661_800.0}  # 2025-12-02T07:50:00Z, 08:50 in Berlin: the window opens within 600 s
+    monkeypatch.setattr(controller.time, "time", lambda: clock["t"])
+    op = operator(kube)
+    asyncio.run(op.autoscale(body, log, {}))
+    auto = kube.objects[KEY]["status"]["autoscaling"]
+    assert auto["scheduledRequestsPerSecond"] == "40" and auto["scheduleWindow"] == "launch"
+    assert float(auto["plannedRequestsPerSecond"]) >= 40 and "launch" in auto["message"]
+    assert kube.objects[KEY]["status"]["demand"]["source"] == "metric"
+    clock["t"] += 3 * 3600  # 11:50 in Berlin: closed, and no window within the next delay
+    asyncio.run(op.autoscale(kube.objects[KEY], log, {}))
+    auto = kube.objects[KEY]["status"]["autoscaling"]
+    assert "scheduledRequestsPerSecond" not in auto and "scheduleWindow" not in auto
+
+
+def test_an_unknown_time_zone_is_an_invalid_spec_naming_the_field() -> None:
+    kube = FakeKube()
+    window = {"start": "09:00", "end": "17:00", "timeZone": "Europe/Berln", "requestsPerSecond": 40}
+    spec = {**SPEC, "autoscaling": {"metric": {"prometheus": {"source": "main", "query": "q"}}, "schedule": [window]}}
+    body = kube.put(mdep("chat", "team", spec))
+    asyncio.run(operator(kube).autoscale(body, log, {}))
+    conds = {c["type"]: c for c in kube.objects[KEY]["status"]["conditions"]}
+    assert conds["Planned"]["status"] == "False" and conds["Planned"]["reason"] == "InvalidSpec"
+    assert conds["Planned"]["message"].startswith("spec.autoscaling.schedule[0].timeZone: unknown time zone")
+    assert [(e.type, e.reason) for e in kube.client.events] == [("Warning", "InvalidSpec")]
+
+
+def test_the_first_plan_falls_back_to_spec_traffic_and_a_floor_only_raises_it() -> None:
+    from infercap.controller import first_plan
+    from infercap.core.autoscale import Decision, State
+
+    def decision(planned: float, reason: str) -> Decision:
+        return Decision(planned, State(planned=planned or None), reason, None, "")
+
+    assert first_plan(decision(0.0, "NoSignal"), State(), 10.0) == 10.0
+    assert first_plan(decision(0.0, "ScaleUp"), State(), 10.0) == 10.0, "only zero demand seen"
+    assert first_plan(decision(4.0, "NoSignal"), State(), 10.0) == 10.0, "a floor under spec.traffic"
+    assert first_plan(decision(40.0, "NoSignal"), State(), 10.0) == 40.0, "a floor above it"
+    assert first_plan(decision(4.0, "ScaleUp"), State(), 10.0) == 4.0, "demand observed"
+    assert first_plan(decision(4.0, "NoSignal"), State(planned=4.0), 10.0) == 4.0, "not the first plan"

@@ -101,6 +101,15 @@ def test_without_a_plan_the_applied_conditions_are_kept() -> None:
 
 def test_a_status_patch_clears_keys_that_went() -> None:
     assert with_removals({"observed": {}, "plan": 1}, {"plan": 2}) == {"plan": 2, "observed": None}
+    # In nested objects too: a merge patch keeps an object's old keys (a closed window's floor would stay).
+    old = {"autoscaling": {"plannedRequestsPerSecond": "40", "scheduleWindow": "launch"}, "conditions": [1, 2]}
+    new = {"autoscaling": {"plannedRequestsPerSecond": "5"}, "conditions": [1]}
+    patch = with_removals(old, new)
+    assert patch == {"autoscaling": {"plannedRequestsPerSecond": "5", "scheduleWindow": None}, "conditions": [1]}
+    from tests.unit.fakekube import merge
+
+    merge(old, patch)
+    assert old == new, "the API server's merge of the patch is the new status"
 
 
 def test_prune_keeps_the_previous_pools_during_a_switch_and_removes_them_after() -> None:

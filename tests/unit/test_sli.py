@@ -395,9 +395,9 @@ def test_the_operator_passes_the_measured_sli_and_falls_back_to_the_estimate(mon
     seen: list[tuple[float, float] | None] = []
     real_decide = controller.decide
 
-    def decide(*args: Any) -> Any:
+    def decide(*args: Any, **kwargs: Any) -> Any:
         seen.append(args[4] if len(args) > 4 else None)
-        return real_decide(*args)
+        return real_decide(*args, **kwargs)
 
     monkeypatch.setattr(controller, "decide", decide)
     op = Operator(OperatorConfig(), clock=lambda: "2026-12-01T00:00:00Z")

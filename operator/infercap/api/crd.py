@@ -182,6 +182,17 @@ def _serving_rules(spec: dict[str, Any]) -> None:
     ]
 
 
+def _schedule_rules(schedule: dict[str, Any]) -> None:
+    """spec.autoscaling.schedule: each day once per window, each name once (as pydantic refuses)."""
+    schedule["items"]["properties"]["days"]["x-kubernetes-list-type"] = "set"
+    schedule["x-kubernetes-validations"] = [
+        {
+            "rule": "self.all(w, !has(w.name) || self.exists_one(v, has(v.name) && v.name == w.name))",
+            "message": "schedule names a window twice; give each window its own name",
+        }
+    ]
+
+
 def model_deployment_crd() -> dict[str, Any]:
     spec = schema_of(ModelDeploymentSpec)
     spec["description"] = ModelDeploymentSpec.__doc__
@@ -195,7 +206,8 @@ def model_deployment_crd() -> dict[str, Any]:
     spec["properties"]["accelerators"]["x-kubernetes-list-type"] = "set"
     spec["properties"]["autoscaling"]["x-kubernetes-validations"] = [
         {
-            "rule": "!has(self.maxReplicas) || self.maxReplicas >= self.minReplicas",
+            # minReplicas may be absent (the CRD carries no defaults): then it is 1, as in the model.
+            "rule": "!has(self.maxReplicas) || self.maxReplicas >= (has(self.minReplicas) ? self.minReplicas : 1)",
             "message": "maxReplicas must be at least minReplicas",
         }
     ]
@@ -211,6 +223,7 @@ def model_deployment_crd() -> dict[str, Any]:
             "into its queries",
         }
     ]
+    _schedule_rules(spec["properties"]["autoscaling"]["properties"]["schedule"])
     spec["properties"]["kvCachePrecision"]["enum"] = ["bf16", "fp8"]
     _serving_rules(spec)
     status = schema_of(ModelDeploymentStatus)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BeforeValidator, Field, PlainSerializer, WithJsonSchema, model_validator
+from pydantic import BeforeValidator, Field, PlainSerializer, WithJsonSchema, field_validator, model_validator
 
 from infercap.api.calibration import SELECTOR_PATTERN, Calibration, Engine
 from infercap.api.catalog import CatalogId
@@ -230,6 +231,75 @@ class Sli(ApiModel):
         return self
 
 
+class Weekday(StrEnum):
+    MON = "Mon"
+    TUE = "Tue"
+    WED = "Wed"
+    THU = "Thu"
+    FRI = "Fri"
+    SAT = "Sat"
+    SUN = "Sun"
+
+
+CLOCK_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"  # HH:MM, 24-hour
+# An IANA tz database name's shape (Europe/Berlin, America/Argentina/Buenos_Aires, UTC, Etc/GMT+5); whether
+# the database knows it is the validator's check, since the CRD cannot list every zone.
+ZONE_PATTERN = r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$"
+MAX_SCHEDULE_WINDOWS = 32
+
+
+class ScheduleWindow(ApiModel):
+    """A recurring window of known demand (business hours, a nightly batch): while it is open, and one
+    provisioning delay before, the autoscaler plans for at least its rate."""
+
+    name: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=63,
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+        description="What the window is, for status and messages (default: its index, schedule[i]).",
+    )
+    days: list[Weekday] = Field(
+        default_factory=lambda: list(Weekday),
+        min_length=1,
+        max_length=7,
+        description="Days the window opens on (Mon..Sun), in its time zone; a window past midnight belongs to "
+        "the day it opens. Default: every day.",
+    )
+    start: str = Field(pattern=CLOCK_PATTERN, description="Local time it opens, HH:MM (24-hour).")
+    end: str = Field(
+        pattern=CLOCK_PATTERN,
+        description="Local time it closes, HH:MM; at or before start, it closes on the next day (22:00 to 06:00).",
+    )
+    time_zone: str = Field(
+        default="UTC",
+        min_length=1,
+        max_length=64,
+        pattern=ZONE_PATTERN,
+        description="IANA time zone of start and end, e.g. Europe/Berlin (daylight saving time follows it).",
+    )
+    requests_per_second: RequestRate = Field(
+        description="The least demand to plan for while the window is open (requests per second)."
+    )
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                "unknown time zone; use an IANA tz database name such as Europe/Berlin, America/New_York or UTC"
+            ) from None
+        return value
+
+    @model_validator(mode="after")
+    def _days_once(self) -> ScheduleWindow:
+        if len(set(self.days)) != len(self.days):
+            raise ValueError("days lists a day twice")
+        return self
+
+
 class Autoscaling(ApiModel):
     """Plan for live demand instead of spec.traffic's rate (the request shape still comes from
     spec.traffic): up at once, down after the stabilization window in bounded steps, holding the last
@@ -258,11 +328,20 @@ class Autoscaling(ApiModel):
         default=None,
         description="Measure the error budget's misses (default: estimated by the queueing model).",
     )
+    schedule: list[ScheduleWindow] = Field(
+        default_factory=list,
+        max_length=MAX_SCHEDULE_WINDOWS,
+        description="Windows of known demand: while one is open (and one provisioningSeconds before), plan for "
+        "at least its requestsPerSecond; the largest open window wins.",
+    )
 
     @model_validator(mode="after")
     def _bounds(self) -> Autoscaling:
         if self.max_replicas is not None and self.max_replicas < self.min_replicas:
             raise ValueError("maxReplicas must be at least minReplicas")
+        names = [w.name for w in self.schedule if w.name is not None]
+        if len(set(names)) != len(names):
+            raise ValueError("schedule names a window twice; give each window its own name")
         return self
 
 

@@ -112,6 +112,14 @@ class AutoscalingStatus(ApiModel):
     message: str = Field(default="", description="Why.")
     last_scale_down_time: str | None = Field(default=None, description="When capacity last stepped down.")
     error_budget: ErrorBudgetStatus | None = Field(default=None, description="The SLO error budget's account.")
+    scheduled_requests_per_second: str | None = Field(
+        default=None,
+        description="The floor spec.autoscaling.schedule sets now: the largest rate of the windows open within the "
+        "next provisioningSeconds (absent when none is).",
+    )
+    schedule_window: str | None = Field(
+        default=None, description="The window that sets it: its name, or schedule[i] for an unnamed one."
+    )
 
 
 class ChildRef(ApiModel):

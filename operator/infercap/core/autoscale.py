@@ -461,38 +461,63 @@ def _budget_note(budget: missbudget.Budget | None, cfg: PolicyConfig) -> str:
     return f" (error budget: {budget.share:.3%} estimated missed; margins for {1 - cfg.target_attainment:.3%})"
 
 
+def _unobserved(
+    history: Sequence[Sample], now: float, state: State, cfg: PolicyConfig, floor: float, note: str
+) -> Decision:
+    """No fresh sample (none yet, or the latest older than cfg.stale_after_seconds): hold the last plan,
+    never scale to zero. A scheduled floor (`floor`, already staffed; `note` says whose) still raises it:
+    the user said that demand comes, and a missing metric is no reason to meet it short; it counts as a
+    recommendation, so the hold after the window closes is the usual one once the signal is back."""
+    if not history:
+        held, reason, what = state.planned, "NoSignal", "no demand observed"
+    else:
+        held = state.planned if state.planned is not None else history[-1].demand
+        reason, what = "StaleSignal", f"last demand sample is {now - history[-1].t:.0f} s old"
+    if floor > 0 and (held is None or floor > held):
+        recs = (*(r for r in state.recommendations if r[0] >= now - cfg.down_window_seconds), (now, floor))
+        message = f"{what}; planning for {floor:.3g} req/s with the queueing margin{note}"
+        return Decision(floor, dataclasses.replace(state, planned=floor, recommendations=recs), reason, None, message)
+    if held is None:
+        return Decision(0.0, state, reason, None, f"{what} yet")
+    message = f"{what}; holding capacity for {held:.3g} req/s"
+    return Decision(held, dataclasses.replace(state, planned=held) if history else state, reason, None, message)
+
+
+def _scheduled_note(scheduled: float, window: str) -> str:
+    """What a message says of the floor that set its target."""
+    return f" (the scheduled floor of {window}: {scheduled:.3g} req/s)"
+
+
 def decide(
-    samples: Sequence[Sample], now: float, state: State, cfg: PolicyConfig, sli: tuple[float, float] | None = None
+    samples: Sequence[Sample],
+    now: float,
+    state: State,
+    cfg: PolicyConfig,
+    sli: tuple[float, float] | None = None,
+    scheduled: float = 0.0,
+    scheduled_window: str = "",
 ) -> Decision:
     """The demand to plan for at `now`, from samples (any order, any spacing) up to `now`; `sli`: the
-    requests completed since the last decision and those of them that missed the SLO, when measured."""
+    requests completed since the last decision and those of them that missed the SLO, when measured.
+    `scheduled`: the schedule's demand floor now (core.schedule.floor over the next provisioning delay;
+    0: none), named `scheduled_window` in messages: one more scale-up recommendation, also while the
+    signal is missing (_unobserved), so after the window closes demand steps down by the usual rules."""
     history = sorted(
         (s for s in samples if s.t <= now and math.isfinite(s.demand) and s.demand >= 0), key=lambda s: s.t
     )
-    if not history:
-        if state.planned is None:
-            return Decision(0.0, state, "NoSignal", None, "no demand observed yet")
-        return Decision(
-            state.planned,
-            state,
-            "NoSignal",
-            None,
-            f"no demand observed; holding capacity for {state.planned:.3g} req/s",
-        )
+    note = _scheduled_note(scheduled, scheduled_window or "the schedule")
+    if not history or now - history[-1].t > cfg.stale_after_seconds:
+        return _unobserved(history, now, state, cfg, staffed(scheduled, cfg), note)
     latest = history[-1]
-    if now - latest.t > cfg.stale_after_seconds:
-        held = state.planned if state.planned is not None else latest.demand
-        return Decision(
-            held,
-            dataclasses.replace(state, planned=held),
-            "StaleSignal",
-            None,
-            f"last demand sample is {now - latest.t:.0f} s old; holding capacity for {held:.3g} req/s",
-        )
-
     budget, cfg = _spend(state, latest, now, cfg, sli)
     u = up_terms(history, now, cfg)
     recent_peak, f, base, rise, level, up_target = u.recent_peak, u.forecast, u.base, u.rise, u.level, u.target
+    # The floor is demand the user expects, planned as any demand level: with the queueing margin (its
+    # requests queue as any others), but without the growth margin, which covers rises the history may
+    # bring and which the forecast already adds to the observed demand.
+    floor = staffed(scheduled, cfg)
+    note = note if floor > up_target else ""
+    up_target = max(up_target, floor)
     down_since = now - cfg.down_window_seconds
     recs = (*(r for r in state.recommendations if r[0] >= down_since), (now, up_target))
     window_peak = max(*(d for _, d in recs), staffed(_peak(history, down_since), cfg))
@@ -510,7 +535,7 @@ def decide(
             f"demand {latest.demand:.3g} req/s, recent peak {recent_peak:.3g}, expected in "
             f"{cfg.provisioning_seconds:.0f} s {level:.3g} ({_source(f)} {base:.3g}, "
             f"history: +{rise:.3g}): "
-            f"planning for {up_target:.3g} with the queueing margin{_budget_note(budget, cfg)}",
+            f"planning for {up_target:.3g} with the queueing margin{note}{_budget_note(budget, cfg)}",
         )
     if window_peak >= current * (1 - cfg.scale_down_tolerance):
         return Decision(
@@ -519,7 +544,7 @@ def decide(
             "Hold",
             latest.demand,
             f"demand {latest.demand:.3g} req/s; the last {cfg.down_window_seconds:.0f} s called for up "
-            f"to {window_peak:.3g} of the planned {current:.3g}",
+            f"to {window_peak:.3g} of the planned {current:.3g}{note if floor >= window_peak else ''}",
         )
     if state.last_down is not None and now - state.last_down < cfg.scale_down_period_seconds:
         return Decision(

@@ -84,11 +84,15 @@ async def annotate_cost(ctx: Pass) -> None:
 
 
 def with_removals(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
-    """A merge patch that also clears top-level keys the new status no longer has."""
+    """A merge patch (RFC 7386) that also clears the keys the new status no longer has, in nested objects
+    too: a merge patch keeps an object's old keys, so status.autoscaling.scheduledRequestsPerSecond would
+    outlive its window otherwise (lists are replaced whole)."""
     patch: dict[str, Any] = dict(new)
-    for key in old:
+    for key, was in old.items():
         if key not in new:
             patch[key] = None
+        elif isinstance(was, dict) and isinstance(new[key], dict):
+            patch[key] = with_removals(was, new[key])
     return patch
 
 
