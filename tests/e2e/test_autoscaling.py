@@ -16,31 +16,38 @@ from tests.e2e.test_operator import condition, events_of, manifest, mdep
 pytestmark = pytest.mark.cluster
 
 
+def autoscaled(name: str, namespace: str, **autoscaling: Any) -> dict[str, Any]:
+    """A ModelDeployment of these tests: llama-3.1-70b on h100 at 30 tok/s per stream, autoscaled."""
+    return dict(
+        yaml.safe_load(
+            manifest(
+                name,
+                namespace,
+                model="llama-3.1-70b",
+                precision="fp8",
+                traffic={"requestsPerSecond": 1, "inputTokens": 2000, "outputTokens": 400},
+                slo={"outputTokensPerSecondPerStream": 30},
+                autoscaling=autoscaling,
+            )
+        )
+    )
+
+
 def test_live_demand_moves_capacity_and_missing_data_holds_it(
     cluster: Cluster, operator: Operator, namespace: str, prometheus: Prometheus
 ) -> None:
     prometheus.set_rate(2)
-    doc = {
-        "apiVersion": "infercap.dev/v1alpha1",
-        "kind": "ModelDeployment",
-        "metadata": {"name": "live", "namespace": namespace},
-        "spec": {
-            "model": "llama-3.1-70b",
-            "precision": "fp8",
-            "accelerators": ["h100"],
-            "traffic": {"requestsPerSecond": 1, "inputTokens": 2000, "outputTokens": 400},
-            "slo": {"outputTokensPerSecondPerStream": 30},
-            "autoscaling": {
-                # The source the session operator's configuration names (tests/e2e/conftest.py).
-                "metric": {"prometheus": {"source": "test", "query": "sum(rate(loadgen_requests_total[10s]))"}},
-                "minReplicas": 1,
-                "maxReplicas": 64,
-                "scaleDownStabilizationSeconds": 60,
-                "provisioningSeconds": 0,
-                "staleAfterSeconds": 600,
-            },
-        },
-    }
+    doc = autoscaled(
+        "live",
+        namespace,
+        # The source the session operator's configuration names (tests/e2e/conftest.py).
+        metric={"prometheus": {"source": "test", "query": "sum(rate(loadgen_requests_total[10s]))"}},
+        minReplicas=1,
+        maxReplicas=64,
+        scaleDownStabilizationSeconds=60,
+        provisioningSeconds=0,
+        staleAfterSeconds=600,
+    )
     cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(doc))
 
     def observed(at_least: float) -> dict[str, Any] | None:
@@ -98,25 +105,15 @@ def test_a_scheduled_window_raises_the_plan_over_low_demand(
         "timeZone": "UTC",
         "requestsPerSecond": "30",
     }
-    doc = {
-        "apiVersion": "infercap.dev/v1alpha1",
-        "kind": "ModelDeployment",
-        "metadata": {"name": "scheduled", "namespace": namespace},
-        "spec": {
-            "model": "llama-3.1-70b",
-            "precision": "fp8",
-            "accelerators": ["h100"],
-            "traffic": {"requestsPerSecond": 1, "inputTokens": 2000, "outputTokens": 400},
-            "slo": {"outputTokensPerSecondPerStream": 30},
-            "autoscaling": {
-                "metric": {"prometheus": {"source": "test", "query": "sum(rate(loadgen_requests_total[10s]))"}},
-                "maxReplicas": 64,  # without minReplicas: the CRD's rule reads it as 1
-                "provisioningSeconds": 60,
-                "staleAfterSeconds": 600,
-                "schedule": [window],
-            },
-        },
-    }
+    doc = autoscaled(
+        "scheduled",
+        namespace,
+        metric={"prometheus": {"source": "test", "query": "sum(rate(loadgen_requests_total[10s]))"}},
+        maxReplicas=64,  # without minReplicas: the CRD's rule reads it as 1
+        provisioningSeconds=60,
+        staleAfterSeconds=600,
+        schedule=[window],
+    )
     bad = {**doc, "metadata": {"name": "bad-window", "namespace": namespace}}
     bad["spec"] = {
         **doc["spec"],

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from tests.e2e.conftest import Cluster, Operator, Prometheus, wait_until
-from tests.e2e.test_operator import condition, mdep
+from tests.e2e.test_operator import condition, manifest, mdep
 
 pytestmark = pytest.mark.cluster
 
@@ -51,25 +51,22 @@ def test_the_error_budget_counts_the_engines_measured_misses_and_falls_back_to_t
         timeout=60,
         what="the engine's TTFT histogram in Prometheus",
     )
-    doc = {
-        "apiVersion": "infercap.dev/v1alpha1",
-        "kind": "ModelDeployment",
-        "metadata": {"name": "measured", "namespace": namespace},
-        "spec": {
-            "model": "llama-3.1-8b",
-            "accelerators": ["h100"],
-            "traffic": {"requestsPerSecond": 1, "inputTokens": 1000, "outputTokens": 200},
-            "slo": {"timeToFirstTokenMs": 2000, "outputTokensPerSecondPerStream": 30},
-            "nodePool": {"provider": "none"},
-            "autoscaling": {
+    doc = yaml.safe_load(
+        manifest(
+            "measured",
+            namespace,
+            traffic={"requestsPerSecond": 1, "inputTokens": 1000, "outputTokens": 200},
+            slo={"timeToFirstTokenMs": 2000, "outputTokensPerSecondPerStream": 30},
+            nodePool={"provider": "none"},
+            autoscaling={
                 "metric": {"prometheus": {"source": "test", "query": "sum(rate(loadgen_requests_total[10s]))"}},
                 "provisioningSeconds": 0,
                 "staleAfterSeconds": 600,
                 # No serving workload here: the engine is named. Polls are 2 s apart, ranges 10 s.
                 "sli": {"source": "test", "engine": "vllm", "selector": 'job="engine"', "minWindowSeconds": 10},
             },
-        },
-    }
+        )
+    )
     cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(doc))
 
     def budget(source: str, requests: float = 0.0) -> dict[str, Any] | None:
@@ -120,15 +117,13 @@ def test_the_api_server_refuses_ratio_queries_without_the_window_or_with_a_selec
             ),
         )
     ):
-        doc = {
-            "apiVersion": "infercap.dev/v1alpha1",
-            "kind": "ModelDeployment",
-            "metadata": {"name": f"bad-{i}", "namespace": namespace},
-            "spec": {
-                "model": "llama-3.1-8b",
-                "traffic": {"requestsPerSecond": 1, "inputTokens": 1000, "outputTokens": 200},
-                "autoscaling": {"metric": {"prometheus": {"source": "test", "query": "up"}}, "sli": sli},
-            },
-        }
+        doc = yaml.safe_load(
+            manifest(
+                f"bad-{i}",
+                namespace,
+                traffic={"requestsPerSecond": 1, "inputTokens": 1000, "outputTokens": 200},
+                autoscaling={"metric": {"prometheus": {"source": "test", "query": "up"}}, "sli": sli},
+            )
+        )
         out = cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(doc), check=False)
         assert out.returncode != 0 and says in out.stderr, out.stderr
