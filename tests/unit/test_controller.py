@@ -11,6 +11,7 @@ from typing import Any
 import kopf
 import pytest
 from tests.unit.fakekube import FakeKube, mdep
+from tests.unit.fakeprom import serve_demand
 
 from infercap.api.config import OperatorConfig
 from infercap.controller import Operator, Retry
@@ -115,9 +116,7 @@ def test_health_reports_the_catalog_it_loaded() -> None:
 def test_the_autoscaler_writes_its_status_block_through_the_model(monkeypatch: pytest.MonkeyPatch) -> None:
     """A poll records the observed and planned demand (status.autoscaling, keys from api/status.py); a
     failed poll keeps the last observation and says so in DemandObserved."""
-    from infercap import controller
     from infercap.api.status import read as read_status
-    from infercap.demand import DemandError, Reading
 
     kube = FakeKube()
     spec = {
@@ -126,19 +125,7 @@ def test_the_autoscaler_writes_its_status_block_through_the_model(monkeypatch: p
         "autoscaling": {"metric": {"prometheus": {"source": "main", "query": "sum(rate(x[1m]))"}}},
     }
     body = kube.put(mdep("chat", "team", spec))
-    answers: list[float | None] = [24.0, None]
-
-    async def endpoint(*_: Any) -> Any:
-        return type("T", (), {"label": "source main"})()
-
-    async def query(*_: Any) -> Reading:
-        value = answers.pop(0)
-        if value is None:
-            raise DemandError("QueryFailed", "Prometheus source main gave no usable answer")
-        return Reading(value, 0.0)
-
-    monkeypatch.setattr(controller.egress, "endpoint", endpoint)
-    monkeypatch.setattr(controller, "query", query)
+    serve_demand(monkeypatch, 24.0, None)
     op = operator(kube)
     asyncio.run(op.autoscale(body, log, {}))
     status = read_status(kube.objects[KEY]["status"])
@@ -161,7 +148,6 @@ def test_the_autoscaler_passes_the_schedules_floor_and_records_it(monkeypatch: p
     """The floor of the windows open within the next provisioning delay, at the controller's clock, raises
     the planned demand and rides in status.autoscaling; once no window is near, the fields go."""
     from infercap import controller
-    from infercap.demand import Reading
 
     kube = FakeKube()
     window = {"name": "launch", "start": "09:00", "end": "10:00", "timeZone": "Europe/Berlin", "requestsPerSecond": 40}
@@ -175,14 +161,7 @@ def test_the_autoscaler_passes_the_schedules_floor_and_records_it(monkeypatch: p
     }
     body = kube.put(mdep("chat", "team", spec))
 
-    async def endpoint(*_: Any) -> Any:
-        return type("T", (), {"label": "source main"})()
-
-    async def query(*_: Any) -> Reading:
-        return Reading(2.0, 0.0)
-
-    monkeypatch.setattr(controller.egress, "endpoint", endpoint)
-    monkeypatch.setattr(controller, "query", query)
+    serve_demand(monkeypatch, 2.0)
     clock = {"t": 1_764_661_800.0}  # 2025-12-02T07:50:00Z, 08:50 in Berlin: the window opens within 600 s
     monkeypatch.setattr(controller.time, "time", lambda: clock["t"])
     op = operator(kube)

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 from tests.unit.fakekube import FakeKube, mdep
+from tests.unit.fakeprom import serve_demand
 
 from infercap import egress
 from infercap.api.config import EgressConfig, OperatorConfig
@@ -384,14 +385,7 @@ def test_the_operator_passes_the_measured_sli_and_falls_back_to_the_estimate(mon
     doc = spec_with({"source": "main"}).model_dump(by_alias=True, exclude_none=True, mode="json")
     kube.put(mdep("chat", "team", doc))
 
-    async def endpoint(*_: Any) -> Any:
-        return type("T", (), {"label": "source main"})()
-
-    async def query(*_: Any) -> Reading:
-        return Reading(2.0, 0.0)  # 2 req/s of demand: the estimate's requests, 10x fewer than measured
-
-    monkeypatch.setattr(controller.egress, "endpoint", endpoint)
-    monkeypatch.setattr(controller, "query", query)
+    serve_demand(monkeypatch, 2.0)  # 2 req/s of demand: the estimate's requests, 10x fewer than measured
     seen: list[tuple[float, float] | None] = []
     real_decide = controller.decide
 
@@ -436,21 +430,13 @@ def doc_spec(doc: dict[str, Any]) -> ModelDeploymentSpec:
 
 
 def test_without_an_sli_there_is_no_condition_and_no_query(monkeypatch: pytest.MonkeyPatch) -> None:
-    from infercap import controller
     from infercap.controller import Operator, policy_config
 
     kube = FakeKube()
     doc = {**BASE, "slo": {"outputTokensPerSecondPerStream": 30}, "autoscaling": {"metric": METRIC}}
     kube.put(mdep("chat", "team", doc))
 
-    async def endpoint(*_: Any) -> Any:
-        return type("T", (), {"label": "source main"})()
-
-    async def query(*_: Any) -> Reading:
-        return Reading(2.0, 0.0)
-
-    monkeypatch.setattr(controller.egress, "endpoint", endpoint)
-    monkeypatch.setattr(controller, "query", query)
+    serve_demand(monkeypatch, 2.0)
     op = Operator(OperatorConfig(), clock=lambda: "2026-12-01T00:00:00Z")
     op.kube = kube  # type: ignore[assignment]
     reader = FakeReader()
