@@ -1,13 +1,17 @@
-"""A fake demand source for controller-level tests: the operator's Prometheus endpoint and demand query
-answer from a list, without a network."""
+"""Fake Prometheus for unit tests, without a network: the operator's demand source answering from a list
+(controller-level tests), and the engine-metrics reader over a fake sender (egress tests)."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 
-from infercap.demand import DemandError, Reading
+from infercap import egress
+from infercap.api.config import EgressConfig
+from infercap.demand import DemandError, Endpoint, Reading
+from infercap.egress import Query
 
 
 def serve_demand(monkeypatch: pytest.MonkeyPatch, *answers: float | None) -> None:
@@ -28,3 +32,22 @@ def serve_demand(monkeypatch: pytest.MonkeyPatch, *answers: float | None) -> Non
 
     monkeypatch.setattr(controller.egress, "endpoint", endpoint)
     monkeypatch.setattr(controller, "query", query)
+
+
+async def no_secret(namespace: str, name: str) -> dict[str, str] | None:
+    """A secret reader for sources without credentials."""
+    return None
+
+
+async def slow(target: Endpoint, q: str, timeout: float, max_bytes: int) -> Reading:
+    """A Prometheus that answers after 5 s: longer than any test's timeout."""
+    await asyncio.sleep(5)
+    return Reading(1.0, 0.0)
+
+
+def engine_metrics(send: Query, timeout_seconds: float | None = None, namespace: str = "x") -> egress.EngineMetrics:
+    """The engine-metrics reader over one named source `prom`, sending with `send`."""
+    doc: dict[str, Any] = {"sources": {"prom": {"url": "http://prom:9090"}}}
+    if timeout_seconds is not None:
+        doc["timeoutSeconds"] = timeout_seconds
+    return egress.EngineMetrics(EgressConfig.model_validate(doc), egress.SecretCache(no_secret), namespace, send)

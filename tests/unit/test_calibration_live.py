@@ -13,9 +13,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from tests.unit.fakekube import FakeKube, mdep
+from tests.unit.fakeprom import engine_metrics, slow
 
 from infercap import egress, metrics
-from infercap.api.config import EgressConfig, OperatorConfig
+from infercap.api.config import OperatorConfig
 from infercap.api.deployment import ModelDeploymentSpec
 from infercap.api.errors import ReasonedError
 from infercap.cli import plugin
@@ -416,12 +417,7 @@ def test_engine_metrics_read_only_named_sources_and_bound_the_window() -> None:
             raise DemandError("MetricUnavailable", "the query returned no series")
         return Reading(4.0 if q.startswith("count") else 100.0, 0.0)
 
-    cfg = EgressConfig.model_validate({"sources": {"prom": {"url": "http://prom:9090"}}})
-
-    async def no_secret(namespace: str, name: str) -> dict[str, str] | None:
-        return None
-
-    reader = egress.EngineMetrics(cfg, egress.SecretCache(no_secret), "infercap", send)
+    reader = engine_metrics(send, namespace="infercap")
     got = asyncio.run(reader.read("prom", queries("vllm", 'job="e"', 60)))
     assert got == Readings(4.0, 100.0, 100.0, 100.0, None)
     with pytest.raises(egress.EgressDenied) as e:
@@ -433,24 +429,10 @@ def test_engine_metrics_read_only_named_sources_and_bound_the_window() -> None:
         raise DemandError("MetricUnavailable", "the query returned no series")
 
     with pytest.raises(DemandError) as d:
-        asyncio.run(
-            egress.EngineMetrics(cfg, egress.SecretCache(no_secret), "x", nothing).read(
-                "prom", queries("vllm", 'a="b"', 60)
-            )
-        )
+        asyncio.run(engine_metrics(nothing).read("prom", queries("vllm", 'a="b"', 60)))
     assert "spec.calibration.selector" in d.value.message
-
-    async def slow(target: Endpoint, q: str, timeout: float, max_bytes: int) -> Reading:
-        await asyncio.sleep(5)
-        return Reading(1.0, 0.0)
-
-    quick = EgressConfig.model_validate({"sources": {"prom": {"url": "http://prom:9090"}}, "timeoutSeconds": 0.2})
     with pytest.raises(DemandError) as t:
-        asyncio.run(
-            egress.EngineMetrics(quick, egress.SecretCache(no_secret), "x", slow).read(
-                "prom", queries("vllm", 'a="b"', 60)
-            )
-        )
+        asyncio.run(engine_metrics(slow, timeout_seconds=0.2).read("prom", queries("vllm", 'a="b"', 60)))
     assert t.value.reason == "QueryFailed"
 
 

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 from tests.unit.fakekube import FakeKube, mdep
-from tests.unit.fakeprom import serve_demand
+from tests.unit.fakeprom import engine_metrics, serve_demand, slow
 
 from infercap import egress
-from infercap.api.config import EgressConfig, OperatorConfig
+from infercap.api.config import OperatorConfig
 from infercap.api.deployment import ModelDeploymentSpec
 from infercap.api.errors import ReasonedError
 from infercap.core.sli import (
@@ -317,10 +317,6 @@ def test_an_explicit_engine_serves_a_scale_target_and_ratio_queries_need_none() 
 # --------------------------------------------------------------------------- the reader's egress
 
 
-async def no_secret(namespace: str, name: str) -> dict[str, str] | None:
-    return None
-
-
 def test_read_counts_uses_named_sources_only_and_optional_queries_may_have_no_series() -> None:
     sent: list[str] = []
 
@@ -330,8 +326,7 @@ def test_read_counts_uses_named_sources_only_and_optional_queries_may_have_no_se
             raise DemandError("MetricUnavailable", "the query returned no series")
         return Reading(7.0, 0.0)
 
-    cfg = EgressConfig.model_validate({"sources": {"prom": {"url": "http://prom:9090"}}})
-    reader = egress.EngineMetrics(cfg, egress.SecretCache(no_secret), "infercap", send)
+    reader = engine_metrics(send, namespace="infercap")
     got = asyncio.run(reader.read_counts("prom", {"total": "t", "good": "g", "tpot_total": "tpot"}, ("total", "good")))
     assert got == {"total": 7.0, "good": 7.0, "tpot_total": None}
     with pytest.raises(egress.EgressDenied) as e:
@@ -341,18 +336,8 @@ def test_read_counts_uses_named_sources_only_and_optional_queries_may_have_no_se
     with pytest.raises(DemandError) as d:
         asyncio.run(reader.read_counts("prom", {"tpot_total": "tpot"}, ("tpot_total",)))
     assert d.value.reason == "MetricUnavailable" and "spec.autoscaling.sli" in d.value.message
-
-    async def slow(target: Endpoint, q: str, timeout: float, max_bytes: int) -> Reading:
-        await asyncio.sleep(5)
-        return Reading(1.0, 0.0)
-
-    quick = EgressConfig.model_validate({"sources": {"prom": {"url": "http://prom:9090"}}, "timeoutSeconds": 0.2})
     with pytest.raises(DemandError) as t:
-        asyncio.run(
-            egress.EngineMetrics(quick, egress.SecretCache(no_secret), "x", slow).read_counts(
-                "prom", {"total": "t"}, ("total",)
-            )
-        )
+        asyncio.run(engine_metrics(slow, timeout_seconds=0.2).read_counts("prom", {"total": "t"}, ("total",)))
     assert t.value.reason == "QueryFailed"
 
 
