@@ -30,7 +30,7 @@ def serve_demand(monkeypatch: pytest.MonkeyPatch, *answers: float | None) -> Non
             raise DemandError("QueryFailed", "Prometheus source main gave no usable answer")
         return Reading(value, 0.0)
 
-    monkeypatch.setattr(controller.egress, "endpoint", endpoint)
+    monkeypatch.setattr(egress, "endpoint", endpoint)
     monkeypatch.setattr(controller, "query", query)
 
 
