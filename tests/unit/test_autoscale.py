@@ -81,6 +81,9 @@ def test_cold_start_covers_the_rise_seen_so_far_uncapped() -> None:
     assert f is not None and f.partial and f.base == 100.0 and f.rise == 90.0
     terms = up_terms(samples, 285.0, PolicyConfig())
     assert terms.rise == 90.0 and terms.target >= 190.0
+    # Traffic that starts from nothing: for those minutes the plan is about twice its first level (README).
+    launch = [Sample(float(t), 0.0 if t < 30 else 50.0) for t in range(0, 300, 15)]
+    assert up_terms(launch, 285.0, PolicyConfig()).target == 100.0
     # Nothing rose yet: the no-evidence default, forecast_max_growth of the recent peak.
     flat = [Sample(float(t), 40.0) for t in range(0, 120, 15)]
     g = forecast(flat, 105.0, PolicyConfig())
